@@ -1,0 +1,369 @@
+//! How parties talk: the [`Comm`] trait, an in-process mesh, and a counting decorator.
+//!
+//! Protocols see only byte frames exchanged with numbered peers. Frames between one pair of
+//! parties arrive in the order they were sent (per-peer FIFO); there is no ordering across
+//! peers. Bulk payloads are raw little-endian `u64` words; the receiver checks every frame's
+//! length against what the protocol step expects before using it ([`recv_u64s`]).
+//!
+//! The QUIC transport (crate `party`) implements the same trait; nothing in `mpc` opens a
+//! socket.
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// A party's handle on the links to its peers.
+///
+/// Implementations must deliver frames between a pair of parties in order, must never block
+/// forever on `recv` (a dead or silent peer becomes [`Error::Disconnected`] or
+/// [`Error::Timeout`]), and must not buffer unboundedly on the sender side in a way that can
+/// deadlock two parties sending large frames to each other at once.
+pub trait Comm: Send {
+    /// This party's index, `0..n_parties()`.
+    fn party(&self) -> usize;
+    /// Number of parties in the session.
+    fn n_parties(&self) -> usize;
+    /// Sends one frame to `to`.
+    ///
+    /// # Errors
+    /// Unknown or own index, or a broken link.
+    fn send(&mut self, to: usize, frame: Vec<u8>) -> Result<()>;
+    /// Receives the next frame from `from`.
+    ///
+    /// # Errors
+    /// Unknown or own index, a broken link, or the receive timeout.
+    fn recv(&mut self, from: usize) -> Result<Vec<u8>>;
+}
+
+impl<C: Comm + ?Sized> Comm for Box<C> {
+    fn party(&self) -> usize {
+        (**self).party()
+    }
+    fn n_parties(&self) -> usize {
+        (**self).n_parties()
+    }
+    fn send(&mut self, to: usize, frame: Vec<u8>) -> Result<()> {
+        (**self).send(to, frame)
+    }
+    fn recv(&mut self, from: usize) -> Result<Vec<u8>> {
+        (**self).recv(from)
+    }
+}
+
+/// Encodes words as a little-endian frame.
+pub fn encode_u64s(words: &[u64]) -> Vec<u8> {
+    if cfg!(target_endian = "little") {
+        bytemuck::cast_slice(words).to_vec()
+    } else {
+        words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+}
+
+/// Decodes a little-endian frame of exactly `expected` words.
+///
+/// # Errors
+/// [`Error::FrameLength`] if the frame is not `8 * expected` bytes.
+pub fn decode_u64s(
+    frame: &[u8],
+    expected: usize,
+    peer: usize,
+    step: &'static str,
+) -> Result<Vec<u64>> {
+    if frame.len() != expected * 8 {
+        return Err(Error::FrameLength {
+            peer,
+            step,
+            expected: expected * 8,
+            got: frame.len(),
+        });
+    }
+    Ok(frame
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("8-byte chunk")))
+        .collect())
+}
+
+/// Receives a frame of exactly `expected` words from `from`.
+///
+/// # Errors
+/// Link errors, or a frame of the wrong length.
+pub fn recv_u64s(
+    comm: &mut dyn Comm,
+    from: usize,
+    expected: usize,
+    step: &'static str,
+) -> Result<Vec<u64>> {
+    let frame = comm.recv(from)?;
+    decode_u64s(&frame, expected, from, step)
+}
+
+/// Sends `words` to every other party, then receives `expected` words from each. Returns the
+/// peers' words indexed by party (this party's own slot is empty). One round.
+///
+/// # Errors
+/// Link errors or frames of the wrong length.
+pub fn exchange_u64s(
+    comm: &mut dyn Comm,
+    words: &[u64],
+    expected: usize,
+    step: &'static str,
+) -> Result<Vec<Vec<u64>>> {
+    let (me, n) = (comm.party(), comm.n_parties());
+    let frame = encode_u64s(words);
+    for p in (0..n).filter(|&p| p != me) {
+        comm.send(p, frame.clone())?;
+    }
+    let mut out = vec![Vec::new(); n];
+    for p in (0..n).filter(|&p| p != me) {
+        out[p] = recv_u64s(comm, p, expected, step)?;
+    }
+    Ok(out)
+}
+
+/// The default receive timeout of the in-process mesh.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// In-process link set: one thread per party, one FIFO channel per ordered pair.
+///
+/// Channels are unbounded, so simultaneous large sends never deadlock; memory is bounded by
+/// what the protocol sends in one round.
+pub struct LocalComm {
+    party: usize,
+    senders: Vec<Option<Sender<Vec<u8>>>>,
+    receivers: Vec<Option<Receiver<Vec<u8>>>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for LocalComm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalComm")
+            .field("party", &self.party)
+            .field("n_parties", &self.senders.len())
+            .finish()
+    }
+}
+
+impl LocalComm {
+    /// A fully connected mesh of `n` parties; element `i` is party `i`'s handle.
+    ///
+    /// # Errors
+    /// Fewer than two parties.
+    pub fn mesh(n: usize) -> Result<Vec<LocalComm>> {
+        if n < 2 {
+            return Err(Error::TooFewParties(n));
+        }
+        let mut senders: Vec<Vec<Option<Sender<Vec<u8>>>>> =
+            (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        let mut receivers: Vec<Vec<Option<Receiver<Vec<u8>>>>> =
+            (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
+        for from in 0..n {
+            for to in (0..n).filter(|&t| t != from) {
+                let (tx, rx) = channel();
+                senders[from][to] = Some(tx);
+                receivers[to][from] = Some(rx);
+            }
+        }
+        Ok(senders
+            .into_iter()
+            .zip(receivers)
+            .enumerate()
+            .map(|(party, (senders, receivers))| LocalComm {
+                party,
+                senders,
+                receivers,
+                timeout: DEFAULT_TIMEOUT,
+            })
+            .collect())
+    }
+
+    /// Sets how long `recv` waits before failing with [`Error::Timeout`].
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    fn check_peer(&self, peer: usize) -> Result<()> {
+        if peer >= self.senders.len() {
+            return Err(Error::UnknownParty {
+                party: peer,
+                n_parties: self.senders.len(),
+            });
+        }
+        if peer == self.party {
+            return Err(Error::SelfMessage(peer));
+        }
+        Ok(())
+    }
+}
+
+impl Comm for LocalComm {
+    fn party(&self) -> usize {
+        self.party
+    }
+
+    fn n_parties(&self) -> usize {
+        self.senders.len()
+    }
+
+    fn send(&mut self, to: usize, frame: Vec<u8>) -> Result<()> {
+        self.check_peer(to)?;
+        let tx = self.senders[to]
+            .as_ref()
+            .expect("mesh has a sender per peer");
+        tx.send(frame).map_err(|_| Error::Disconnected { peer: to })
+    }
+
+    fn recv(&mut self, from: usize) -> Result<Vec<u8>> {
+        self.check_peer(from)?;
+        let rx = self.receivers[from]
+            .as_ref()
+            .expect("mesh has a receiver per peer");
+        rx.recv_timeout(self.timeout).map_err(|e| match e {
+            RecvTimeoutError::Timeout => Error::Timeout {
+                peer: from,
+                timeout_ms: self.timeout.as_millis(),
+            },
+            RecvTimeoutError::Disconnected => Error::Disconnected { peer: from },
+        })
+    }
+}
+
+/// What one party has sent and received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommStats {
+    /// Payload bytes sent (framing of the transport not included).
+    pub bytes_sent: u64,
+    /// Payload bytes received.
+    pub bytes_received: u64,
+    /// Frames sent.
+    pub messages_sent: u64,
+    /// Communication rounds: a round starts with the first send after a receive (or the
+    /// first send of the session). Sending to every peer and then receiving from every peer
+    /// is one round; a reply to a received frame is a new round.
+    pub rounds: u64,
+}
+
+impl std::ops::Sub for CommStats {
+    type Output = CommStats;
+    fn sub(self, o: CommStats) -> CommStats {
+        CommStats {
+            bytes_sent: self.bytes_sent - o.bytes_sent,
+            bytes_received: self.bytes_received - o.bytes_received,
+            messages_sent: self.messages_sent - o.messages_sent,
+            rounds: self.rounds - o.rounds,
+        }
+    }
+}
+
+/// A decorator that counts bytes, messages and rounds (CrypTen's communication stats).
+#[derive(Debug)]
+pub struct CountingComm<C> {
+    inner: C,
+    stats: CommStats,
+    in_send_phase: bool,
+}
+
+impl<C: Comm> CountingComm<C> {
+    /// Wraps a link set.
+    pub fn new(inner: C) -> Self {
+        Self {
+            inner,
+            stats: CommStats::default(),
+            in_send_phase: false,
+        }
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> CommStats {
+        self.stats
+    }
+
+    /// Zeroes the counts.
+    pub fn reset(&mut self) {
+        self.stats = CommStats::default();
+        self.in_send_phase = false;
+    }
+}
+
+impl<C: Comm> Comm for CountingComm<C> {
+    fn party(&self) -> usize {
+        self.inner.party()
+    }
+    fn n_parties(&self) -> usize {
+        self.inner.n_parties()
+    }
+    fn send(&mut self, to: usize, frame: Vec<u8>) -> Result<()> {
+        let len = frame.len() as u64;
+        self.inner.send(to, frame)?;
+        if !self.in_send_phase {
+            self.stats.rounds += 1;
+            self.in_send_phase = true;
+        }
+        self.stats.bytes_sent += len;
+        self.stats.messages_sent += 1;
+        Ok(())
+    }
+    fn recv(&mut self, from: usize) -> Result<Vec<u8>> {
+        let frame = self.inner.recv(from)?;
+        self.in_send_phase = false;
+        self.stats.bytes_received += frame.len() as u64;
+        Ok(frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_arrive_in_order_and_are_counted() {
+        let mut mesh = LocalComm::mesh(2)
+            .unwrap()
+            .into_iter()
+            .map(CountingComm::new)
+            .collect::<Vec<_>>();
+        let (a, b) = mesh.split_at_mut(1);
+        let (a, b) = (&mut a[0], &mut b[0]);
+        a.send(1, encode_u64s(&[1, 2])).unwrap();
+        a.send(1, encode_u64s(&[3])).unwrap();
+        assert_eq!(recv_u64s(b, 0, 2, "t").unwrap(), vec![1, 2]);
+        assert!(matches!(
+            recv_u64s(b, 0, 2, "t"),
+            Err(Error::FrameLength {
+                expected: 16,
+                got: 8,
+                ..
+            })
+        ));
+        assert_eq!(
+            a.stats(),
+            CommStats {
+                bytes_sent: 24,
+                bytes_received: 0,
+                messages_sent: 2,
+                rounds: 1
+            }
+        );
+        assert_eq!(b.stats().rounds, 0);
+    }
+
+    #[test]
+    fn bad_peers_and_dead_peers_give_errors() {
+        assert!(matches!(LocalComm::mesh(1), Err(Error::TooFewParties(1))));
+        let mut mesh = LocalComm::mesh(3).unwrap();
+        let c = mesh.pop().unwrap();
+        let mut a = mesh.remove(0);
+        assert!(matches!(
+            a.send(5, vec![]),
+            Err(Error::UnknownParty {
+                party: 5,
+                n_parties: 3
+            })
+        ));
+        assert!(matches!(a.recv(0), Err(Error::SelfMessage(0))));
+        drop(c);
+        assert!(matches!(a.recv(2), Err(Error::Disconnected { peer: 2 })));
+        a.set_timeout(Duration::from_millis(20));
+        assert!(matches!(a.recv(1), Err(Error::Timeout { peer: 1, .. })));
+    }
+}

@@ -1,0 +1,555 @@
+//! [`CrypTensor`]: a tensor that is either public or secret-shared, with one exhaustive match
+//! per operation.
+//!
+//! Public operands are known to every party (constants, revealed values); private operands
+//! are additive shares. Mixed operations need no communication when they are linear (party 0
+//! alone adds a public term) and one truncation when they are products.
+
+use tensor::{Conv2dParams, Pool2dParams, RingTensor};
+
+use crate::error::{Error, Result};
+use crate::protocols::{beaver, reveal, truncate};
+use crate::session::Session;
+use crate::share::Shared;
+
+/// A public or secret-shared tensor.
+///
+/// # Examples
+/// ```
+/// use mpc::{run_local, SessionConfig};
+/// let out = run_local(3, SessionConfig::default(), |s| {
+///     let x = s.share_f64(0, &[2], &[1.5, -2.0])?;
+///     let y = s.share_f64(1, &[2], &[4.0, 0.25])?;
+///     x.mul(&y)?.reveal_f64()
+/// })?;
+/// assert_eq!(out[2], vec![6.0, -0.5]);
+/// # Ok::<(), mpc::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub enum CrypTensor {
+    /// Known to every party.
+    Public(RingTensor),
+    /// Additively shared among the parties.
+    Private(Shared),
+}
+
+impl From<Shared> for CrypTensor {
+    fn from(s: Shared) -> Self {
+        CrypTensor::Private(s)
+    }
+}
+
+fn pair_session<'a>(a: &'a Shared, b: &Shared, op: &'static str) -> Result<&'a Session> {
+    if !a.session.same_as(&b.session) {
+        return Err(Error::SessionMismatch { op });
+    }
+    Ok(&a.session)
+}
+
+impl CrypTensor {
+    /// Shape of the (secret) value.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            CrypTensor::Public(t) => t.shape(),
+            CrypTensor::Private(s) => s.shape(),
+        }
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        tensor::shape::numel(self.shape())
+    }
+
+    /// Fixed-point scale.
+    pub fn frac_bits(&self) -> u32 {
+        match self {
+            CrypTensor::Public(t) => t.frac_bits(),
+            CrypTensor::Private(s) => s.frac_bits(),
+        }
+    }
+
+    /// Whether the value is secret-shared.
+    pub fn is_private(&self) -> bool {
+        matches!(self, CrypTensor::Private(_))
+    }
+
+    /// The session of a private tensor (`None` for a public one).
+    pub fn session(&self) -> Option<&Session> {
+        match self {
+            CrypTensor::Public(_) => None,
+            CrypTensor::Private(s) => Some(&s.session),
+        }
+    }
+
+    /// Applies a local (communication-free) map to the plaintext or to each share. Only valid
+    /// for maps that are linear over Z_2^64 and do not mix in constants (shape ops, negation,
+    /// sums, products by public integers).
+    fn map_linear(
+        &self,
+        f: impl Fn(&RingTensor) -> tensor::Result<RingTensor>,
+    ) -> Result<CrypTensor> {
+        Ok(match self {
+            CrypTensor::Public(t) => CrypTensor::Public(f(t)?),
+            CrypTensor::Private(s) => {
+                CrypTensor::Private(Shared::new(f(&s.share)?, s.session.clone()))
+            }
+        })
+    }
+
+    /// Reveals the value to every party.
+    ///
+    /// # Errors
+    /// Link failures or malformed frames.
+    ///
+    /// # Security
+    /// This is the door out: every party learns the value. One round; each party sends
+    /// `8·numel` bytes to each peer. A public tensor is returned as is.
+    pub fn reveal(&self) -> Result<RingTensor> {
+        match self {
+            CrypTensor::Public(t) => Ok(t.clone()),
+            CrypTensor::Private(s) => reveal::open(&s.session, &s.share),
+        }
+    }
+
+    /// Reveals and decodes to `f64`.
+    ///
+    /// # Errors
+    /// As [`CrypTensor::reveal`].
+    ///
+    /// # Security
+    /// As [`CrypTensor::reveal`].
+    pub fn reveal_f64(&self) -> Result<Vec<f64>> {
+        Ok(self.reveal()?.to_f64())
+    }
+
+    /// Reveals the value to party `to` only: `Some(value)` there, `None` at the others.
+    ///
+    /// # Errors
+    /// `to` is not a party of the session; link failures.
+    ///
+    /// # Security
+    /// Only `to` learns the value. Each other party sends `8·numel` bytes to `to`, in one round.
+    pub fn reveal_to(&self, to: usize) -> Result<Option<RingTensor>> {
+        match self {
+            CrypTensor::Public(t) => Ok(Some(t.clone())),
+            CrypTensor::Private(s) => reveal::open_to(&s.session, &s.share, to),
+        }
+    }
+
+    /// Elementwise sum (broadcasting).
+    ///
+    /// # Errors
+    /// Shapes that do not broadcast, different scales, or operands of different sessions.
+    pub fn add(&self, rhs: &CrypTensor) -> Result<CrypTensor> {
+        self.add_sub(rhs, false)
+    }
+
+    /// Elementwise difference (broadcasting).
+    ///
+    /// # Errors
+    /// As [`CrypTensor::add`].
+    pub fn sub(&self, rhs: &CrypTensor) -> Result<CrypTensor> {
+        self.add_sub(rhs, true)
+    }
+
+    fn add_sub(&self, rhs: &CrypTensor, minus: bool) -> Result<CrypTensor> {
+        let op = |a: &RingTensor, b: &RingTensor| if minus { a.sub(b) } else { a.add(b) };
+        Ok(match (self, rhs) {
+            (CrypTensor::Public(a), CrypTensor::Public(b)) => CrypTensor::Public(op(a, b)?),
+            (CrypTensor::Private(a), CrypTensor::Private(b)) => {
+                let session = pair_session(a, b, if minus { "sub" } else { "add" })?;
+                CrypTensor::Private(Shared::new(op(&a.share, &b.share)?, session.clone()))
+            }
+            (CrypTensor::Private(a), CrypTensor::Public(p)) => {
+                // Party 0 adds the public term; the others only broadcast to the result shape.
+                let p = if a.session.party() == 0 {
+                    p.clone()
+                } else {
+                    RingTensor::zeros(p.shape(), p.frac_bits())
+                };
+                CrypTensor::Private(Shared::new(op(&a.share, &p)?, a.session.clone()))
+            }
+            (CrypTensor::Public(p), CrypTensor::Private(a)) => {
+                let p = if a.session.party() == 0 {
+                    p.clone()
+                } else {
+                    RingTensor::zeros(p.shape(), p.frac_bits())
+                };
+                CrypTensor::Private(Shared::new(op(&p, &a.share)?, a.session.clone()))
+            }
+        })
+    }
+
+    /// Negation.
+    ///
+    /// # Errors
+    /// Never fails; fallible for uniformity with the other ops.
+    pub fn neg(&self) -> Result<CrypTensor> {
+        self.map_linear(|t| Ok(t.neg()))
+    }
+
+    /// Rescales a product share (or plaintext) of scale `fa + fb` down by `min(fa, fb)`.
+    fn rescale(product: CrypTensor, shift: u32) -> Result<CrypTensor> {
+        Ok(match product {
+            CrypTensor::Public(t) => CrypTensor::Public(t.shr_arith(shift)),
+            CrypTensor::Private(s) => {
+                let share = truncate::truncate(&s.session, &s.share, shift)?;
+                CrypTensor::Private(Shared::new(share, s.session))
+            }
+        })
+    }
+
+    /// A product of two operands through `local` (when at most one is private, so each share
+    /// is multiplied by a public value) or `private` (Beaver), then rescaled.
+    fn product(
+        &self,
+        rhs: &CrypTensor,
+        name: &'static str,
+        local: impl Fn(&RingTensor, &RingTensor) -> tensor::Result<RingTensor>,
+        private: impl Fn(&Session, &RingTensor, &RingTensor) -> Result<RingTensor>,
+    ) -> Result<CrypTensor> {
+        let shift = self.frac_bits().min(rhs.frac_bits());
+        let raw = match (self, rhs) {
+            (CrypTensor::Public(a), CrypTensor::Public(b)) => CrypTensor::Public(local(a, b)?),
+            (CrypTensor::Private(a), CrypTensor::Public(b)) => {
+                CrypTensor::Private(Shared::new(local(&a.share, b)?, a.session.clone()))
+            }
+            (CrypTensor::Public(a), CrypTensor::Private(b)) => {
+                CrypTensor::Private(Shared::new(local(a, &b.share)?, b.session.clone()))
+            }
+            (CrypTensor::Private(a), CrypTensor::Private(b)) => {
+                let session = pair_session(a, b, name)?;
+                CrypTensor::Private(Shared::new(
+                    private(session, &a.share, &b.share)?,
+                    session.clone(),
+                ))
+            }
+        };
+        Self::rescale(raw, shift)
+    }
+
+    /// Fixed-point elementwise product (broadcasting). Private × private uses a Beaver triple
+    /// (one round); the result is truncated by the smaller operand scale (no truncation when
+    /// one operand is an integer tensor, e.g. a comparison result).
+    ///
+    /// # Errors
+    /// Shapes that do not broadcast, link failures, a failing triple source.
+    ///
+    /// # Security
+    /// Reveals nothing. 2 parties: one round, `8(|x|+|y|)` bytes per party (local truncation).
+    /// With the dealer truncation (3+ parties) one more round of `8|z|` bytes per peer.
+    pub fn mul(&self, rhs: &CrypTensor) -> Result<CrypTensor> {
+        self.product(rhs, "mul", |a, b| a.mul_raw(b), beaver::mul)
+    }
+
+    /// Fixed-point matrix product with PyTorch `matmul` shape rules.
+    ///
+    /// # Errors
+    /// Shapes that do not fit, link failures, a failing triple source.
+    ///
+    /// # Security
+    /// Reveals nothing. One round of `8(|x|+|y|)` bytes per peer, plus truncation.
+    pub fn matmul(&self, rhs: &CrypTensor) -> Result<CrypTensor> {
+        self.product(rhs, "matmul", |a, b| a.matmul_raw(b), beaver::matmul)
+    }
+
+    /// Fixed-point 2-D convolution of `[N, C, H, W]` by weight `[O, C/groups, kh, kw]`.
+    ///
+    /// # Errors
+    /// Shapes that do not fit, link failures, a failing triple source.
+    ///
+    /// # Security
+    /// Reveals nothing. One round of `8(|x|+|w|)` bytes per peer, plus truncation.
+    pub fn conv2d(&self, weight: &CrypTensor, params: &Conv2dParams) -> Result<CrypTensor> {
+        self.product(
+            weight,
+            "conv2d",
+            |a, b| a.conv2d_raw(b, params),
+            |s, a, b| beaver::conv2d(s, a, b, params),
+        )
+    }
+
+    /// Elementwise square (a square pair: half the traffic of a general product).
+    ///
+    /// # Errors
+    /// Link failures, a failing triple source.
+    ///
+    /// # Security
+    /// Reveals nothing. One round of `8|x|` bytes per peer, plus truncation.
+    pub fn square(&self) -> Result<CrypTensor> {
+        let shift = self.frac_bits();
+        let raw = match self {
+            CrypTensor::Public(t) => CrypTensor::Public(t.mul_raw(t)?),
+            CrypTensor::Private(s) => CrypTensor::Private(Shared::new(
+                beaver::square(&s.session, &s.share)?,
+                s.session.clone(),
+            )),
+        };
+        Self::rescale(raw, shift)
+    }
+
+    /// Multiplies by the public real `v` (encoded at this tensor's scale, then truncated).
+    ///
+    /// # Errors
+    /// `v` not representable; link failures.
+    pub fn mul_f64(&self, v: f64) -> Result<CrypTensor> {
+        let f = self.frac_bits().max(1);
+        let c = RingTensor::scalar_raw(tensor::fixed::encode(v, f)?, f);
+        self.mul(&CrypTensor::Public(c))
+    }
+
+    /// Divides by the public real `v` (multiplication by `1/v`).
+    ///
+    /// # Errors
+    /// `v` is zero or `1/v` not representable; link failures.
+    pub fn div_f64(&self, v: f64) -> Result<CrypTensor> {
+        if v == 0.0 {
+            return Err(Error::InvalidArgument {
+                op: "div_f64",
+                reason: "division by zero".into(),
+            });
+        }
+        self.mul_f64(1.0 / v)
+    }
+
+    /// Multiplies by a public integer (no truncation needed).
+    pub fn mul_int(&self, v: i64) -> Result<CrypTensor> {
+        self.map_linear(|t| Ok(t.mul_scalar_raw(v as u64)))
+    }
+
+    /// Signed floor division by the positive public integer `d` (within one ULP for private
+    /// values; see [`truncate`] for the error model).
+    ///
+    /// # Errors
+    /// `d` is zero or at least 2^63; link failures.
+    pub fn div_int(&self, d: u64) -> Result<CrypTensor> {
+        Ok(match self {
+            CrypTensor::Public(t) => CrypTensor::Public(t.div_floor(d)?),
+            CrypTensor::Private(s) => CrypTensor::Private(Shared::new(
+                truncate::div_public(&s.session, &s.share, d)?,
+                s.session.clone(),
+            )),
+        })
+    }
+
+    /// Sum over `dims` (all if empty). Local.
+    ///
+    /// # Errors
+    /// Invalid dimensions.
+    pub fn sum(&self, dims: &[usize], keepdim: bool) -> Result<CrypTensor> {
+        self.map_linear(|t| t.sum(dims, keepdim))
+    }
+
+    /// Mean over `dims` (all if empty): a local sum, then a private division by the count.
+    ///
+    /// # Errors
+    /// Invalid dimensions; link failures.
+    pub fn mean(&self, dims: &[usize], keepdim: bool) -> Result<CrypTensor> {
+        let count = match self {
+            CrypTensor::Public(t) => t.reduced_count(dims)?,
+            CrypTensor::Private(s) => s.share.reduced_count(dims)?,
+        };
+        self.sum(dims, keepdim)?.div_int(count as u64)
+    }
+
+    /// Window sums over `[N, C, H, W]`. Local.
+    ///
+    /// # Errors
+    /// Wrong rank or a window that does not fit.
+    pub fn sum_pool2d(&self, p: &Pool2dParams) -> Result<CrypTensor> {
+        self.map_linear(|t| t.sum_pool2d(p))
+    }
+
+    /// Window averages (padding counted as zeros): local sums, then one private division.
+    ///
+    /// # Errors
+    /// As [`CrypTensor::sum_pool2d`]; link failures.
+    pub fn avg_pool2d(&self, p: &Pool2dParams) -> Result<CrypTensor> {
+        self.sum_pool2d(p)?
+            .div_int((p.kernel.0 * p.kernel.1) as u64)
+    }
+
+    /// Same elements, new shape.
+    ///
+    /// # Errors
+    /// Element counts differ.
+    pub fn reshape(&self, shape: &[usize]) -> Result<CrypTensor> {
+        self.map_linear(|t| t.reshape(shape))
+    }
+
+    /// Swaps two dimensions.
+    ///
+    /// # Errors
+    /// Dimensions out of range.
+    pub fn transpose(&self, d0: usize, d1: usize) -> Result<CrypTensor> {
+        self.map_linear(|t| t.transpose(d0, d1))
+    }
+
+    /// Matrix transpose (last two dimensions).
+    ///
+    /// # Errors
+    /// Rank below 2.
+    pub fn t(&self) -> Result<CrypTensor> {
+        self.map_linear(|t| t.t())
+    }
+
+    /// Reorders dimensions.
+    ///
+    /// # Errors
+    /// Not a permutation.
+    pub fn permute(&self, perm: &[usize]) -> Result<CrypTensor> {
+        self.map_linear(|t| t.permute(perm))
+    }
+
+    /// Removes a size-1 dimension.
+    ///
+    /// # Errors
+    /// Out of range or not of size 1.
+    pub fn squeeze(&self, dim: usize) -> Result<CrypTensor> {
+        self.map_linear(|t| t.squeeze(dim))
+    }
+
+    /// Inserts a size-1 dimension.
+    ///
+    /// # Errors
+    /// `dim > rank`.
+    pub fn unsqueeze(&self, dim: usize) -> Result<CrypTensor> {
+        self.map_linear(|t| t.unsqueeze(dim))
+    }
+
+    /// Flattens to one dimension.
+    ///
+    /// # Errors
+    /// Never fails.
+    pub fn flatten(&self) -> Result<CrypTensor> {
+        self.map_linear(|t| Ok(t.flatten()))
+    }
+
+    /// `len` elements from `start` along `dim`.
+    ///
+    /// # Errors
+    /// Out of range.
+    pub fn narrow(&self, dim: usize, start: usize, len: usize) -> Result<CrypTensor> {
+        self.map_linear(|t| t.narrow(dim, start, len))
+    }
+
+    /// Elements `start..end` with `step` along `dim`.
+    ///
+    /// # Errors
+    /// Out of range or zero step.
+    pub fn slice(&self, dim: usize, start: usize, end: usize, step: usize) -> Result<CrypTensor> {
+        self.map_linear(|t| t.slice(dim, start, end, step))
+    }
+
+    /// Picks indices along `dim`.
+    ///
+    /// # Errors
+    /// Out of range.
+    pub fn index_select(&self, dim: usize, indices: &[usize]) -> Result<CrypTensor> {
+        self.map_linear(|t| t.index_select(dim, indices))
+    }
+
+    /// Reverses the listed dimensions.
+    ///
+    /// # Errors
+    /// Out of range.
+    pub fn flip(&self, dims: &[usize]) -> Result<CrypTensor> {
+        self.map_linear(|t| t.flip(dims))
+    }
+
+    /// Zero-pads (`pads[i] = (before, after)` for dimension `i`).
+    ///
+    /// # Errors
+    /// Wrong number of pad pairs.
+    pub fn pad(&self, pads: &[(usize, usize)]) -> Result<CrypTensor> {
+        // Zero padding is linear: every share is padded with zeros.
+        self.map_linear(|t| t.pad(pads, 0))
+    }
+
+    /// Joins tensors along `dim`. Public operands are turned into shares held by party 0 when
+    /// any operand is private.
+    ///
+    /// # Errors
+    /// Shapes or scales that do not fit, or mixed sessions.
+    pub fn concat(tensors: &[&CrypTensor], dim: usize) -> Result<CrypTensor> {
+        Self::join(tensors, |ts| RingTensor::concat(ts, dim))
+    }
+
+    /// Stacks equally shaped tensors along a new dimension `dim`.
+    ///
+    /// # Errors
+    /// As [`CrypTensor::concat`].
+    pub fn stack(tensors: &[&CrypTensor], dim: usize) -> Result<CrypTensor> {
+        Self::join(tensors, |ts| RingTensor::stack(ts, dim))
+    }
+
+    fn join(
+        tensors: &[&CrypTensor],
+        f: impl Fn(&[&RingTensor]) -> tensor::Result<RingTensor>,
+    ) -> Result<CrypTensor> {
+        let session = tensors.iter().find_map(|t| t.session());
+        let Some(session) = session else {
+            let plain: Vec<&RingTensor> = tensors
+                .iter()
+                .map(|t| match t {
+                    CrypTensor::Public(p) => p,
+                    CrypTensor::Private(_) => unreachable!("no private operand"),
+                })
+                .collect();
+            return Ok(CrypTensor::Public(f(&plain)?));
+        };
+        let mut shares = Vec::with_capacity(tensors.len());
+        for t in tensors {
+            shares.push(match t {
+                CrypTensor::Private(s) => {
+                    if !s.session.same_as(session) {
+                        return Err(Error::SessionMismatch { op: "concat" });
+                    }
+                    s.share.clone()
+                }
+                CrypTensor::Public(p) if session.party() == 0 => p.clone(),
+                CrypTensor::Public(p) => RingTensor::zeros(p.shape(), p.frac_bits()),
+            });
+        }
+        let refs: Vec<&RingTensor> = shares.iter().collect();
+        Ok(CrypTensor::Private(Shared::new(f(&refs)?, session.clone())))
+    }
+}
+
+impl tensor::TensorOps for CrypTensor {
+    type Error = Error;
+
+    fn dims(&self) -> Vec<usize> {
+        self.shape().to_vec()
+    }
+    fn add(&self, rhs: &Self) -> Result<Self> {
+        CrypTensor::add(self, rhs)
+    }
+    fn sub(&self, rhs: &Self) -> Result<Self> {
+        CrypTensor::sub(self, rhs)
+    }
+    fn mul(&self, rhs: &Self) -> Result<Self> {
+        CrypTensor::mul(self, rhs)
+    }
+    fn neg(&self) -> Result<Self> {
+        CrypTensor::neg(self)
+    }
+    fn matmul(&self, rhs: &Self) -> Result<Self> {
+        CrypTensor::matmul(self, rhs)
+    }
+    fn mul_scalar(&self, v: f64) -> Result<Self> {
+        self.mul_f64(v)
+    }
+    fn sum(&self, dims: &[usize], keepdim: bool) -> Result<Self> {
+        CrypTensor::sum(self, dims, keepdim)
+    }
+    fn mean(&self, dims: &[usize], keepdim: bool) -> Result<Self> {
+        CrypTensor::mean(self, dims, keepdim)
+    }
+    fn reshape(&self, shape: &[usize]) -> Result<Self> {
+        CrypTensor::reshape(self, shape)
+    }
+    fn transpose(&self, d0: usize, d1: usize) -> Result<Self> {
+        CrypTensor::transpose(self, d0, d1)
+    }
+}

@@ -1,0 +1,76 @@
+//! The mpc crate's error type.
+
+/// Everything that can go wrong in a protocol.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A plaintext tensor operation failed (shapes, scales, encoding).
+    #[error(transparent)]
+    Tensor(#[from] tensor::Error),
+    /// A party index that does not exist in this session.
+    #[error("party {party} does not exist in a session of {n_parties} parties")]
+    UnknownParty {
+        /// The index asked for.
+        party: usize,
+        /// Parties in the session.
+        n_parties: usize,
+    },
+    /// Secret sharing needs at least two parties.
+    #[error("a session needs at least 2 parties, got {0}")]
+    TooFewParties(usize),
+    /// A peer closed its end of the link (it exited or failed).
+    #[error("party {peer} disconnected (it exited or aborted the session)")]
+    Disconnected {
+        /// The peer that went away.
+        peer: usize,
+    },
+    /// A receive waited longer than the configured timeout.
+    #[error("timed out after {timeout_ms} ms waiting for a frame from party {peer}")]
+    Timeout {
+        /// The silent peer.
+        peer: usize,
+        /// The timeout that fired.
+        timeout_ms: u128,
+    },
+    /// A frame had a different length from the one the protocol step expects.
+    #[error("frame from party {peer} at step `{step}` has {got} bytes, expected {expected}")]
+    FrameLength {
+        /// Sender.
+        peer: usize,
+        /// Protocol step.
+        step: &'static str,
+        /// Bytes the step expects.
+        expected: usize,
+        /// Bytes received.
+        got: usize,
+    },
+    /// A party tried to send to or receive from itself.
+    #[error("party {0} cannot message itself")]
+    SelfMessage(usize),
+    /// The correlated-randomness source failed or returned something malformed.
+    #[error("triple source: {0}")]
+    TripleSource(String),
+    /// Operands belong to different sessions.
+    #[error("{op}: operands belong to different sessions")]
+    SessionMismatch {
+        /// The operation that failed.
+        op: &'static str,
+    },
+    /// An operation needs a private operand but got only public ones, or similar misuse.
+    #[error("{op}: {reason}")]
+    InvalidArgument {
+        /// The operation that failed.
+        op: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The operating system's random number generator failed.
+    #[error("os randomness unavailable: {0}")]
+    Randomness(String),
+    /// A party's thread panicked in an in-process run.
+    #[error("party {0} panicked")]
+    PartyPanicked(usize),
+}
+
+/// Result alias for the mpc crate.
+pub type Result<T> = std::result::Result<T, Error>;

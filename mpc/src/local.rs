@@ -1,0 +1,76 @@
+//! In-process parties: every party on its own thread, linked by channels, with the
+//! [`InsecureTestDealer`]. This is how the tests, doctests and the quick demo run; real
+//! deployments use separate processes (crate `party`).
+
+use crate::comm::LocalComm;
+use crate::error::{Error, Result};
+use crate::provider::InsecureTestDealer;
+use crate::session::{Session, SessionConfig};
+
+/// Runs `program` once per party, each on its own thread with its own [`Session`], and returns
+/// the parties' results in party order.
+///
+/// With `config.insecure_test_seed` set, every seed (pairwise and dealer) is derived from it,
+/// so runs reproduce; otherwise seeds come from the OS RNG.
+///
+/// # Errors
+/// Fewer than two parties, or the first error any party returned (an error that is only a
+/// consequence of another party's failure, such as a disconnect, is reported last).
+///
+/// # Examples
+/// ```
+/// let sums = mpc::run_local(2, mpc::SessionConfig::default(), |s| Ok(s.party() + s.n_parties()))?;
+/// assert_eq!(sums, vec![2, 3]);
+/// # Ok::<(), mpc::Error>(())
+/// ```
+pub fn run_local<T, F>(n: usize, config: SessionConfig, program: F) -> Result<Vec<T>>
+where
+    T: Send,
+    F: Fn(Session) -> Result<T> + Sync,
+{
+    if n < 2 {
+        return Err(Error::TooFewParties(n));
+    }
+    let dealer = match config.insecure_test_seed {
+        Some(seed) => InsecureTestDealer::seeded(n, seed),
+        None => InsecureTestDealer::new(n)?,
+    };
+    let comms = LocalComm::mesh(n)?;
+    let results: Vec<Result<T>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = comms
+            .into_iter()
+            .zip(dealer.clients())
+            .enumerate()
+            .map(|(party, (comm, source))| {
+                let program = &program;
+                std::thread::Builder::new()
+                    .name(format!("party-{party}"))
+                    .spawn_scoped(scope, move || {
+                        let session = Session::new(Box::new(comm), Box::new(source), config)?;
+                        program(session)
+                    })
+                    .expect("spawn party thread")
+            })
+            .collect();
+        handles
+            .into_iter()
+            .enumerate()
+            .map(|(party, h)| h.join().unwrap_or(Err(Error::PartyPanicked(party))))
+            .collect()
+    });
+    let mut first_consequence = None;
+    let mut out = Vec::with_capacity(n);
+    for r in results {
+        match r {
+            Ok(v) => out.push(v),
+            Err(e @ (Error::Disconnected { .. } | Error::Timeout { .. })) => {
+                first_consequence.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match first_consequence {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}

@@ -1,0 +1,39 @@
+//! Opening a secret: every party sends its share; the receivers add them up.
+
+use tensor::RingTensor;
+
+use crate::comm::encode_u64s;
+use crate::error::Result;
+use crate::session::Session;
+
+use super::{add_frame_into, open_many};
+
+/// Opens `share` to every party. One round; each party sends its share to each peer.
+///
+/// # Errors
+/// Link failures or malformed frames.
+pub fn open(session: &Session, share: &RingTensor) -> Result<RingTensor> {
+    Ok(open_many(session, &[share], "reveal")?.remove(0))
+}
+
+/// Opens `share` to party `to` only; returns `Some(secret)` there and `None` elsewhere. Parties
+/// other than `to` send their share to `to` (one message each) and receive nothing.
+///
+/// # Errors
+/// Link failures or malformed frames.
+pub fn open_to(session: &Session, share: &RingTensor, to: usize) -> Result<Option<RingTensor>> {
+    session.check_party(to)?;
+    session.with_comm(|comm| {
+        let me = comm.party();
+        if me != to {
+            comm.send(to, encode_u64s(share.as_slice()))?;
+            return Ok(None);
+        }
+        let mut acc = share.clone();
+        for peer in (0..comm.n_parties()).filter(|&p| p != me) {
+            let f = comm.recv(peer)?;
+            add_frame_into(acc.as_mut_slice(), &f, peer, "reveal_to")?;
+        }
+        Ok(Some(acc))
+    })
+}

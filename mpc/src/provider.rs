@@ -1,0 +1,367 @@
+//! Correlated randomness: the [`TripleSource`] trait and the in-process [`InsecureTestDealer`].
+//!
+//! A trusted dealer (CrypTen's TTP) hands out tuples whose shares sum to correlated values:
+//! Beaver triples `(a, b, c = a ∘ b)` for an elementwise product, a matmul or a convolution
+//! (operands shaped like the protocol's operands, so a matmul opens |x| + |y| elements rather
+//! than one triple per scalar product), square pairs `(r, r²)`, and truncation tuples.
+//!
+//! **Seed scheme.** The dealer shares one PRG seed with each party. For request number `q`
+//! (all parties number their requests identically, because they issue identical protocol calls)
+//! and tensor slot `s`, party `i` expands `AES-CTR(seed_i, stream q·8+s)`. "Free" slots (`a`, `b`,
+//! `r`) are just that, for every party. "Correlated" slots (`c`, `r²`, ...) are derived the same
+//! way by parties `1..n`, while party 0 receives a correction `c_0 = c - Σ_{i≥1} c_i` from the
+//! dealer, which recomputes every party's expansion. So parties other than party 0 need no
+//! message at all, and party 0 receives one tensor per correlated slot.
+//!
+//! The dealer sees no inputs, but it knows every tuple: a dealer that colludes with a party
+//! breaks privacy. That is the trust assumption of this mode (see the README's threat model).
+
+use std::fmt;
+use std::sync::Arc;
+
+use tensor::{Conv2dParams, RingTensor};
+
+use crate::error::{Error, Result};
+use crate::prg::{AesPrg, Seed};
+
+/// What a protocol asks the dealer for. Shapes are those of the protocol's operands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TupleRequest {
+    /// Elementwise Beaver triple `[a, b, c = a * b]`; `c` has the broadcast shape.
+    Mul {
+        /// Shape of the left operand.
+        a: Vec<usize>,
+        /// Shape of the right operand.
+        b: Vec<usize>,
+    },
+    /// Matmul triple `[a, b, c = a @ b]` (PyTorch matmul shape rules).
+    Matmul {
+        /// Shape of the left operand.
+        a: Vec<usize>,
+        /// Shape of the right operand.
+        b: Vec<usize>,
+    },
+    /// Convolution triple `[a, b, c = conv2d(a, b)]` for input shape `x` and weight shape `w`.
+    Conv2d {
+        /// Input shape `[N, C, H, W]`.
+        x: Vec<usize>,
+        /// Weight shape `[O, C/groups, kh, kw]`.
+        w: Vec<usize>,
+        /// Stride, padding, dilation, groups.
+        params: Conv2dParams,
+    },
+    /// Square pair `[r, r²]`.
+    Square {
+        /// Shape of the operand.
+        shape: Vec<usize>,
+    },
+    /// Truncation tuple `[r, floor(r / d), msb(r)]` for division by the public `divisor`
+    /// (`r` uniform in Z_2^64, read as unsigned; `msb(r)` as the integer 0 or 1).
+    Trunc {
+        /// Shape of the operand.
+        shape: Vec<usize>,
+        /// The public divisor `d` (2^f for fixed-point truncation).
+        divisor: u64,
+    },
+}
+
+impl TupleRequest {
+    /// Shape of each tensor of the tuple, and whether it is a correlated slot (party 0 gets
+    /// it from the dealer) rather than a free one.
+    ///
+    /// # Errors
+    /// Shapes that do not combine (e.g. a matmul with mismatched inner dimensions).
+    pub fn slots(&self) -> Result<Vec<(Vec<usize>, bool)>> {
+        Ok(match self {
+            TupleRequest::Mul { a, b } => {
+                let c = tensor::shape::broadcast_shapes("mul triple", a, b)?;
+                vec![(a.clone(), false), (b.clone(), false), (c, true)]
+            }
+            TupleRequest::Matmul { a, b } => {
+                let c = tensor::shape::matmul_shape(a, b)?;
+                vec![(a.clone(), false), (b.clone(), false), (c, true)]
+            }
+            TupleRequest::Conv2d { x, w, params } => {
+                let c = params.output_shape(x, w)?;
+                vec![(x.clone(), false), (w.clone(), false), (c, true)]
+            }
+            TupleRequest::Square { shape } => vec![(shape.clone(), false), (shape.clone(), true)],
+            TupleRequest::Trunc { shape, divisor } => {
+                if *divisor == 0 {
+                    return Err(Error::TripleSource(
+                        "truncation divisor must be positive".into(),
+                    ));
+                }
+                vec![
+                    (shape.clone(), false),
+                    (shape.clone(), true),
+                    (shape.clone(), true),
+                ]
+            }
+        })
+    }
+
+    /// The correlated values `[c...]` from the summed free values `[a, b]` or `[r]`.
+    fn correlate(&self, free: &[RingTensor]) -> Result<Vec<RingTensor>> {
+        Ok(match self {
+            TupleRequest::Mul { .. } => vec![free[0].mul_raw(&free[1])?],
+            TupleRequest::Matmul { .. } => vec![free[0].matmul_raw(&free[1])?],
+            TupleRequest::Conv2d { params, .. } => vec![free[0].conv2d_raw(&free[1], params)?],
+            TupleRequest::Square { .. } => vec![free[0].mul_raw(&free[0])?],
+            TupleRequest::Trunc { divisor, .. } => {
+                vec![free[0].map(|r| r / divisor), free[0].map(|r| r >> 63)]
+            }
+        })
+    }
+}
+
+/// A source of correlated randomness for one party.
+///
+/// Every party of a session must issue the same requests in the same order; the `n`-th
+/// request of each party refers to the same tuple.
+pub trait TripleSource: Send {
+    /// This party's shares of the next tuple of kind `req` (all at scale 0, raw ring).
+    ///
+    /// # Errors
+    /// The source is unreachable, or the request is malformed.
+    fn fetch(&mut self, req: &TupleRequest) -> Result<Vec<RingTensor>>;
+}
+
+/// The dealer's view: every party's seed, and the computation of party 0's corrections.
+pub struct DealerCore {
+    seeds: Vec<Seed>,
+}
+
+impl fmt::Debug for DealerCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DealerCore")
+            .field("n_parties", &self.seeds.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Party `party`'s seed-derived tensor for slot `slot` of request number `q`.
+pub fn derive_slot(seed: &Seed, q: u64, slot: usize, shape: &[usize]) -> RingTensor {
+    let n = tensor::shape::numel(shape);
+    let data = AesPrg::new(seed, q.wrapping_mul(8).wrapping_add(slot as u64)).gen_vec(n);
+    RingTensor::from_raw(shape, data, 0).expect("length matches shape")
+}
+
+impl DealerCore {
+    /// A dealer holding one seed per party.
+    pub fn new(seeds: Vec<Seed>) -> Self {
+        Self { seeds }
+    }
+
+    /// Number of parties served.
+    pub fn n_parties(&self) -> usize {
+        self.seeds.len()
+    }
+
+    /// Party 0's corrections for request number `q`: one tensor per correlated slot, equal to
+    /// the correlated value minus the shares that parties `1..n` derive themselves.
+    ///
+    /// # Errors
+    /// A malformed request.
+    pub fn corrections(&self, q: u64, req: &TupleRequest) -> Result<Vec<RingTensor>> {
+        let slots = req.slots()?;
+        let free: Vec<RingTensor> = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, corr))| !corr)
+            .map(|(s, (shape, _))| {
+                let mut sum = derive_slot(&self.seeds[0], q, s, shape);
+                for seed in &self.seeds[1..] {
+                    sum.add_assign(&derive_slot(seed, q, s, shape))
+                        .expect("same shape");
+                }
+                sum
+            })
+            .collect();
+        let values = req.correlate(&free)?;
+        let corr_slots = slots.iter().enumerate().filter(|(_, (_, corr))| *corr);
+        corr_slots
+            .zip(values)
+            .map(|((s, (shape, _)), mut v)| {
+                if v.shape() != shape.as_slice() {
+                    return Err(Error::TripleSource(format!(
+                        "slot {s} has shape {:?}, expected {shape:?}",
+                        v.shape()
+                    )));
+                }
+                v = v.with_frac_bits(0);
+                for seed in &self.seeds[1..] {
+                    v.sub_assign(&derive_slot(seed, q, s, shape))?;
+                }
+                Ok(v)
+            })
+            .collect()
+    }
+}
+
+/// Assembles party `party`'s tuple for request `q` from its seed and, for party 0, the
+/// dealer's corrections. Shared by the in-process dealer and the network dealer client.
+///
+/// # Errors
+/// Malformed request, or corrections of the wrong number or shape.
+pub fn assemble_tuple(
+    party: usize,
+    seed: &Seed,
+    q: u64,
+    req: &TupleRequest,
+    corrections: Option<Vec<RingTensor>>,
+) -> Result<Vec<RingTensor>> {
+    let slots = req.slots()?;
+    let mut corrections = corrections.map(|c| c.into_iter());
+    let mut out = Vec::with_capacity(slots.len());
+    for (s, (shape, correlated)) in slots.iter().enumerate() {
+        if *correlated && party == 0 {
+            let c = corrections
+                .as_mut()
+                .and_then(|c| c.next())
+                .ok_or_else(|| Error::TripleSource(format!("missing correction for slot {s}")))?;
+            if c.shape() != shape.as_slice() {
+                return Err(Error::TripleSource(format!(
+                    "correction for slot {s} has shape {:?}, expected {shape:?}",
+                    c.shape()
+                )));
+            }
+            out.push(c);
+        } else {
+            out.push(derive_slot(seed, q, s, shape));
+        }
+    }
+    Ok(out)
+}
+
+/// The in-process test dealer. **Not a secure deployment mode**: it lives in the parties'
+/// own process, so whoever runs it sees every tuple. It exists so that every protocol can be
+/// tested in one `cargo test`; real runs use the dealer service in crate `party`.
+#[derive(Debug)]
+pub struct InsecureTestDealer {
+    core: Arc<DealerCore>,
+}
+
+impl InsecureTestDealer {
+    /// A dealer for `n` parties with seeds from the OS RNG.
+    ///
+    /// # Errors
+    /// The OS RNG failed.
+    pub fn new(n: usize) -> Result<Self> {
+        let seeds = (0..n).map(|_| Seed::from_os()).collect::<Result<_>>()?;
+        Ok(Self {
+            core: Arc::new(DealerCore::new(seeds)),
+        })
+    }
+
+    /// A reproducible dealer for tests: party seeds derived from `seed`.
+    pub fn seeded(n: usize, seed: u64) -> Self {
+        let master = Seed::insecure_from_u64(seed ^ 0xdea1_e500_0000_0000);
+        let seeds = (0..n).map(|i| master.derive(i as u64)).collect();
+        Self {
+            core: Arc::new(DealerCore::new(seeds)),
+        }
+    }
+
+    /// The per-party clients, element `i` for party `i`.
+    pub fn clients(&self) -> Vec<TestDealerClient> {
+        (0..self.core.n_parties())
+            .map(|party| TestDealerClient {
+                party,
+                seed: self.core.seeds[party].clone(),
+                core: (party == 0).then(|| self.core.clone()),
+                next: 0,
+            })
+            .collect()
+    }
+}
+
+/// One party's handle on the [`InsecureTestDealer`].
+pub struct TestDealerClient {
+    party: usize,
+    seed: Seed,
+    /// Only party 0 talks to the dealer; the others derive everything from their seed.
+    core: Option<Arc<DealerCore>>,
+    next: u64,
+}
+
+impl fmt::Debug for TestDealerClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TestDealerClient")
+            .field("party", &self.party)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TripleSource for TestDealerClient {
+    fn fetch(&mut self, req: &TupleRequest) -> Result<Vec<RingTensor>> {
+        let q = self.next;
+        self.next += 1;
+        let corrections = match &self.core {
+            Some(core) => Some(core.corrections(q, req)?),
+            None => None,
+        };
+        assemble_tuple(self.party, &self.seed, q, req, corrections)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sum(shares: &[Vec<RingTensor>], slot: usize) -> RingTensor {
+        let mut acc = shares[0][slot].clone();
+        for s in &shares[1..] {
+            acc.add_assign(&s[slot]).unwrap();
+        }
+        acc
+    }
+
+    #[test]
+    fn tuples_are_correlated_for_any_party_count() {
+        for n in [2, 3, 5] {
+            let dealer = InsecureTestDealer::seeded(n, 1);
+            let mut clients = dealer.clients();
+            let reqs = [
+                TupleRequest::Mul {
+                    a: vec![3, 4],
+                    b: vec![4],
+                },
+                TupleRequest::Matmul {
+                    a: vec![3, 5],
+                    b: vec![5, 2],
+                },
+                TupleRequest::Square { shape: vec![7] },
+                TupleRequest::Trunc {
+                    shape: vec![9],
+                    divisor: 1 << 16,
+                },
+            ];
+            for req in &reqs {
+                let shares: Vec<_> = clients.iter_mut().map(|c| c.fetch(req).unwrap()).collect();
+                let (a, b) = (sum(&shares, 0), sum(&shares, 1));
+                match req {
+                    TupleRequest::Mul { .. } => assert_eq!(sum(&shares, 2), a.mul_raw(&b).unwrap()),
+                    TupleRequest::Matmul { .. } => {
+                        assert_eq!(sum(&shares, 2), a.matmul_raw(&b).unwrap())
+                    }
+                    TupleRequest::Square { .. } => assert_eq!(b, a.mul_raw(&a).unwrap()),
+                    TupleRequest::Trunc { .. } => {
+                        assert_eq!(b, a.map(|r| r >> 16));
+                        assert_eq!(sum(&shares, 2), a.map(|r| r >> 63));
+                    }
+                    _ => unreachable!(),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_party_zero_reaches_the_dealer() {
+        let dealer = InsecureTestDealer::seeded(3, 2);
+        let clients = dealer.clients();
+        assert!(clients[0].core.is_some());
+        assert!(clients[1..].iter().all(|c| c.core.is_none()));
+    }
+}

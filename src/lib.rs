@@ -1,0 +1,28 @@
+//! umbra: secure multi-party machine learning in Rust.
+//!
+//! Several parties that do not trust each other compute on secret-shared tensors and reveal
+//! only what the program reveals. This facade re-exports the user-facing API of the layers
+//! below it (see the README's crate map) and hosts the glue that needs more than one layer:
+//! the demos and the benchmarks behind the `umbra` CLI.
+//!
+//! ```
+//! use umbra::{run_local, SessionConfig};
+//! let revealed = run_local(3, SessionConfig::default(), |ctx| {
+//!     let x = ctx.share_f64(0, &[1, 2], &[1.5, 2.0])?;      // party 0's secret
+//!     let w = ctx.share_f64(1, &[2, 1], &[2.0, -0.5])?;     // party 1's secret
+//!     x.matmul(&w)?.reveal_f64()                           // every party learns x·w
+//! })?;
+//! assert_eq!(revealed[2], vec![2.0]);
+//! # Ok::<(), umbra::mpc::Error>(())
+//! ```
+#![doc(test(attr(deny(warnings))))]
+
+pub mod bench;
+pub mod demo;
+
+pub use mpc::{
+    self, CommStats, CrypTensor, InsecureTestDealer, Session, SessionConfig, TruncMode,
+    TupleRequest, run_local,
+};
+pub use tensor::{self, Conv2dParams, FixedPoint, Pool2dParams, RingTensor, TensorOps};
+pub use {autograd, nn, party};

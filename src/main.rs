@@ -1,0 +1,131 @@
+//! The `umbra` command line: demos and benchmarks (keygen, dealer, party and launch arrive
+//! with the network milestone).
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// umbra: secure multi-party machine learning.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a demo on built-in data, in-process, with no network access.
+    Demo {
+        #[command(subcommand)]
+        demo: Demo,
+    },
+    /// Measure protocols or kernels.
+    Bench {
+        #[command(subcommand)]
+        bench: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Demo {
+    /// Secret-share two matrices from two owners, multiply them privately, reveal the product.
+    Matmul {
+        /// Number of parties (at least 2).
+        #[arg(long, default_value_t = 3)]
+        parties: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Private ops (mul, square, matmul, conv2d, reveal): time, bytes, rounds and error.
+    Ops {
+        /// Number of parties (at least 2).
+        #[arg(long, default_value_t = 2)]
+        parties: usize,
+        /// Transport; only `inproc` (threads and channels) exists so far.
+        #[arg(long, default_value = "inproc")]
+        transport: String,
+        /// Scale every problem size by this factor (1.0 = the documented sizes).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Print one JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The raw wrapping-u64 GEMM kernel at 256, 512 and 1024 cubed.
+    Gemm {
+        /// Repetitions per size (the best is reported).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Print one JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo {
+            demo: Demo::Matmul { parties },
+        } => {
+            print!("{}", umbra::demo::matmul(parties)?.report());
+        }
+        Command::Bench {
+            bench:
+                Bench::Ops {
+                    parties,
+                    transport,
+                    scale,
+                    json,
+                },
+        } => {
+            if transport != "inproc" {
+                anyhow::bail!(
+                    "unknown transport `{transport}`: only `inproc` is available in this build"
+                );
+            }
+            if !(scale > 0.0 && scale <= 1.0) {
+                anyhow::bail!("--scale must be in (0, 1], got {scale}");
+            }
+            if !json {
+                println!(
+                    "{:<34} {:>7} {:>10} {:>10} {:>14} {:>6} {:>10}",
+                    "op", "parties", "wall s", "online s", "bytes/party", "rounds", "max err"
+                );
+            }
+            umbra::bench::ops(parties, scale, |r| {
+                if json {
+                    println!("{}", serde_json::to_string(r).expect("serialisable"));
+                } else {
+                    println!(
+                        "{:<34} {:>7} {:>10.4} {:>10.4} {:>14} {:>6} {:>10.2e}",
+                        r.name,
+                        r.parties,
+                        r.wall_s,
+                        r.online_wall_s,
+                        r.bytes_sent_per_party,
+                        r.rounds,
+                        r.max_abs_err
+                    );
+                }
+            })?;
+        }
+        Command::Bench {
+            bench: Bench::Gemm { reps, json },
+        } => {
+            umbra::bench::gemm(reps, |r| {
+                if json {
+                    println!("{}", serde_json::to_string(r).expect("serialisable"));
+                } else {
+                    println!(
+                        "{:<8} n={:<5} threads={:<2} {:>8.4} s {:>6.2} GMAC/s",
+                        r.backend, r.n, r.threads, r.wall_s, r.gmac_per_s
+                    );
+                }
+            });
+        }
+    }
+    Ok(())
+}

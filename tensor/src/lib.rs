@@ -1,0 +1,35 @@
+//! Plaintext tensors over the ring Z_2^64: the bottom layer of umbra.
+//!
+//! `tensor` knows nothing of parties or networks. It owns
+//! - [`RingTensor`], a dense row-major tensor of `u64` ring elements with a fixed-point scale,
+//!   with broadcasting arithmetic, reductions, shape operations, batched matmul, 2-D
+//!   convolution (im2col + GEMM) and pooling;
+//! - the fixed-point codec ([`FixedPoint`], 16 fractional bits by default);
+//! - the hot kernel ([`kernel::gemm`]): a packed, cache-blocked, multi-threaded wrapping-u64
+//!   GEMM with runtime CPU dispatch (AVX-512DQ, AVX2, portable). A GPU backend plugs in there.
+//!
+//! Secret shares (crate `mpc`) are `RingTensor`s too, so every protocol's local work runs on
+//! these kernels.
+//!
+//! ```
+//! use tensor::{RingTensor, Conv2dParams};
+//! let x = RingTensor::from_f64(&[1, 1, 3, 3], &[1.0; 9], 16)?;
+//! let w = RingTensor::from_f64(&[1, 1, 2, 2], &[0.5, 0.5, 0.5, 0.5], 16)?;
+//! let y = x.conv2d(&w, &Conv2dParams::default())?;
+//! assert_eq!(y.shape(), &[1, 1, 2, 2]);
+//! assert_eq!(y.to_f64(), vec![2.0; 4]);
+//! # Ok::<(), tensor::Error>(())
+//! ```
+#![doc(test(attr(deny(warnings))))]
+
+pub mod error;
+pub mod fixed;
+pub mod kernel;
+pub mod ops;
+pub mod ring;
+pub mod shape;
+
+pub use error::{Error, Result};
+pub use fixed::{DEFAULT_FRAC_BITS, FixedPoint};
+pub use ops::TensorOps;
+pub use ring::{Conv2dParams, Pool2dParams, RingTensor};

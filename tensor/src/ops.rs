@@ -1,0 +1,108 @@
+//! [`TensorOps`]: the op contract that autograd and nn are written against.
+//!
+//! [`RingTensor`] (plaintext fixed point) implements it, `mpc::CrypTensor` (secret-shared)
+//! implements it, and `autograd::Var<T>` will implement it as a decorator. Code written
+//! against this trait therefore runs on plaintext, privately, and with gradients, unchanged.
+//! Every op returns `Result`: private ops can fail on the network.
+//!
+//! The contract is deliberately small; it grows with what autograd and nn need.
+
+use crate::error::Error;
+use crate::ring::RingTensor;
+
+/// Fixed-point tensor operations with PyTorch semantics (broadcasting, `matmul` shape rules).
+pub trait TensorOps: Clone + Sized {
+    /// The error every op may return.
+    type Error: std::error::Error + From<Error> + Send + Sync + 'static;
+
+    /// The shape.
+    fn dims(&self) -> Vec<usize>;
+    /// Elementwise sum.
+    ///
+    /// # Errors
+    /// Shapes that do not broadcast; for private tensors, network failures.
+    fn add(&self, rhs: &Self) -> Result<Self, Self::Error>;
+    /// Elementwise difference.
+    ///
+    /// # Errors
+    /// As [`TensorOps::add`].
+    fn sub(&self, rhs: &Self) -> Result<Self, Self::Error>;
+    /// Elementwise fixed-point product.
+    ///
+    /// # Errors
+    /// As [`TensorOps::add`].
+    fn mul(&self, rhs: &Self) -> Result<Self, Self::Error>;
+    /// Negation.
+    ///
+    /// # Errors
+    /// Only network failures.
+    fn neg(&self) -> Result<Self, Self::Error>;
+    /// Fixed-point matrix product.
+    ///
+    /// # Errors
+    /// Shapes that do not fit; network failures.
+    fn matmul(&self, rhs: &Self) -> Result<Self, Self::Error>;
+    /// Product with a public real.
+    ///
+    /// # Errors
+    /// A scalar that cannot be encoded; network failures.
+    fn mul_scalar(&self, v: f64) -> Result<Self, Self::Error>;
+    /// Sum over `dims` (all if empty).
+    ///
+    /// # Errors
+    /// Invalid dimensions.
+    fn sum(&self, dims: &[usize], keepdim: bool) -> Result<Self, Self::Error>;
+    /// Mean over `dims` (all if empty).
+    ///
+    /// # Errors
+    /// Invalid dimensions; network failures.
+    fn mean(&self, dims: &[usize], keepdim: bool) -> Result<Self, Self::Error>;
+    /// Same elements, new shape.
+    ///
+    /// # Errors
+    /// Element counts differ.
+    fn reshape(&self, shape: &[usize]) -> Result<Self, Self::Error>;
+    /// Swaps two dimensions.
+    ///
+    /// # Errors
+    /// Dimensions out of range.
+    fn transpose(&self, d0: usize, d1: usize) -> Result<Self, Self::Error>;
+}
+
+impl TensorOps for RingTensor {
+    type Error = Error;
+
+    fn dims(&self) -> Vec<usize> {
+        self.shape().to_vec()
+    }
+    fn add(&self, rhs: &Self) -> Result<Self, Error> {
+        RingTensor::add(self, rhs)
+    }
+    fn sub(&self, rhs: &Self) -> Result<Self, Error> {
+        RingTensor::sub(self, rhs)
+    }
+    fn mul(&self, rhs: &Self) -> Result<Self, Error> {
+        RingTensor::mul(self, rhs)
+    }
+    fn neg(&self) -> Result<Self, Error> {
+        Ok(RingTensor::neg(self))
+    }
+    fn matmul(&self, rhs: &Self) -> Result<Self, Error> {
+        RingTensor::matmul(self, rhs)
+    }
+    fn mul_scalar(&self, v: f64) -> Result<Self, Error> {
+        self.mul_f64(v)
+    }
+    fn sum(&self, dims: &[usize], keepdim: bool) -> Result<Self, Error> {
+        RingTensor::sum(self, dims, keepdim)
+    }
+    fn mean(&self, dims: &[usize], keepdim: bool) -> Result<Self, Error> {
+        RingTensor::mean(self, dims, keepdim)
+    }
+    fn reshape(&self, shape: &[usize]) -> Result<Self, Error> {
+        RingTensor::reshape(self, shape)
+    }
+    fn transpose(&self, d0: usize, d1: usize) -> Result<Self, Error> {
+        RingTensor::transpose(self, d0, d1)
+    }
+}
