@@ -79,7 +79,8 @@ struct OpSpec {
     inputs: Vec<(Vec<usize>, Vec<f64>)>,
     requests: RequestsFn,
     op: OpFn,
-    oracle: Vec<f64>,
+    /// The exact result in `f64`, computed on demand (the 1024^3 one takes a while).
+    oracle: Box<dyn Fn() -> Vec<f64> + Sync>,
 }
 
 /// The requests a product rescaled by the session's truncation needs, after `product`.
@@ -126,7 +127,10 @@ fn specs(size_scale: f64) -> Vec<OpSpec> {
             )
         }),
         op: Box::new(|t| t[0].mul(&t[1])),
-        oracle: x.iter().zip(&y).map(|(a, b)| a * b).collect(),
+        oracle: {
+            let (x, y) = (x.clone(), y.clone());
+            Box::new(move || x.iter().zip(&y).map(|(a, b)| a * b).collect())
+        },
     });
     v.push(OpSpec {
         name: format!("square_{n}"),
@@ -135,7 +139,10 @@ fn specs(size_scale: f64) -> Vec<OpSpec> {
             with_trunc(s, TupleRequest::Square { shape: vec![n] }, vec![n])
         }),
         op: Box::new(|t| t[0].square()),
-        oracle: x.iter().map(|a| a * a).collect(),
+        oracle: {
+            let x = x.clone();
+            Box::new(move || x.iter().map(|a| a * a).collect())
+        },
     });
     for m in [sc(256), sc(1024)] {
         let (a, b) = (
@@ -156,7 +163,10 @@ fn specs(size_scale: f64) -> Vec<OpSpec> {
                 )
             }),
             op: Box::new(|t| t[0].matmul(&t[1])),
-            oracle: matmul_oracle(&a, &b, m, m, m),
+            oracle: {
+                let (a, b) = (a.clone(), b.clone());
+                Box::new(move || matmul_oracle(&a, &b, m, m, m))
+            },
         });
     }
     let batch = sc(64);
@@ -198,26 +208,38 @@ fn specs(size_scale: f64) -> Vec<OpSpec> {
             )
         }),
         op: Box::new(move |t| t[0].conv2d(&t[1], &p)),
-        oracle: conv,
+        oracle: Box::new(move || conv.clone()),
     });
     v.push(OpSpec {
         name: format!("reveal_{n}"),
         inputs: vec![(vec![n], x.clone())],
         requests: Box::new(|_| Vec::new()),
         op: Box::new(|t| Ok(CrypTensor::Public(t[0].reveal()?))),
-        oracle: x,
+        oracle: Box::new(move || x.clone()),
     });
     v
 }
 
 /// Per-party measurement of one op.
 struct PartyRun {
-    elapsed: f64,
+    /// Time of each measured repetition.
+    elapsed: Vec<f64>,
+    /// Communication of the last repetition.
     stats: mpc::CommStats,
+    /// The revealed result of the last repetition.
     revealed: Vec<f64>,
 }
 
-fn run_spec(spec: &OpSpec, parties: usize, prefetch: bool) -> mpc::Result<Vec<PartyRun>> {
+/// Untimed repetitions before the measured ones: they warm up the allocator's per-thread
+/// heaps and the caches, as any benchmark harness does.
+const WARMUP: usize = 1;
+
+fn run_spec(
+    spec: &OpSpec,
+    parties: usize,
+    prefetch: bool,
+    reps: usize,
+) -> mpc::Result<Vec<PartyRun>> {
     run_local(parties, SessionConfig::default(), |s| {
         let inputs = spec
             .inputs
@@ -225,16 +247,25 @@ fn run_spec(spec: &OpSpec, parties: usize, prefetch: bool) -> mpc::Result<Vec<Pa
             .enumerate()
             .map(|(i, (shape, vals))| s.share_f64(i % s.n_parties(), shape, vals))
             .collect::<mpc::Result<Vec<_>>>()?;
-        if prefetch {
-            s.prefetch(&(spec.requests)(&s))?;
+        let mut elapsed = Vec::with_capacity(reps);
+        let mut last = None;
+        for rep in 0..WARMUP + reps {
+            if prefetch {
+                s.prefetch(&(spec.requests)(&s))?;
+            }
+            // One tiny round so that all parties start the clock together.
+            s.share_f64(0, &[1], &[0.0])?.reveal()?;
+            s.reset_stats();
+            let t0 = Instant::now();
+            let out = (spec.op)(&inputs)?;
+            let t = t0.elapsed().as_secs_f64();
+            let stats = s.stats();
+            if rep >= WARMUP {
+                elapsed.push(t);
+            }
+            last = Some((out, stats));
         }
-        // One tiny round so that all parties start the clock together.
-        s.share_f64(0, &[1], &[0.0])?.reveal()?;
-        s.reset_stats();
-        let t0 = Instant::now();
-        let out = (spec.op)(&inputs)?;
-        let elapsed = t0.elapsed().as_secs_f64();
-        let stats = s.stats();
+        let (out, stats) = last.expect("at least one repetition");
         let revealed = out.reveal_f64()?;
         Ok(PartyRun {
             elapsed,
@@ -244,36 +275,46 @@ fn run_spec(spec: &OpSpec, parties: usize, prefetch: bool) -> mpc::Result<Vec<Pa
     })
 }
 
+/// The op's time in repetition `rep` is the slowest party's; the reported time is the best
+/// repetition.
+fn best_time(runs: &[PartyRun]) -> f64 {
+    let reps = runs[0].elapsed.len();
+    (0..reps)
+        .map(|r| runs.iter().map(|p| p.elapsed[r]).fold(0.0, f64::max))
+        .fold(f64::INFINITY, f64::min)
+}
+
 /// Runs the protocol benchmarks for `parties` in-process parties. `size_scale` shrinks every
-/// size (1.0 is the full benchmark).
+/// size (1.0 is the full benchmark); `only` keeps the benchmarks whose name starts with it.
 ///
 /// # Errors
 /// A protocol failure.
 pub fn ops(
     parties: usize,
     size_scale: f64,
+    only: Option<&str>,
+    reps: usize,
     mut emit: impl FnMut(&OpRow),
 ) -> mpc::Result<Vec<OpRow>> {
     let mut rows = Vec::new();
-    for spec in specs(size_scale) {
-        let with_dealer = run_spec(&spec, parties, false)?;
-        let online = run_spec(&spec, parties, true)?;
-        let max_by = |runs: &[PartyRun], f: &dyn Fn(&PartyRun) -> f64| {
-            runs.iter().map(f).fold(0.0, f64::max)
-        };
+    let wanted = |name: &str| only.is_none_or(|o| name.starts_with(o));
+    for spec in specs(size_scale).into_iter().filter(|s| wanted(&s.name)) {
+        let with_dealer = run_spec(&spec, parties, false, reps)?;
+        let online = run_spec(&spec, parties, true, reps)?;
+        let oracle = (spec.oracle)();
         let max_abs_err = with_dealer[0]
             .revealed
             .iter()
-            .zip(&spec.oracle)
+            .zip(&oracle)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
         let row = OpRow {
             name: spec.name.clone(),
             parties,
             transport: "inproc",
-            elements: spec.oracle.len(),
-            wall_s: max_by(&with_dealer, &|r| r.elapsed),
-            online_wall_s: max_by(&online, &|r| r.elapsed),
+            elements: oracle.len(),
+            wall_s: best_time(&with_dealer),
+            online_wall_s: best_time(&online),
             bytes_sent_per_party: with_dealer
                 .iter()
                 .map(|r| r.stats.bytes_sent)

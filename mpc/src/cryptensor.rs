@@ -193,7 +193,7 @@ impl CrypTensor {
         Ok(match product {
             CrypTensor::Public(t) => CrypTensor::Public(t.shr_arith(shift)),
             CrypTensor::Private(s) => {
-                let share = truncate::truncate(&s.session, &s.share, shift)?;
+                let share = truncate::truncate(&s.session, s.share, shift)?;
                 CrypTensor::Private(Shared::new(share, s.session))
             }
         })
@@ -326,7 +326,7 @@ impl CrypTensor {
         Ok(match self {
             CrypTensor::Public(t) => CrypTensor::Public(t.div_floor(d)?),
             CrypTensor::Private(s) => CrypTensor::Private(Shared::new(
-                truncate::div_public(&s.session, &s.share, d)?,
+                truncate::div_public(&s.session, s.share.clone(), d)?,
                 s.session.clone(),
             )),
         })

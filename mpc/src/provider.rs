@@ -101,6 +101,15 @@ impl TupleRequest {
         })
     }
 
+    /// Whether the tuple is elementwise on one shape (the dealer then works in chunks).
+    fn is_elementwise(&self) -> bool {
+        match self {
+            TupleRequest::Mul { a, b } => a == b,
+            TupleRequest::Square { .. } | TupleRequest::Trunc { .. } => true,
+            TupleRequest::Matmul { .. } | TupleRequest::Conv2d { .. } => false,
+        }
+    }
+
     /// The correlated values `[c...]` from the summed free values `[a, b]` or `[r]`.
     fn correlate(&self, free: &[RingTensor]) -> Result<Vec<RingTensor>> {
         Ok(match self {
@@ -159,41 +168,153 @@ impl DealerCore {
     }
 
     /// Party 0's corrections for request number `q`: one tensor per correlated slot, equal to
-    /// the correlated value minus the shares that parties `1..n` derive themselves.
+    /// the correlated value minus the shares that parties `1..n` derive themselves. This is
+    /// what a dealer sends to party 0.
     ///
     /// # Errors
     /// A malformed request.
     pub fn corrections(&self, q: u64, req: &TupleRequest) -> Result<Vec<RingTensor>> {
         let slots = req.slots()?;
-        let free: Vec<RingTensor> = slots
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, corr))| !corr)
-            .map(|(s, (shape, _))| {
-                let mut sum = derive_slot(&self.seeds[0], q, s, shape);
-                for seed in &self.seeds[1..] {
-                    sum.add_assign(&derive_slot(seed, q, s, shape))
-                        .expect("same shape");
-                }
-                sum
-            })
+        let tuple = self.party0_tuple(q, req)?;
+        Ok(tuple
+            .into_iter()
+            .zip(slots)
+            .filter(|(_, (_, corr))| *corr)
+            .map(|(t, _)| t)
+            .collect())
+    }
+
+    /// Party 0's whole tuple for request `q`: its seed-derived free slots and the corrections.
+    /// The dealer expands party 0's free slots anyway (it needs their sums), so the in-process
+    /// dealer hands them over instead of having party 0 expand them a second time.
+    ///
+    /// # Errors
+    /// A malformed request.
+    pub fn party0_tuple(&self, q: u64, req: &TupleRequest) -> Result<Vec<RingTensor>> {
+        let slots = req.slots()?;
+        if req.is_elementwise() {
+            return Ok(self.party0_elementwise(q, req, &slots));
+        }
+        let mut own_free = Vec::new();
+        let mut sums = Vec::new();
+        for (s, (shape, corr)) in slots.iter().enumerate() {
+            if *corr {
+                continue;
+            }
+            let own = derive_slot(&self.seeds[0], q, s, shape);
+            let mut sum = own.clone();
+            for seed in &self.seeds[1..] {
+                sum.add_assign(&derive_slot(seed, q, s, shape))?;
+            }
+            own_free.push(own);
+            sums.push(sum);
+        }
+        let mut values = req.correlate(&sums)?.into_iter();
+        let mut own_free = own_free.into_iter();
+        let mut out = Vec::with_capacity(slots.len());
+        for (s, (shape, corr)) in slots.iter().enumerate() {
+            if !*corr {
+                out.push(own_free.next().expect("one per free slot"));
+                continue;
+            }
+            let mut v = values
+                .next()
+                .expect("one per correlated slot")
+                .with_frac_bits(0);
+            if v.shape() != shape.as_slice() {
+                return Err(Error::TripleSource(format!(
+                    "slot {s} has shape {:?}, expected {shape:?}",
+                    v.shape()
+                )));
+            }
+            for seed in &self.seeds[1..] {
+                v.sub_assign(&derive_slot(seed, q, s, shape))?;
+            }
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// [`DealerCore::party0_tuple`] for elementwise tuples, in cache-sized chunks: every
+    /// party's streams are expanded a chunk at a time and combined at once, with no
+    /// full-size temporaries.
+    fn party0_elementwise(
+        &self,
+        q: u64,
+        req: &TupleRequest,
+        slots: &[(Vec<usize>, bool)],
+    ) -> Vec<RingTensor> {
+        // Even, so that chunk boundaries fall on AES block boundaries and a chunked expansion
+        // equals a whole-tensor one.
+        const CHUNK: usize = 8192;
+        let len = tensor::shape::numel(&slots[0].0);
+        let stream =
+            |seed: &Seed, s: usize| AesPrg::new(seed, q.wrapping_mul(8).wrapping_add(s as u64));
+        let mut out: Vec<Vec<u64>> = slots.iter().map(|_| vec![0u64; len]).collect();
+        let mut own: Vec<AesPrg> = (0..slots.len())
+            .map(|s| stream(&self.seeds[0], s))
             .collect();
-        let values = req.correlate(&free)?;
-        let corr_slots = slots.iter().enumerate().filter(|(_, (_, corr))| *corr);
-        corr_slots
-            .zip(values)
-            .map(|((s, (shape, _)), mut v)| {
-                if v.shape() != shape.as_slice() {
-                    return Err(Error::TripleSource(format!(
-                        "slot {s} has shape {:?}, expected {shape:?}",
-                        v.shape()
-                    )));
+        let mut others: Vec<Vec<AesPrg>> = self.seeds[1..]
+            .iter()
+            .map(|seed| (0..slots.len()).map(|s| stream(seed, s)).collect())
+            .collect();
+        let n_free = slots.iter().filter(|(_, c)| !c).count();
+        let mut sums = vec![[0u64; CHUNK]; n_free];
+        let mut tmp = [0u64; CHUNK];
+        for start in (0..len).step_by(CHUNK) {
+            let m = CHUNK.min(len - start);
+            // Free slots come first in every elementwise tuple.
+            for s in 0..n_free {
+                let dst = &mut out[s][start..start + m];
+                own[s].fill(dst);
+                sums[s][..m].copy_from_slice(dst);
+                for prgs in &mut others {
+                    prgs[s].fill(&mut tmp[..m]);
+                    for (a, b) in sums[s][..m].iter_mut().zip(&tmp[..m]) {
+                        *a = a.wrapping_add(*b);
+                    }
                 }
-                v = v.with_frac_bits(0);
-                for seed in &self.seeds[1..] {
-                    v.sub_assign(&derive_slot(seed, q, s, shape))?;
+            }
+            match req {
+                TupleRequest::Mul { .. } => {
+                    let (a, b) = (&sums[0][..m], &sums[1][..m]);
+                    for ((c, a), b) in out[2][start..start + m].iter_mut().zip(a).zip(b) {
+                        *c = a.wrapping_mul(*b);
+                    }
                 }
-                Ok(v)
+                TupleRequest::Square { .. } => {
+                    for (c, r) in out[1][start..start + m].iter_mut().zip(&sums[0][..m]) {
+                        *c = r.wrapping_mul(*r);
+                    }
+                }
+                TupleRequest::Trunc { divisor, .. } => {
+                    let (div, msb) = out[1..].split_at_mut(1);
+                    let r = &sums[0][..m];
+                    for ((q, m), r) in div[0][start..start + m]
+                        .iter_mut()
+                        .zip(&mut msb[0][start..start + m])
+                        .zip(r)
+                    {
+                        *q = r / divisor;
+                        *m = r >> 63;
+                    }
+                }
+                _ => unreachable!("only elementwise requests take this path"),
+            }
+            for s in n_free..slots.len() {
+                let dst = &mut out[s][start..start + m];
+                for prgs in &mut others {
+                    prgs[s].fill(&mut tmp[..m]);
+                    for (a, b) in dst.iter_mut().zip(&tmp[..m]) {
+                        *a = a.wrapping_sub(*b);
+                    }
+                }
+            }
+        }
+        out.into_iter()
+            .zip(slots)
+            .map(|(data, (shape, _))| {
+                RingTensor::from_raw(shape, data, 0).expect("length matches shape")
             })
             .collect()
     }
@@ -298,11 +419,11 @@ impl TripleSource for TestDealerClient {
     fn fetch(&mut self, req: &TupleRequest) -> Result<Vec<RingTensor>> {
         let q = self.next;
         self.next += 1;
-        let corrections = match &self.core {
-            Some(core) => Some(core.corrections(q, req)?),
-            None => None,
-        };
-        assemble_tuple(self.party, &self.seed, q, req, corrections)
+        match &self.core {
+            // In-process shortcut: the dealer already expanded party 0's free slots.
+            Some(core) => core.party0_tuple(q, req),
+            None => assemble_tuple(self.party, &self.seed, q, req, None),
+        }
     }
 }
 
@@ -353,6 +474,49 @@ mod tests {
                     }
                     _ => unreachable!(),
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn chunked_and_whole_tensor_dealers_agree() {
+        // 20000 elements span several chunks and end in an odd tail.
+        let core = DealerCore::new((0..3).map(Seed::insecure_from_u64).collect());
+        for req in [
+            TupleRequest::Mul {
+                a: vec![20001],
+                b: vec![20001],
+            },
+            TupleRequest::Square { shape: vec![20001] },
+            TupleRequest::Trunc {
+                shape: vec![20001],
+                divisor: 1000,
+            },
+        ] {
+            let chunked = core.party0_tuple(5, &req).unwrap();
+            let corr = core.corrections(5, &req).unwrap();
+            let assembled = assemble_tuple(0, &core.seeds[0], 5, &req, Some(corr)).unwrap();
+            assert_eq!(chunked, assembled);
+            // and the correlation holds with the other parties' seed-derived shares
+            let others: Vec<_> = (1..3)
+                .map(|i| assemble_tuple(i, &core.seeds[i], 5, &req, None).unwrap())
+                .collect();
+            let total = |slot: usize| {
+                let mut t = chunked[slot].clone();
+                for o in &others {
+                    t.add_assign(&o[slot]).unwrap();
+                }
+                t
+            };
+            let r = total(0);
+            match &req {
+                TupleRequest::Mul { .. } => assert_eq!(total(2), r.mul_raw(&total(1)).unwrap()),
+                TupleRequest::Square { .. } => assert_eq!(total(1), r.mul_raw(&r).unwrap()),
+                TupleRequest::Trunc { .. } => {
+                    assert_eq!(total(1), r.map(|v| v / 1000));
+                    assert_eq!(total(2), r.map(|v| v >> 63));
+                }
+                _ => unreachable!(),
             }
         }
     }

@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::provider::TupleRequest;
 use crate::session::Session;
 
-use super::{open_many, open_words};
+use super::{build_frame, exchange_sum, open_many};
 
 /// Runs the Beaver protocol for the bilinear `op`, whose triple is `req`.
 fn bilinear(
@@ -60,40 +60,36 @@ pub fn mul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingTens
     if x.shape() != y.shape() {
         return bilinear(session, req, x, y, |p, q| p.mul_raw(q));
     }
-    // Same shapes: the hot path, fused into one pass with no temporaries.
+    // Same shapes: the hot path. The opening is written straight into the frame, and the
+    // result is computed in one fused pass that re-derives this party's e and f.
     let mut t = session.fetch(&req)?.into_iter();
     let (a, b, c) = (
         t.next().expect("3 slots"),
         t.next().expect("3 slots"),
         t.next().expect("3 slots"),
     );
-    let mut ef = Vec::with_capacity(2 * x.numel());
-    ef.extend(
-        x.as_slice()
-            .iter()
-            .zip(a.as_slice())
-            .map(|(x, a)| x.wrapping_sub(*a)),
-    );
-    ef.extend(
-        y.as_slice()
-            .iter()
-            .zip(b.as_slice())
-            .map(|(y, b)| y.wrapping_sub(*b)),
-    );
-    let opened = open_words(session, ef, "beaver open")?;
-    let (e, f) = opened.split_at(x.numel());
+    let n = x.numel();
+    let (xs, ys, a_s, bs) = (x.as_slice(), y.as_slice(), a.as_slice(), b.as_slice());
+    let frame = build_frame(2 * n, |w| {
+        let (we, wf) = w.split_at_mut(n);
+        for ((o, x), a) in we.iter_mut().zip(xs).zip(a_s) {
+            *o = x.wrapping_sub(*a);
+        }
+        for ((o, y), b) in wf.iter_mut().zip(ys).zip(bs) {
+            *o = y.wrapping_sub(*b);
+        }
+    });
+    let peers = exchange_sum(session, frame, "beaver open")?;
+    let peers = peers.words();
+    let (pe, pf) = peers.split_at(n);
     let mut z = c.with_frac_bits(x.frac_bits() + y.frac_bits());
-    for ((((z, e), f), y), a) in z
-        .as_mut_slice()
-        .iter_mut()
-        .zip(e)
-        .zip(f)
-        .zip(y.as_slice())
-        .zip(a.as_slice())
-    {
-        *z = z
-            .wrapping_add(e.wrapping_mul(*y))
-            .wrapping_add(a.wrapping_mul(*f));
+    let zs = z.as_mut_slice();
+    for i in 0..n {
+        let e = xs[i].wrapping_sub(a_s[i]).wrapping_add(pe[i]);
+        let f = ys[i].wrapping_sub(bs[i]).wrapping_add(pf[i]);
+        zs[i] = zs[i]
+            .wrapping_add(e.wrapping_mul(ys[i]))
+            .wrapping_add(a_s[i].wrapping_mul(f));
     }
     Ok(z)
 }

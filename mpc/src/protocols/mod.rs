@@ -9,17 +9,129 @@
 //! | [`beaver::square`] | 1 | 8·|x|·(n-1) |
 //! | [`truncate::local`] (2 parties) | 0 | 0 |
 //! | [`truncate::with_dealer`] | 1 | 8·|x|·(n-1) |
+//!
+//! Openings are built straight into the outgoing frame (little-endian words) and the peers'
+//! frames are read in place where their buffers are word-aligned, so a large opening costs one
+//! pass to build and one pass to combine.
 
 pub mod beaver;
 pub mod input;
 pub mod reveal;
 pub mod truncate;
 
+use std::borrow::Cow;
+
 use tensor::RingTensor;
 
-use crate::comm::encode_u64s;
 use crate::error::{Error, Result};
 use crate::session::Session;
+
+/// A zeroed frame of `words` little-endian words, filled by `fill` through a `u64` view.
+pub(crate) fn build_frame(words: usize, fill: impl FnOnce(&mut [u64])) -> Vec<u8> {
+    let mut frame = vec![0u8; words * 8];
+    match bytemuck::try_cast_slice_mut::<u8, u64>(&mut frame) {
+        Ok(view) => {
+            fill(view);
+            if cfg!(target_endian = "big") {
+                view.iter_mut().for_each(|w| *w = w.to_le());
+            }
+        }
+        Err(_) => {
+            // The allocator returned a buffer that is not 8-aligned: fill a word buffer and copy.
+            let mut tmp = vec![0u64; words];
+            fill(&mut tmp);
+            for (c, w) in frame.chunks_exact_mut(8).zip(&tmp) {
+                c.copy_from_slice(&w.to_le_bytes());
+            }
+        }
+    }
+    frame
+}
+
+/// The words of a checked frame, borrowed when its buffer is word-aligned on a little-endian
+/// machine (the usual case), decoded otherwise.
+pub(crate) fn frame_words(frame: &[u8]) -> Cow<'_, [u64]> {
+    if cfg!(target_endian = "little")
+        && let Ok(words) = bytemuck::try_cast_slice::<u8, u64>(frame)
+    {
+        return Cow::Borrowed(words);
+    }
+    Cow::Owned(
+        frame
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8-byte chunk")))
+            .collect(),
+    )
+}
+
+/// Sends `frame` to every peer and receives one frame of the same length from each. Returns
+/// the elementwise sum of the peers' words (not including this party's). One round.
+pub(crate) fn exchange_sum(
+    session: &Session,
+    frame: Vec<u8>,
+    step: &'static str,
+) -> Result<PeerSum> {
+    let len = frame.len();
+    session.with_comm(|comm| {
+        let (me, n) = (comm.party(), comm.n_parties());
+        let peers: Vec<usize> = (0..n).filter(|&p| p != me).collect();
+        let last = *peers.last().expect("at least one peer");
+        let mut frame = Some(frame);
+        for &peer in &peers {
+            let f = if peer == last {
+                frame.take().expect("sent once")
+            } else {
+                frame.clone().expect("not sent yet")
+            };
+            comm.send(peer, f)?;
+        }
+        let mut frames = Vec::with_capacity(peers.len());
+        for &peer in &peers {
+            let f = comm.recv(peer)?;
+            if f.len() != len {
+                return Err(Error::FrameLength {
+                    peer,
+                    step,
+                    expected: len,
+                    got: f.len(),
+                });
+            }
+            frames.push(f);
+        }
+        Ok(PeerSum::from_frames(frames))
+    })
+}
+
+/// The sum of the peers' frames in an opening.
+pub(crate) enum PeerSum {
+    /// Two parties: the single peer frame, read in place.
+    One(Vec<u8>),
+    /// More parties: the frames added up.
+    Many(Vec<u64>),
+}
+
+impl PeerSum {
+    fn from_frames(mut frames: Vec<Vec<u8>>) -> Self {
+        if frames.len() == 1 {
+            return PeerSum::One(frames.pop().expect("one frame"));
+        }
+        let mut acc = frame_words(&frames[0]).into_owned();
+        for f in &frames[1..] {
+            for (a, b) in acc.iter_mut().zip(frame_words(f).iter()) {
+                *a = a.wrapping_add(*b);
+            }
+        }
+        PeerSum::Many(acc)
+    }
+
+    /// The summed words.
+    pub(crate) fn words(&self) -> Cow<'_, [u64]> {
+        match self {
+            PeerSum::One(f) => frame_words(f),
+            PeerSum::Many(v) => Cow::Borrowed(v),
+        }
+    }
+}
 
 /// Opens `parts` (this party's shares of several secrets) in one round: sends the
 /// concatenation to every peer and returns each secret's sum over all parties.
@@ -29,40 +141,29 @@ pub(crate) fn open_many(
     step: &'static str,
 ) -> Result<Vec<RingTensor>> {
     let total: usize = parts.iter().map(|p| p.numel()).sum();
-    let mut words = Vec::with_capacity(total);
-    for p in parts {
-        words.extend_from_slice(p.as_slice());
-    }
-    let words = open_words(session, words, step)?;
+    let frame = build_frame(total, |w| {
+        let mut off = 0;
+        for p in parts {
+            w[off..off + p.numel()].copy_from_slice(p.as_slice());
+            off += p.numel();
+        }
+    });
+    let peers = exchange_sum(session, frame, step)?;
+    let peers = peers.words();
     let mut out = Vec::with_capacity(parts.len());
     let mut off = 0;
     for p in parts {
-        let data = words[off..off + p.numel()].to_vec();
+        let theirs = &peers[off..off + p.numel()];
+        let data = p
+            .as_slice()
+            .iter()
+            .zip(theirs)
+            .map(|(a, b)| a.wrapping_add(*b))
+            .collect();
         off += p.numel();
         out.push(RingTensor::from_raw(p.shape(), data, p.frac_bits())?);
     }
     Ok(out)
-}
-
-/// Opens raw words in one round: sends them to every peer, and adds every peer's words in.
-pub(crate) fn open_words(
-    session: &Session,
-    mut words: Vec<u64>,
-    step: &'static str,
-) -> Result<Vec<u64>> {
-    let frame = encode_u64s(&words);
-    session.with_comm(|comm| {
-        let (me, n) = (comm.party(), comm.n_parties());
-        for peer in (0..n).filter(|&p| p != me) {
-            comm.send(peer, frame.clone())?;
-        }
-        for peer in (0..n).filter(|&p| p != me) {
-            let f = comm.recv(peer)?;
-            add_frame_into(&mut words, &f, peer, step)?;
-        }
-        Ok(())
-    })?;
-    Ok(words)
 }
 
 /// `acc += words(frame)`, checking the frame has exactly `acc.len()` little-endian words.
@@ -80,8 +181,8 @@ pub(crate) fn add_frame_into(
             got: frame.len(),
         });
     }
-    for (a, b) in acc.iter_mut().zip(frame.chunks_exact(8)) {
-        *a = a.wrapping_add(u64::from_le_bytes(b.try_into().expect("8-byte chunk")));
+    for (a, b) in acc.iter_mut().zip(frame_words(frame).iter()) {
+        *a = a.wrapping_add(*b);
     }
     Ok(())
 }

@@ -35,7 +35,7 @@ use super::open_many;
 ///
 /// # Errors
 /// `d` is zero or at least 2^63, link failures, or a failing triple source.
-pub fn div_public(session: &Session, share: &RingTensor, d: u64) -> Result<RingTensor> {
+pub fn div_public(session: &Session, share: RingTensor, d: u64) -> Result<RingTensor> {
     if d == 0 || d >= 1 << 63 {
         return Err(Error::InvalidArgument {
             op: "div_public",
@@ -48,7 +48,7 @@ pub fn div_public(session: &Session, share: &RingTensor, d: u64) -> Result<RingT
     if session.uses_local_trunc() {
         local(session, share, d)
     } else {
-        with_dealer(session, share, d)
+        with_dealer(session, &share, d)
     }
 }
 
@@ -56,9 +56,9 @@ pub fn div_public(session: &Session, share: &RingTensor, d: u64) -> Result<RingT
 ///
 /// # Errors
 /// As [`div_public`].
-pub fn truncate(session: &Session, share: &RingTensor, bits: u32) -> Result<RingTensor> {
+pub fn truncate(session: &Session, share: RingTensor, bits: u32) -> Result<RingTensor> {
     if bits == 0 {
-        return Ok(share.clone());
+        return Ok(share);
     }
     let f = share.frac_bits().saturating_sub(bits);
     Ok(div_public(session, share, 1u64 << bits)?.with_frac_bits(f))
@@ -68,7 +68,7 @@ pub fn truncate(session: &Session, share: &RingTensor, bits: u32) -> Result<Ring
 ///
 /// # Errors
 /// More than 2 parties.
-pub fn local(session: &Session, share: &RingTensor, d: u64) -> Result<RingTensor> {
+pub fn local(session: &Session, share: RingTensor, d: u64) -> Result<RingTensor> {
     if session.n_parties() != 2 {
         return Err(Error::InvalidArgument {
             op: "truncate",
@@ -78,12 +78,25 @@ pub fn local(session: &Session, share: &RingTensor, d: u64) -> Result<RingTensor
             ),
         });
     }
-    let d = d as i64;
-    Ok(if session.party() == 0 {
-        share.map(|v| (v as i64).div_euclid(d) as u64)
+    let first = session.party() == 0;
+    let mut out = share;
+    if d.is_power_of_two() {
+        // The common case (fixed-point truncation): shifts, not divisions.
+        let k = d.trailing_zeros();
+        if first {
+            out.map_inplace(|v| ((v as i64) >> k) as u64);
+        } else {
+            out.map_inplace(|v| (((v as i64).wrapping_neg() >> k) as u64).wrapping_neg());
+        }
     } else {
-        share.map(|v| (v as i64).wrapping_neg().div_euclid(d).wrapping_neg() as u64)
-    })
+        let d = d as i64;
+        if first {
+            out.map_inplace(|v| (v as i64).div_euclid(d) as u64);
+        } else {
+            out.map_inplace(|v| ((v as i64).wrapping_neg().div_euclid(d) as u64).wrapping_neg());
+        }
+    }
+    Ok(out)
 }
 
 /// The dealer-assisted protocol (see the module docs).
