@@ -9,7 +9,7 @@ cargo fmt --all -- --check
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests (the README's test command)"
-cargo test --workspace --locked
+cargo test --workspace
 echo "== docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 echo "== demo smoke run"

@@ -1,0 +1,206 @@
+//! Communication pinned per op: every byte and round a protocol sends is counted, and a
+//! regression in cost fails here.
+//!
+//! Costs per party with `n` parties (each sends to `n - 1` peers), 8-byte ring elements:
+//! sharing 0; reveal `8|x|`; Beaver product `8(|x|+|y|)`; square `8|x|`; all in one round.
+//! With 3+ parties every fixed-point product adds the dealer truncation: `8|z|`, one round.
+
+mod common;
+
+use common::*;
+use mpc::{CommStats, CrypTensor, Session, run_local};
+use tensor::{Conv2dParams, RingTensor};
+
+/// Runs `op` on every party after sharing `inputs`, returning each party's stats for `op` only.
+fn cost(
+    n: usize,
+    inputs: &[RingTensor],
+    op: impl Fn(&Session, &[CrypTensor]) -> mpc::Result<()> + Sync,
+) -> Vec<CommStats> {
+    run_local(n, cfg(9), |s| {
+        let xs: Vec<CrypTensor> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, x)| share(&s, i, x))
+            .collect();
+        s.reset_stats();
+        op(&s, &xs)?;
+        Ok(s.stats())
+    })
+    .unwrap()
+}
+
+fn each(stats: &[CommStats], bytes: u64, messages: u64, rounds: u64, what: &str) {
+    for (p, st) in stats.iter().enumerate() {
+        assert_eq!(
+            (st.bytes_sent, st.messages_sent, st.rounds),
+            (bytes, messages, rounds),
+            "{what}: party {p}"
+        );
+    }
+}
+
+#[test]
+fn sharing_an_input_sends_nothing() {
+    for n in PARTY_COUNTS {
+        let x = fixed(1, &[100], 1000);
+        let stats = run_local(n, cfg(1), |s| {
+            s.reset_stats();
+            share(&s, 0, &x);
+            Ok(s.stats())
+        })
+        .unwrap();
+        each(&stats, 0, 0, 0, "share");
+    }
+}
+
+#[test]
+fn reveal_sends_each_share_once_per_peer() {
+    for n in PARTY_COUNTS {
+        let k = n as u64 - 1;
+        let stats = cost(n, &[fixed(1, &[1000], 10)], |_, x| x[0].reveal().map(drop));
+        each(&stats, 8000 * k, k, 1, "reveal");
+    }
+}
+
+#[test]
+fn reveal_to_one_party_costs_only_the_others() {
+    let stats = cost(3, &[fixed(1, &[100], 10)], |_, x| {
+        x[0].reveal_to(1).map(drop)
+    });
+    assert_eq!(
+        stats[1],
+        CommStats {
+            bytes_sent: 0,
+            bytes_received: 1600,
+            messages_sent: 0,
+            rounds: 0
+        }
+    );
+    for p in [0, 2] {
+        assert_eq!(
+            (stats[p].bytes_sent, stats[p].messages_sent, stats[p].rounds),
+            (800, 1, 1)
+        );
+    }
+}
+
+#[test]
+fn two_party_products_cost_one_round_of_their_operands() {
+    let (a, b) = (fixed(1, &[1000], 1 << 20), fixed(2, &[1000], 1 << 20));
+    each(
+        &cost(2, &[a.clone(), b.clone()], |_, x| x[0].mul(&x[1]).map(drop)),
+        16_000,
+        1,
+        1,
+        "mul",
+    );
+    each(
+        &cost(2, std::slice::from_ref(&a), |_, x| x[0].square().map(drop)),
+        8_000,
+        1,
+        1,
+        "square",
+    );
+    let v = fixed(3, &[10], 1 << 20);
+    let m = fixed(4, &[100, 10], 1 << 20);
+    each(
+        &cost(2, &[m.clone(), v], |_, x| x[0].mul(&x[1]).map(drop)),
+        8 * 1010,
+        1,
+        1,
+        "broadcast mul",
+    );
+    // (n x k)(k x m): 8(nk + km)
+    let (p, q) = (fixed(5, &[30, 20], 1 << 20), fixed(6, &[20, 7], 1 << 20));
+    each(
+        &cost(2, &[p, q], |_, x| x[0].matmul(&x[1]).map(drop)),
+        8 * (600 + 140),
+        1,
+        1,
+        "matmul",
+    );
+    let (img, w) = (
+        fixed(7, &[4, 2, 9, 9], 1 << 20),
+        fixed(8, &[3, 2, 3, 3], 1 << 20),
+    );
+    let conv = cost(2, &[img, w], |_, x| {
+        x[0].conv2d(&x[1], &Conv2dParams::default()).map(drop)
+    });
+    each(&conv, 8 * (648 + 54), 1, 1, "conv2d");
+    // Local truncation: mean and public products cost nothing.
+    each(
+        &cost(2, std::slice::from_ref(&m), |_, x| {
+            x[0].mean(&[1], false).map(drop)
+        }),
+        0,
+        0,
+        0,
+        "mean",
+    );
+    each(
+        &cost(2, std::slice::from_ref(&a), |_, x| {
+            x[0].mul_f64(0.5).map(drop)
+        }),
+        0,
+        0,
+        0,
+        "mul by public",
+    );
+    each(
+        &cost(2, &[a, b], |_, x| {
+            x[0].add(&x[1])?.neg()?.sum(&[], false).map(drop)
+        }),
+        0,
+        0,
+        0,
+        "linear ops",
+    );
+}
+
+#[test]
+fn three_party_products_add_one_truncation_round() {
+    let n = 3;
+    let (a, b) = (fixed(1, &[1000], 1 << 20), fixed(2, &[1000], 1 << 20));
+    // open e and f to 2 peers (2 * 16000), then open x + r to 2 peers (2 * 8000)
+    each(
+        &cost(n, &[a.clone(), b.clone()], |_, x| x[0].mul(&x[1]).map(drop)),
+        48_000,
+        4,
+        2,
+        "3-party mul",
+    );
+    each(
+        &cost(n, std::slice::from_ref(&a), |_, x| x[0].square().map(drop)),
+        32_000,
+        4,
+        2,
+        "3-party square",
+    );
+    let (p, q) = (fixed(5, &[30, 20], 1 << 20), fixed(6, &[20, 7], 1 << 20));
+    each(
+        &cost(n, &[p, q], |_, x| x[0].matmul(&x[1]).map(drop)),
+        2 * 8 * (600 + 140) + 2 * 8 * 210,
+        4,
+        2,
+        "3-party matmul",
+    );
+    each(
+        &cost(n, std::slice::from_ref(&a), |_, x| {
+            x[0].mul_f64(0.5).map(drop)
+        }),
+        16_000,
+        2,
+        1,
+        "3-party mul by public",
+    );
+    // integer operands need no truncation
+    let (i, j) = (int_tensor(3, &[500], 100), int_tensor(4, &[500], 100));
+    each(
+        &cost(n, &[i, j], |_, x| x[0].mul(&x[1]).map(drop)),
+        2 * 8000,
+        2,
+        1,
+        "integer mul",
+    );
+}

@@ -1,0 +1,122 @@
+//! The same-order rule: every party issues the same tuple requests in the same order, and
+//! every frame a party sends is received by its peer, in order and with the same length.
+//! Recorded transcripts of a mixed program must line up across parties.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use mpc::{Comm, InsecureTestDealer, LocalComm, Session, TripleSource, TupleRequest};
+use tensor::{Conv2dParams, RingTensor};
+
+type Log<T> = Arc<Mutex<Vec<T>>>;
+
+struct RecordingSource<S> {
+    inner: S,
+    log: Log<TupleRequest>,
+}
+
+impl<S: TripleSource> TripleSource for RecordingSource<S> {
+    fn fetch(&mut self, req: &TupleRequest) -> mpc::Result<Vec<RingTensor>> {
+        self.log.lock().unwrap().push(req.clone());
+        self.inner.fetch(req)
+    }
+}
+
+/// (sent?, peer, length)
+struct RecordingComm<C> {
+    inner: C,
+    log: Log<(bool, usize, usize)>,
+}
+
+impl<C: Comm> Comm for RecordingComm<C> {
+    fn party(&self) -> usize {
+        self.inner.party()
+    }
+    fn n_parties(&self) -> usize {
+        self.inner.n_parties()
+    }
+    fn send(&mut self, to: usize, frame: Vec<u8>) -> mpc::Result<()> {
+        self.log.lock().unwrap().push((true, to, frame.len()));
+        self.inner.send(to, frame)
+    }
+    fn recv(&mut self, from: usize) -> mpc::Result<Vec<u8>> {
+        let f = self.inner.recv(from)?;
+        self.log.lock().unwrap().push((false, from, f.len()));
+        Ok(f)
+    }
+}
+
+fn program(s: &Session) -> mpc::Result<()> {
+    let x = share(s, 0, &fixed(1, &[4, 6], 1 << 20));
+    let y = share(s, 1, &fixed(2, &[6, 3], 1 << 20));
+    let z = x.matmul(&y)?.square()?;
+    let w = z.mul(&z.sum(&[1], true)?)?.mean(&[0], false)?;
+    let img = share(s, 2, &fixed(3, &[1, 2, 5, 5], 1 << 20));
+    let k = share(s, 0, &fixed(4, &[2, 2, 3, 3], 1 << 20));
+    let c = img.conv2d(&k, &Conv2dParams::default())?;
+    w.reveal()?;
+    c.reveal_to(1)?;
+    Ok(())
+}
+
+#[test]
+fn all_parties_issue_the_same_calls_in_the_same_order() {
+    for n in [2, 3] {
+        let dealer = InsecureTestDealer::seeded(n, 5);
+        let comms = LocalComm::mesh(n).unwrap();
+        let req_logs: Vec<Log<TupleRequest>> = (0..n).map(|_| Log::default()).collect();
+        let msg_logs: Vec<Log<(bool, usize, usize)>> = (0..n).map(|_| Log::default()).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = comms
+                .into_iter()
+                .zip(dealer.clients())
+                .enumerate()
+                .map(|(p, (comm, src))| {
+                    let comm = RecordingComm {
+                        inner: comm,
+                        log: msg_logs[p].clone(),
+                    };
+                    let src = RecordingSource {
+                        inner: src,
+                        log: req_logs[p].clone(),
+                    };
+                    scope.spawn(move || {
+                        let s = Session::new(Box::new(comm), Box::new(src), cfg(6))?;
+                        program(&s)
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap().unwrap();
+            }
+        });
+        let reqs: Vec<Vec<TupleRequest>> =
+            req_logs.iter().map(|l| l.lock().unwrap().clone()).collect();
+        assert!(!reqs[0].is_empty());
+        for p in 1..n {
+            assert_eq!(
+                reqs[p], reqs[0],
+                "party {p} asked the dealer for different tuples (n={n})"
+            );
+        }
+        let msgs: Vec<Vec<(bool, usize, usize)>> =
+            msg_logs.iter().map(|l| l.lock().unwrap().clone()).collect();
+        for a in 0..n {
+            for b in (0..n).filter(|&b| b != a) {
+                let sent: Vec<usize> = msgs[a]
+                    .iter()
+                    .filter(|m| m.0 && m.1 == b)
+                    .map(|m| m.2)
+                    .collect();
+                let got: Vec<usize> = msgs[b]
+                    .iter()
+                    .filter(|m| !m.0 && m.1 == a)
+                    .map(|m| m.2)
+                    .collect();
+                assert_eq!(sent, got, "frames {a} -> {b} do not line up (n={n})");
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The error models of the two truncation protocols, measured.
+//!
+//! Local (2-party) truncation: result `floor(x/2^16)` or one more, except with probability
+//! about `|x| / 2^64` per element, when the signed shares overflow and the result is off by
+//! about 2^48 ULP. With `|x|` uniform in `[0, 2^50]` the expected failure rate is
+//! `E|x| / 2^64 = 2^49 / 2^64 = 2^-15`, i.e. 30.5 failures in 10^6 samples (binomial
+//! standard deviation 5.5).
+//!
+//! Dealer truncation: never fails for `|x| < 2^62 - d`, for any number of parties.
+
+mod common;
+
+use common::*;
+use mpc::{TruncMode, run_local};
+use tensor::RingTensor;
+
+fn spread(seed: u64, n: usize, bits: u32) -> Vec<i64> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let mag = (s >> (64 - bits - 1)) as i64; // uniform in [0, 2^(bits+1))
+            let mag = mag >> 1;
+            if s & 1 == 0 { mag } else { -mag }
+        })
+        .collect()
+}
+
+/// Counts (small errors outside {0, +1}, huge errors) of truncating `xs` by 2^16.
+fn truncate_and_count(n: usize, trunc: TruncMode, xs: &[i64], seed: u64) -> (usize, usize) {
+    let x = RingTensor::from_raw(&[xs.len()], xs.iter().map(|&v| v as u64).collect(), 32).unwrap();
+    let got = run_local(n, cfg_trunc(seed, trunc), |s| {
+        share(&s, 0, &x).div_int(1 << 16)?.reveal_to(0)
+    })
+    .unwrap()
+    .remove(0)
+    .unwrap();
+    let (mut small, mut huge) = (0, 0);
+    for (g, &v) in got.as_slice().iter().zip(xs) {
+        let d = (*g as i64).wrapping_sub(v >> 16);
+        if !(0..=1).contains(&d) {
+            if d.unsigned_abs() > 1 << 40 {
+                huge += 1
+            } else {
+                small += 1
+            }
+        }
+    }
+    (small, huge)
+}
+
+#[test]
+fn local_truncation_fails_at_the_predicted_rate() {
+    let xs = spread(42, 1_000_000, 50);
+    let (small, huge) = truncate_and_count(2, TruncMode::Local, &xs, 11);
+    eprintln!("local truncation: {huge} wrap failures in 10^6 samples (expected 30.5)");
+    assert_eq!(
+        small, 0,
+        "local truncation must be within one ULP whenever it does not wrap"
+    );
+    // Expected 30.5, sd 5.5: the window is about +-4.5 sd.
+    assert!(
+        (6..=56).contains(&huge),
+        "observed {huge} wrap failures in 10^6, expected about 30.5"
+    );
+}
+
+#[test]
+fn local_truncation_of_small_values_practically_never_fails() {
+    // |x| < 2^40: failure rate below 2^-24 per element; 10^5 samples expect 0.006 failures.
+    let xs = spread(7, 100_000, 40);
+    assert_eq!(truncate_and_count(2, TruncMode::Local, &xs, 12), (0, 0));
+}
+
+#[test]
+fn dealer_truncation_is_exact_to_one_ulp_on_every_input_in_range() {
+    let mut xs = spread(9, 100_000, 61);
+    let edge = (1i64 << 62) - (1 << 16) - 1;
+    xs.extend([
+        edge,
+        -edge,
+        0,
+        -1,
+        1,
+        i64::from(i32::MAX),
+        -(1 << 61),
+        (1 << 16) - 1,
+        -(1 << 16),
+    ]);
+    for n in [2, 3, 5] {
+        assert_eq!(
+            truncate_and_count(n, TruncMode::Dealer, &xs, 13 + n as u64),
+            (0, 0),
+            "n={n}"
+        );
+    }
+}

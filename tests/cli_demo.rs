@@ -1,0 +1,106 @@
+//! The `umbra` binary end to end: the README's main job and the benchmark's JSON contract.
+
+use std::process::Command;
+
+fn umbra(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_umbra"))
+        .args(args)
+        .output()
+        .expect("run umbra");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn matmul_demo_reveals_the_plaintext_product() {
+    let (ok, out, err) = umbra(&["demo", "matmul", "--parties", "3"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("3 in-process parties"), "{out}");
+    // Each printed row holds the private result and then the plaintext one; they must agree
+    // to the printed precision.
+    let rows: Vec<Vec<f64>> = out
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .map(|w| w.parse::<f64>().ok())
+                .collect::<Option<Vec<_>>>()
+        })
+        .filter(|r| r.len() == 4)
+        .collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    for r in rows {
+        assert!(
+            (r[0] - r[2]).abs() < 1e-3 && (r[1] - r[3]).abs() < 1e-3,
+            "{r:?}"
+        );
+    }
+    let err_line = out
+        .lines()
+        .find(|l| l.starts_with("max |error|"))
+        .expect("error line");
+    let e: f64 = err_line.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(e < 1e-4, "{err_line}");
+}
+
+#[test]
+fn bench_ops_prints_one_json_object_per_benchmark() {
+    // 3 parties use the dealer truncation, which has no probabilistic failure, so the error
+    // bound below cannot flake.
+    let (ok, out, err) = umbra(&[
+        "bench",
+        "ops",
+        "--parties",
+        "3",
+        "--json",
+        "--scale",
+        "0.01",
+        "--reps",
+        "1",
+    ]);
+    assert!(ok, "{err}");
+    let names: Vec<String> = out
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            for key in [
+                "name",
+                "parties",
+                "transport",
+                "elements",
+                "wall_s",
+                "bytes_sent_per_party",
+                "rounds",
+                "max_abs_err",
+            ] {
+                assert!(v.get(key).is_some(), "missing {key} in {l}");
+            }
+            let expected_rounds = if v["name"].as_str().unwrap().starts_with("reveal") {
+                1
+            } else {
+                2
+            };
+            assert_eq!(v["rounds"], expected_rounds, "{l}");
+            assert!(v["max_abs_err"].as_f64().unwrap() < 1e-3, "{l}");
+            v["name"].as_str().unwrap().to_string()
+        })
+        .collect();
+    for prefix in ["mul_", "square_", "matmul_", "conv2d_", "reveal_"] {
+        assert!(
+            names.iter().any(|n| n.starts_with(prefix)),
+            "no {prefix} row in {names:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_arguments_fail_with_a_clear_message() {
+    let (ok, _, err) = umbra(&["demo", "matmul", "--parties", "1"]);
+    assert!(!ok);
+    assert!(err.contains("at least 2 parties"), "{err}");
+    let (ok, _, err) = umbra(&["bench", "ops", "--transport", "carrier-pigeon"]);
+    assert!(!ok);
+    assert!(err.contains("unknown transport"), "{err}");
+}
