@@ -245,7 +245,7 @@ fn run_spec(
             .inputs
             .iter()
             .enumerate()
-            .map(|(i, (shape, vals))| s.share_f64(i % s.n_parties(), shape, vals))
+            .map(|(i, (shape, vals))| s.share_f64(shape, vals, i % s.n_parties()))
             .collect::<mpc::Result<Vec<_>>>()?;
         let mut elapsed = Vec::with_capacity(reps);
         let mut last = None;
@@ -254,7 +254,7 @@ fn run_spec(
                 s.prefetch(&(spec.requests)(&s))?;
             }
             // One tiny round so that all parties start the clock together.
-            s.share_f64(0, &[1], &[0.0])?.reveal()?;
+            s.share_f64(&[1], &[0.0], 0)?.reveal()?;
             s.reset_stats();
             let t0 = Instant::now();
             let out = (spec.op)(&inputs)?;

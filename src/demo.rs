@@ -75,14 +75,14 @@ pub fn matmul(parties: usize) -> mpc::Result<MatmulDemo> {
     let results = run_local(parties, SessionConfig::default(), |ctx| {
         // Only the owner's values are used; everyone else passes the shape alone.
         let x = if ctx.party() == 0 {
-            ctx.share_f64(0, &[rows, inner], &a)?
+            ctx.share_f64(&[rows, inner], &a, 0)?
         } else {
-            ctx.share_from(0, &[rows, inner], 16)?
+            ctx.share_from(&[rows, inner], 16, 0)?
         };
         let w = if ctx.party() == 1 {
-            ctx.share_f64(1, &[inner, cols], &b)?
+            ctx.share_f64(&[inner, cols], &b, 1)?
         } else {
-            ctx.share_from(1, &[inner, cols], 16)?
+            ctx.share_from(&[inner, cols], 16, 1)?
         };
         ctx.reset_stats();
         let y = x.matmul(&w)?;

@@ -8,8 +8,8 @@
 //! ```
 //! use umbra::{run_local, SessionConfig};
 //! let revealed = run_local(3, SessionConfig::default(), |ctx| {
-//!     let x = ctx.share_f64(0, &[1, 2], &[1.5, 2.0])?;      // party 0's secret
-//!     let w = ctx.share_f64(1, &[2, 1], &[2.0, -0.5])?;     // party 1's secret
+//!     let x = ctx.share_f64(&[1, 2], &[1.5, 2.0], 0)?;      // party 0's secret
+//!     let w = ctx.share_f64(&[2, 1], &[2.0, -0.5], 1)?;     // party 1's secret
 //!     x.matmul(&w)?.reveal_f64()                           // every party learns x·w
 //! })?;
 //! assert_eq!(revealed[2], vec![2.0]);

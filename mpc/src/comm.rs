@@ -34,6 +34,55 @@ pub trait Comm: Send {
     /// # Errors
     /// Unknown or own index, a broken link, or the receive timeout.
     fn recv(&mut self, from: usize) -> Result<Vec<u8>>;
+
+    /// Sends `frame` to every peer, then receives one frame from each: one round. Returns the
+    /// peers' frames indexed by party (this party's slot is empty).
+    ///
+    /// # Errors
+    /// A broken link or a timeout.
+    fn exchange(&mut self, frame: Vec<u8>) -> Result<Vec<Vec<u8>>> {
+        let (me, n) = (self.party(), self.n_parties());
+        for p in (0..n).filter(|&p| p != me) {
+            self.send(p, frame.clone())?;
+        }
+        let mut out = vec![Vec::new(); n];
+        for (p, slot) in out.iter_mut().enumerate().filter(|(p, _)| *p != me) {
+            *slot = self.recv(p)?;
+        }
+        Ok(out)
+    }
+
+    /// `root` sends `frame` to every other party, which receive it; every party returns the
+    /// frame. Only `root` passes `Some`.
+    ///
+    /// # Errors
+    /// `root` unknown, `frame` given by a non-root or missing at the root, or a link failure.
+    fn broadcast(&mut self, root: usize, frame: Option<Vec<u8>>) -> Result<Vec<u8>> {
+        let (me, n) = (self.party(), self.n_parties());
+        if root >= n {
+            return Err(Error::UnknownParty {
+                party: root,
+                n_parties: n,
+            });
+        }
+        match (me == root, frame) {
+            (true, Some(f)) => {
+                for p in (0..n).filter(|&p| p != me) {
+                    self.send(p, f.clone())?;
+                }
+                Ok(f)
+            }
+            (false, None) => self.recv(root),
+            (true, None) => Err(Error::InvalidArgument {
+                op: "broadcast",
+                reason: format!("root {root} has no frame to send"),
+            }),
+            (false, Some(_)) => Err(Error::InvalidArgument {
+                op: "broadcast",
+                reason: format!("party {me} is not the root ({root}) and must not pass a frame"),
+            }),
+        }
+    }
 }
 
 impl<C: Comm + ?Sized> Comm for Box<C> {
@@ -109,16 +158,19 @@ pub fn exchange_u64s(
     expected: usize,
     step: &'static str,
 ) -> Result<Vec<Vec<u64>>> {
-    let (me, n) = (comm.party(), comm.n_parties());
-    let frame = encode_u64s(words);
-    for p in (0..n).filter(|&p| p != me) {
-        comm.send(p, frame.clone())?;
-    }
-    let mut out = vec![Vec::new(); n];
-    for p in (0..n).filter(|&p| p != me) {
-        out[p] = recv_u64s(comm, p, expected, step)?;
-    }
-    Ok(out)
+    let me = comm.party();
+    let frames = comm.exchange(encode_u64s(words))?;
+    frames
+        .iter()
+        .enumerate()
+        .map(|(p, f)| {
+            if p == me {
+                Ok(Vec::new())
+            } else {
+                decode_u64s(f, expected, p, step)
+            }
+        })
+        .collect()
 }
 
 /// The default receive timeout of the in-process mesh.
@@ -345,6 +397,39 @@ mod tests {
             }
         );
         assert_eq!(b.stats().rounds, 0);
+    }
+
+    #[test]
+    fn exchange_and_broadcast_reach_every_party() {
+        let mesh = LocalComm::mesh(3).unwrap();
+        let out: Vec<_> = std::thread::scope(|s| {
+            let hs: Vec<_> = mesh
+                .into_iter()
+                .map(|mut c| {
+                    s.spawn(move || {
+                        let me = c.party() as u64;
+                        let ex = exchange_u64s(&mut c, &[me, me * 10], 2, "t").unwrap();
+                        let root = (c.party() == 1).then(|| encode_u64s(&[77]));
+                        let b = c.broadcast(1, root).unwrap();
+                        let wrong = c.broadcast(1, Some(vec![1]));
+                        (ex, b, wrong.is_err() || c.party() == 1)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (p, (ex, b, refused)) in out.iter().enumerate() {
+            for (q, words) in ex.iter().enumerate() {
+                let want = if p == q {
+                    vec![]
+                } else {
+                    vec![q as u64, q as u64 * 10]
+                };
+                assert_eq!(words, &want);
+            }
+            assert_eq!(decode_u64s(b, 1, 1, "t").unwrap(), vec![77]);
+            assert!(refused);
+        }
     }
 
     #[test]

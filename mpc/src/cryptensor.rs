@@ -18,8 +18,8 @@ use crate::share::Shared;
 /// ```
 /// use mpc::{run_local, SessionConfig};
 /// let out = run_local(3, SessionConfig::default(), |s| {
-///     let x = s.share_f64(0, &[2], &[1.5, -2.0])?;
-///     let y = s.share_f64(1, &[2], &[4.0, 0.25])?;
+///     let x = s.share_f64(&[2], &[1.5, -2.0], 0)?;
+///     let y = s.share_f64(&[2], &[4.0, 0.25], 1)?;
 ///     x.mul(&y)?.reveal_f64()
 /// })?;
 /// assert_eq!(out[2], vec![6.0, -0.5]);

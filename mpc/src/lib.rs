@@ -14,8 +14,8 @@
 //! use tensor::RingTensor;
 //! let revealed = run_local(2, SessionConfig::default(), |s| {
 //!     let a = RingTensor::from_f64(&[2, 2], &[1.0, 2.0, 3.0, 4.0], 16)?;
-//!     let x = s.share(0, &a)?;          // party 0 owns a
-//!     let y = s.share(1, &a)?;          // party 1 owns its own copy
+//!     let x = s.share(&a, 0)?;          // party 0 owns a
+//!     let y = s.share(&a, 1)?;          // party 1 owns its own copy
 //!     x.matmul(&y)?.reveal_f64()
 //! })?;
 //! assert_eq!(revealed[0], vec![7.0, 10.0, 15.0, 22.0]);
@@ -36,7 +36,7 @@ pub mod share;
 pub use comm::{Comm, CommStats, CountingComm, LocalComm};
 pub use cryptensor::CrypTensor;
 pub use error::{Error, Result};
-pub use local::run_local;
+pub use local::{run_local, run_parties};
 pub use prg::{AesPrg, Seed};
 pub use provider::{InsecureTestDealer, TripleSource, TupleRequest};
 pub use session::{Session, SessionConfig, TruncMode};

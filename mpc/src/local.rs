@@ -74,3 +74,30 @@ where
         None => Ok(out),
     }
 }
+
+/// [`run_local`] with reproducible seeds: the test helper. Every seed is derived from a fixed
+/// value, so a failing test fails the same way again. **Tests only.**
+///
+/// # Errors
+/// As [`run_local`].
+///
+/// # Examples
+/// ```
+/// let out = mpc::run_parties(3, |ctx| ctx.share_f64(&[1], &[2.5], 0)?.square()?.reveal_f64())?;
+/// assert_eq!(out[1], vec![6.25]);
+/// # Ok::<(), mpc::Error>(())
+/// ```
+pub fn run_parties<T, F>(n: usize, program: F) -> Result<Vec<T>>
+where
+    T: Send,
+    F: Fn(Session) -> Result<T> + Sync,
+{
+    run_local(
+        n,
+        SessionConfig {
+            insecure_test_seed: Some(0x0075_6d62_7261),
+            ..SessionConfig::default()
+        },
+        program,
+    )
+}

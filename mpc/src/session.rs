@@ -266,7 +266,7 @@ impl Session {
     /// Costs no communication: party `j ≠ src` takes a fresh word of the stream it shares
     /// with `src` as its share, and `src` takes `x` minus all of those. Any coalition without
     /// `src` sees only PRG output.
-    pub fn share(&self, src: usize, value: &RingTensor) -> Result<CrypTensor> {
+    pub fn share(&self, value: &RingTensor, src: usize) -> Result<CrypTensor> {
         self.check_party(src)?;
         crate::protocols::input::share(self, src, value)
     }
@@ -275,7 +275,7 @@ impl Session {
     ///
     /// # Errors
     /// `src` is not a party, or this party is `src` (the owner must supply the value).
-    pub fn share_from(&self, src: usize, shape: &[usize], frac_bits: u32) -> Result<CrypTensor> {
+    pub fn share_from(&self, shape: &[usize], frac_bits: u32, src: usize) -> Result<CrypTensor> {
         self.check_party(src)?;
         if src == self.party() {
             return Err(Error::InvalidArgument {
@@ -290,8 +290,8 @@ impl Session {
     ///
     /// # Errors
     /// As [`Session::share`], plus values that cannot be encoded.
-    pub fn share_f64(&self, src: usize, shape: &[usize], values: &[f64]) -> Result<CrypTensor> {
+    pub fn share_f64(&self, shape: &[usize], values: &[f64], src: usize) -> Result<CrypTensor> {
         let t = RingTensor::from_f64(shape, values, self.inner.config.frac_bits)?;
-        self.share(src, &t)
+        self.share(&t, src)
     }
 }

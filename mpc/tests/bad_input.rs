@@ -52,12 +52,12 @@ fn unknown_parties_are_named() {
         err.to_string(),
         "party 3 does not exist in a session of 3 parties"
     );
-    let err = run_local(2, cfg(3), |s| s.share(7, &fixed(1, &[2], 10)).map(drop)).unwrap_err();
+    let err = run_local(2, cfg(3), |s| s.share(&fixed(1, &[2], 10), 7).map(drop)).unwrap_err();
     assert_eq!(
         err.to_string(),
         "party 7 does not exist in a session of 2 parties"
     );
-    let err = run_local(2, cfg(3), |s| s.share_from(s.party(), &[2], 16).map(drop)).unwrap_err();
+    let err = run_local(2, cfg(3), |s| s.share_from(&[2], 16, s.party()).map(drop)).unwrap_err();
     assert!(err.to_string().contains("owns the input"), "{err}");
 }
 
@@ -113,7 +113,7 @@ fn a_malformed_frame_is_rejected_by_length() {
     });
     let s = Session::new(Box::new(c0), Box::new(src0), cfg(6)).unwrap();
     let x = s
-        .share(0, &RingTensor::from_i64(&[4], &[1, 2, 3, 4]).unwrap())
+        .share(&RingTensor::from_i64(&[4], &[1, 2, 3, 4]).unwrap(), 0)
         .unwrap();
     let err = x.mul(&x).unwrap_err();
     assert_eq!(

@@ -77,15 +77,25 @@ impl FixedPoint {
 }
 
 /// `2^frac_bits` as `f64` (exact).
+///
+/// Exact for every `frac_bits` up to 1023 (products of encodings carry up to 124).
 pub fn scale(frac_bits: u32) -> f64 {
-    f64::from_bits((1023 + u64::from(frac_bits)) << 52)
+    2f64.powi(frac_bits.min(1023) as i32)
 }
 
 /// Encodes one real at `frac_bits` fractional bits (see [`FixedPoint::encode`]).
 ///
 /// # Errors
-/// NaN, infinities, and values whose scaled magnitude does not fit a signed 64-bit integer.
+/// NaN, infinities, values whose scaled magnitude does not fit a signed 64-bit integer, and
+/// scales above 62 fractional bits.
 pub fn encode(x: f64, frac_bits: u32) -> Result<u64> {
+    if frac_bits > 62 {
+        return Err(Error::NotRepresentable {
+            value: x,
+            frac_bits,
+            reason: "more than 62 fractional bits",
+        });
+    }
     if !x.is_finite() {
         return Err(Error::NotRepresentable {
             value: x,
@@ -135,6 +145,8 @@ mod tests {
         assert!(encode(2f64.powi(47), 16).is_err());
         assert_eq!(encode(-(2f64.powi(47)), 16).unwrap(), i64::MIN as u64);
         assert!(FixedPoint::new(63).is_err());
+        assert!(encode(1.0, 2000).is_err());
+        assert_eq!(decode(1, 100), 2f64.powi(-100));
     }
 
     #[test]

@@ -392,6 +392,10 @@ impl RingTensor {
     /// Fixed-point elementwise product: ring product, then a floor shift by the smaller scale,
     /// so the result has the larger operand's scale (an integer operand needs no shift).
     ///
+    /// The untruncated product must fit the signed ring: `|a·b| < 2^(63 - fa - fb)` in real
+    /// terms (`|a·b| < 2^31` at the default 16 bits); beyond that it wraps, as any fixed-point
+    /// arithmetic in Z_2^64 does.
+    ///
     /// # Errors
     /// Shapes that do not broadcast.
     pub fn mul(&self, other: &Self) -> Result<Self> {
@@ -435,7 +439,9 @@ impl RingTensor {
         if bits == 0 {
             return self.clone();
         }
-        let mut out = self.map(|x| ((x as i64) >> bits) as u64);
+        // A shift by 63 already floors every value to 0 or -1; larger shifts must not wrap.
+        let k = bits.min(63);
+        let mut out = self.map(|x| ((x as i64) >> k) as u64);
         out.frac_bits = self.frac_bits.saturating_sub(bits);
         out
     }
@@ -805,8 +811,14 @@ impl RingTensor {
     /// # Errors
     /// A dimension out of range.
     pub fn flip(&self, dims: &[usize]) -> Result<Self> {
-        for &d in dims {
+        for (i, &d) in dims.iter().enumerate() {
             self.check_dim("flip", d)?;
+            if dims[..i].contains(&d) {
+                return Err(invalid(
+                    "flip",
+                    format!("dimension {d} listed twice in {dims:?}"),
+                ));
+            }
         }
         let v = self.data.slice_each_axis(|ax| {
             if dims.contains(&ax.axis.index()) {
@@ -1250,6 +1262,9 @@ mod tests {
     #[test]
     fn shifts_floor_and_division_is_euclidean() {
         let a = ints(&[3], &[-5, 5, -4]);
+        assert_eq!(a.shr_arith(64).to_i64(), vec![-1, 0, -1]);
+        assert_eq!(a.shr_arith(200).to_i64(), vec![-1, 0, -1]);
+        assert!(a.flip(&[0, 0]).is_err());
         assert_eq!(a.shr_arith(1).to_i64(), vec![-3, 2, -2]);
         assert_eq!(a.div_floor(3).unwrap().to_i64(), vec![-2, 1, -2]);
         assert!(a.div_floor(0).is_err());

@@ -75,7 +75,7 @@ pub const PARTY_COUNTS: [usize; 3] = [2, 3, 5];
 
 /// Shares `x` from `src` (every party knows the test data, only `src`'s copy is used).
 pub fn share(s: &Session, src: usize, x: &RingTensor) -> mpc::CrypTensor {
-    s.share(src % s.n_parties(), x).unwrap()
+    s.share(x, src % s.n_parties()).unwrap()
 }
 
 /// Asserts `|got - want| <= 1` raw ULP everywhere (division by a public integer that is not a
