@@ -337,18 +337,7 @@ impl RingTensor {
     /// # Errors
     /// Different shapes or scales.
     pub fn add_assign(&mut self, other: &Self) -> Result<()> {
-        self.same_scale(other, "add_assign")?;
-        if self.shape() != other.shape() {
-            return Err(Error::ShapeMismatch {
-                op: "add_assign",
-                lhs: self.shape().to_vec(),
-                rhs: other.shape().to_vec(),
-            });
-        }
-        for (a, b) in self.as_mut_slice().iter_mut().zip(other.as_slice()) {
-            *a = a.wrapping_add(*b);
-        }
-        Ok(())
+        self.zip_assign(other, "add_assign", u64::wrapping_add)
     }
 
     /// In-place `self -= other` for equal shapes and scales.
@@ -356,16 +345,25 @@ impl RingTensor {
     /// # Errors
     /// Different shapes or scales.
     pub fn sub_assign(&mut self, other: &Self) -> Result<()> {
-        self.same_scale(other, "sub_assign")?;
+        self.zip_assign(other, "sub_assign", u64::wrapping_sub)
+    }
+
+    fn zip_assign(
+        &mut self,
+        other: &Self,
+        op: &'static str,
+        f: impl Fn(u64, u64) -> u64,
+    ) -> Result<()> {
+        self.same_scale(other, op)?;
         if self.shape() != other.shape() {
             return Err(Error::ShapeMismatch {
-                op: "sub_assign",
+                op,
                 lhs: self.shape().to_vec(),
                 rhs: other.shape().to_vec(),
             });
         }
         for (a, b) in self.as_mut_slice().iter_mut().zip(other.as_slice()) {
-            *a = a.wrapping_sub(*b);
+            *a = f(*a, *b);
         }
         Ok(())
     }
