@@ -35,6 +35,25 @@ pub trait Comm: Send {
     /// Unknown or own index, a broken link, or the receive timeout.
     fn recv(&mut self, from: usize) -> Result<Vec<u8>>;
 
+    /// Receives the next frame from `from`, which the protocol step `step` expects to be
+    /// exactly `len` bytes long. Transports that read a length prefix should override this to
+    /// reject a wrong length before allocating anything sized by the peer.
+    ///
+    /// # Errors
+    /// As [`Comm::recv`], plus [`Error::FrameLength`].
+    fn recv_expect(&mut self, from: usize, len: usize, step: &'static str) -> Result<Vec<u8>> {
+        let frame = self.recv(from)?;
+        if frame.len() != len {
+            return Err(Error::FrameLength {
+                peer: from,
+                step,
+                expected: len,
+                got: frame.len(),
+            });
+        }
+        Ok(frame)
+    }
+
     /// Sends `frame` to every peer, then receives one frame from each: one round. Returns the
     /// peers' frames indexed by party (this party's slot is empty).
     ///
@@ -98,6 +117,9 @@ impl<C: Comm + ?Sized> Comm for Box<C> {
     fn recv(&mut self, from: usize) -> Result<Vec<u8>> {
         (**self).recv(from)
     }
+    fn recv_expect(&mut self, from: usize, len: usize, step: &'static str) -> Result<Vec<u8>> {
+        (**self).recv_expect(from, len, step)
+    }
 }
 
 /// Encodes words as a little-endian frame.
@@ -143,7 +165,7 @@ pub fn recv_u64s(
     expected: usize,
     step: &'static str,
 ) -> Result<Vec<u64>> {
-    let frame = comm.recv(from)?;
+    let frame = comm.recv_expect(from, expected * 8, step)?;
     decode_u64s(&frame, expected, from, step)
 }
 
@@ -204,6 +226,15 @@ impl LocalComm {
     pub fn mesh(n: usize) -> Result<Vec<LocalComm>> {
         if n < 2 {
             return Err(Error::TooFewParties(n));
+        }
+        if n > crate::session::MAX_PARTIES {
+            return Err(Error::InvalidArgument {
+                op: "mesh",
+                reason: format!(
+                    "{n} parties exceed the maximum of {}",
+                    crate::session::MAX_PARTIES
+                ),
+            });
         }
         let mut senders: Vec<Vec<Option<Sender<Vec<u8>>>>> =
             (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
@@ -299,10 +330,10 @@ impl std::ops::Sub for CommStats {
     type Output = CommStats;
     fn sub(self, o: CommStats) -> CommStats {
         CommStats {
-            bytes_sent: self.bytes_sent - o.bytes_sent,
-            bytes_received: self.bytes_received - o.bytes_received,
-            messages_sent: self.messages_sent - o.messages_sent,
-            rounds: self.rounds - o.rounds,
+            bytes_sent: self.bytes_sent.saturating_sub(o.bytes_sent),
+            bytes_received: self.bytes_received.saturating_sub(o.bytes_received),
+            messages_sent: self.messages_sent.saturating_sub(o.messages_sent),
+            rounds: self.rounds.saturating_sub(o.rounds),
         }
     }
 }
@@ -357,9 +388,20 @@ impl<C: Comm> Comm for CountingComm<C> {
     }
     fn recv(&mut self, from: usize) -> Result<Vec<u8>> {
         let frame = self.inner.recv(from)?;
+        self.count_received(&frame);
+        Ok(frame)
+    }
+    fn recv_expect(&mut self, from: usize, len: usize, step: &'static str) -> Result<Vec<u8>> {
+        let frame = self.inner.recv_expect(from, len, step)?;
+        self.count_received(&frame);
+        Ok(frame)
+    }
+}
+
+impl<C> CountingComm<C> {
+    fn count_received(&mut self, frame: &[u8]) {
         self.in_send_phase = false;
         self.stats.bytes_received += frame.len() as u64;
-        Ok(frame)
     }
 }
 

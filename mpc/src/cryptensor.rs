@@ -39,6 +39,20 @@ impl From<Shared> for CrypTensor {
     }
 }
 
+/// A product's untruncated scale is the sum of the operands' scales; it must leave integer
+/// headroom in the 63 signed bits of the ring.
+fn check_product_scale(op: &'static str, fa: u32, fb: u32) -> Result<()> {
+    if fa + fb > 62 {
+        return Err(Error::InvalidArgument {
+            op,
+            reason: format!(
+                "operands with {fa} and {fb} fractional bits overflow the ring (at most 62 together)"
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn pair_session<'a>(a: &'a Shared, b: &Shared, op: &'static str) -> Result<&'a Session> {
     if !a.session.same_as(&b.session) {
         return Err(Error::SessionMismatch { op });
@@ -124,6 +138,9 @@ impl CrypTensor {
 
     /// Reveals the value to party `to` only: `Some(value)` there, `None` at the others.
     ///
+    /// A public tensor is already known to every party, so it returns `Some` everywhere and
+    /// cannot check `to` (it carries no session).
+    ///
     /// # Errors
     /// `to` is not a party of the session; link failures.
     ///
@@ -160,23 +177,52 @@ impl CrypTensor {
                 let session = pair_session(a, b, if minus { "sub" } else { "add" })?;
                 CrypTensor::Private(Shared::new(op(&a.share, &b.share)?, session.clone()))
             }
-            (CrypTensor::Private(a), CrypTensor::Public(p)) => {
-                // Party 0 adds the public term; the others only broadcast to the result shape.
-                let p = if a.session.party() == 0 {
-                    p.clone()
-                } else {
-                    RingTensor::zeros(p.shape(), p.frac_bits())
-                };
-                CrypTensor::Private(Shared::new(op(&a.share, &p)?, a.session.clone()))
+            (CrypTensor::Private(a), CrypTensor::Public(p)) => CrypTensor::Private(Shared::new(
+                Self::add_public(a, p, minus, false)?,
+                a.session.clone(),
+            )),
+            (CrypTensor::Public(p), CrypTensor::Private(a)) => CrypTensor::Private(Shared::new(
+                Self::add_public(a, p, minus, true)?,
+                a.session.clone(),
+            )),
+        })
+    }
+
+    /// This party's share of `a ± p` (or `p ± a` if `public_first`): party 0 folds the public
+    /// term into its share; the others only broadcast their share to the result shape.
+    fn add_public(
+        a: &Shared,
+        p: &RingTensor,
+        minus: bool,
+        public_first: bool,
+    ) -> Result<RingTensor> {
+        if a.session.party() == 0 {
+            let (l, r) = if public_first {
+                (p, &a.share)
+            } else {
+                (&a.share, p)
+            };
+            return Ok(if minus { l.sub(r)? } else { l.add(r)? });
+        }
+        if a.share.frac_bits() != p.frac_bits() {
+            let op = if minus { "sub" } else { "add" };
+            return Err(tensor::Error::EncodingMismatch {
+                op,
+                lhs: a.share.frac_bits(),
+                rhs: p.frac_bits(),
             }
-            (CrypTensor::Public(p), CrypTensor::Private(a)) => {
-                let p = if a.session.party() == 0 {
-                    p.clone()
-                } else {
-                    RingTensor::zeros(p.shape(), p.frac_bits())
-                };
-                CrypTensor::Private(Shared::new(op(&p, &a.share)?, a.session.clone()))
-            }
+            .into());
+        }
+        let shape = tensor::shape::broadcast_shapes("add", a.share.shape(), p.shape())?;
+        let mine = if shape == a.share.shape() {
+            a.share.clone()
+        } else {
+            a.share.broadcast_to(&shape)?
+        };
+        Ok(if minus && public_first {
+            mine.neg()
+        } else {
+            mine
         })
     }
 
@@ -209,6 +255,7 @@ impl CrypTensor {
         private: impl Fn(&Session, &RingTensor, &RingTensor) -> Result<RingTensor>,
     ) -> Result<CrypTensor> {
         let shift = self.frac_bits().min(rhs.frac_bits());
+        check_product_scale(name, self.frac_bits(), rhs.frac_bits())?;
         let raw = match (self, rhs) {
             (CrypTensor::Public(a), CrypTensor::Public(b)) => CrypTensor::Public(local(a, b)?),
             (CrypTensor::Private(a), CrypTensor::Public(b)) => {
@@ -278,6 +325,7 @@ impl CrypTensor {
     /// Reveals nothing. One round of `8|x|` bytes per peer, plus truncation.
     pub fn square(&self) -> Result<CrypTensor> {
         let shift = self.frac_bits();
+        check_product_scale("square", shift, shift)?;
         let raw = match self {
             CrypTensor::Public(t) => CrypTensor::Public(t.mul_raw(t)?),
             CrypTensor::Private(s) => CrypTensor::Private(Shared::new(
@@ -292,8 +340,17 @@ impl CrypTensor {
     ///
     /// # Errors
     /// `v` not representable; link failures.
+    ///
+    /// # Security
+    /// Reveals nothing; costs one truncation (free for 2 parties).
     pub fn mul_f64(&self, v: f64) -> Result<CrypTensor> {
-        let f = self.frac_bits().max(1);
+        // Encode the constant at this tensor's scale, or at the session's (default) scale for
+        // an integer tensor, so that 10 * 0.3 is 3.0 and not 10 * round(0.3).
+        let f = match (self.frac_bits(), self.session()) {
+            (0, Some(s)) => s.config().frac_bits,
+            (0, None) => tensor::DEFAULT_FRAC_BITS,
+            (f, _) => f,
+        };
         let c = RingTensor::scalar_raw(tensor::fixed::encode(v, f)?, f);
         self.mul(&CrypTensor::Public(c))
     }
@@ -313,6 +370,12 @@ impl CrypTensor {
     }
 
     /// Multiplies by a public integer (no truncation needed).
+    ///
+    /// # Errors
+    /// Never fails; fallible for uniformity with the other ops.
+    ///
+    /// # Security
+    /// Local: no communication.
     pub fn mul_int(&self, v: i64) -> Result<CrypTensor> {
         self.map_linear(|t| Ok(t.mul_scalar_raw(v as u64)))
     }
@@ -322,6 +385,9 @@ impl CrypTensor {
     ///
     /// # Errors
     /// `d` is zero or at least 2^63; link failures.
+    ///
+    /// # Security
+    /// Reveals nothing. Local for 2 parties; otherwise one round of `8|x|` bytes per peer.
     pub fn div_int(&self, d: u64) -> Result<CrypTensor> {
         Ok(match self {
             CrypTensor::Public(t) => CrypTensor::Public(t.div_floor(d)?),
@@ -344,6 +410,9 @@ impl CrypTensor {
     ///
     /// # Errors
     /// Invalid dimensions; link failures.
+    ///
+    /// # Security
+    /// Reveals nothing; costs one [`CrypTensor::div_int`].
     pub fn mean(&self, dims: &[usize], keepdim: bool) -> Result<CrypTensor> {
         let count = match self {
             CrypTensor::Public(t) => t.reduced_count(dims)?,

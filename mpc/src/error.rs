@@ -67,6 +67,41 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("os randomness unavailable: {0}")]
     Randomness(String),
+    /// A peer runs with different settings (checked at setup).
+    #[error("party {peer} runs with {setting} = {theirs}, this party expects {ours}")]
+    ConfigMismatch {
+        /// The peer.
+        peer: usize,
+        /// Which setting differs.
+        setting: &'static str,
+        /// This party's value.
+        ours: u64,
+        /// The peer's value.
+        theirs: u64,
+    },
+    /// An earlier protocol step failed, so the parties are out of step; the session is over.
+    #[error("the session was aborted by an earlier protocol failure")]
+    Aborted,
+    /// The triple source returned a tuple that does not fit the request.
+    #[error(
+        "triple source returned a malformed tuple: slot {slot} should be {expected}, got {got}"
+    )]
+    MalformedTuple {
+        /// First slot that is wrong.
+        slot: usize,
+        /// What the request needs.
+        expected: String,
+        /// What came back.
+        got: String,
+    },
+    /// A prefetched tuple does not match what the protocol asked for next.
+    #[error("prefetched a tuple for {prefetched} but the protocol asked for {requested}")]
+    PrefetchMismatch {
+        /// The request at the head of the prefetch queue.
+        prefetched: String,
+        /// The request the protocol made.
+        requested: String,
+    },
     /// A party's thread panicked in an in-process run.
     #[error("party {0} panicked")]
     PartyPanicked(usize),

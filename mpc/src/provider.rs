@@ -72,6 +72,20 @@ impl TupleRequest {
     /// # Errors
     /// Shapes that do not combine (e.g. a matmul with mismatched inner dimensions).
     pub fn slots(&self) -> Result<Vec<(Vec<usize>, bool)>> {
+        let checked = |shape: &[usize]| tensor::shape::checked_numel("tuple request", shape);
+        match self {
+            TupleRequest::Mul { a, b } | TupleRequest::Matmul { a, b } => {
+                checked(a)?;
+                checked(b)?;
+            }
+            TupleRequest::Conv2d { x, w, .. } => {
+                checked(x)?;
+                checked(w)?;
+            }
+            TupleRequest::Square { shape } | TupleRequest::Trunc { shape, .. } => {
+                checked(shape)?;
+            }
+        }
         Ok(match self {
             TupleRequest::Mul { a, b } => {
                 let c = tensor::shape::broadcast_shapes("mul triple", a, b)?;
@@ -88,9 +102,10 @@ impl TupleRequest {
             TupleRequest::Square { shape } => vec![(shape.clone(), false), (shape.clone(), true)],
             TupleRequest::Trunc { shape, divisor } => {
                 if *divisor == 0 {
-                    return Err(Error::TripleSource(
-                        "truncation divisor must be positive".into(),
-                    ));
+                    return Err(Error::InvalidArgument {
+                        op: "tuple request",
+                        reason: "truncation divisor must be positive".into(),
+                    });
                 }
                 vec![
                     (shape.clone(), false),

@@ -1,26 +1,49 @@
 //! [`Session`]: one party's view of a running computation.
 //!
 //! A session bundles the party's links ([`Comm`], wrapped in a [`CountingComm`]), its source of
-//! correlated randomness ([`TripleSource`]), the pairwise PRG streams it shares with each peer,
+//! correlated randomness ([`TripleSource`]), the pairwise PRG seeds it shares with each peer,
 //! and the configuration. It is a cheap `Clone` handle; private tensors carry it, like candle
 //! tensors carry their device.
 //!
-//! Setup (in [`Session::new`]) agrees one AES seed per pair of parties: the lower-numbered
-//! party of each pair draws it (from the OS RNG in real runs) and sends it to the other over
-//! their authenticated link. Communication counters are reset afterwards, so statistics show
-//! the online protocols only.
+//! A session belongs to one thread (it is neither `Send` nor `Sync`): every party must issue
+//! its protocol calls in one well-defined order, and two threads driving the same session
+//! would interleave them differently on different parties.
+//!
+//! Setup (in [`Session::new`]) takes two rounds:
+//! 1. every party sends every peer a hello (protocol version, party count, fixed-point scale,
+//!    truncation protocol, its own index); any difference is an error naming the peer and the
+//!    setting, so that misconfigured parties never compute garbage together;
+//! 2. the lower-numbered party of each pair draws one AES seed (from the OS RNG in real runs)
+//!    and sends it to the other over their authenticated link.
+//!
+//! Communication counters are reset afterwards, so statistics show the online protocols only.
+//!
+//! Any failure inside a protocol step (a link error, a malformed frame, a bad tuple) poisons
+//! the session: the parties are out of step from then on, so every later operation fails with
+//! [`Error::Aborted`] instead of reading stale frames.
 
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::rc::Rc;
 
 use tensor::{DEFAULT_FRAC_BITS, RingTensor};
 
-use crate::comm::{Comm, CommStats, CountingComm, recv_u64s};
+use crate::comm::{Comm, CommStats, CountingComm, encode_u64s, recv_u64s};
 use crate::cryptensor::CrypTensor;
 use crate::error::{Error, Result};
 use crate::prg::{AesPrg, Seed};
 use crate::provider::{TripleSource, TupleRequest};
+
+/// Version of the wire protocol, checked at setup.
+pub const PROTOCOL_VERSION: u64 = 1;
+
+/// Largest fixed-point scale a session accepts: a product of two encodings carries twice the
+/// scale and must leave integer headroom in the 63 signed bits.
+pub const MAX_SESSION_FRAC_BITS: u32 = 30;
+
+/// Largest number of parties (the in-process mesh needs n² channels).
+pub const MAX_PARTIES: usize = 256;
 
 /// Which truncation protocol rescales products (see [`crate::protocols::truncate`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,20 +54,31 @@ pub enum TruncMode {
     /// SecureML local truncation: free, but only for 2 parties, and wrong with probability
     /// about |x|/2^64 per element.
     Local,
-    /// Dealer-assisted truncation: one round, correct to one ULP for |x| < 2^62, any `n`.
+    /// Dealer-assisted truncation: one round, correct to one ULP for |x| < 2^62 - d, any `n`.
     Dealer,
 }
 
-/// Session options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Session options. Every party must use the same ones; setup checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
-    /// Fractional bits of the fixed-point encoding used by `share_f64` and friends.
+    /// Fractional bits of the fixed-point encoding used by `share_f64` and scalar products
+    /// (at most [`MAX_SESSION_FRAC_BITS`]).
     pub frac_bits: u32,
     /// Truncation protocol.
     pub trunc: TruncMode,
     /// `Some(seed)` makes pairwise seeds reproducible. **Tests only**: real runs leave it
     /// `None`, and seeds come from the OS RNG.
     pub insecure_test_seed: Option<u64>,
+}
+
+impl fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("frac_bits", &self.frac_bits)
+            .field("trunc", &self.trunc)
+            .field("insecure_test_seed", &self.insecure_test_seed.map(|_| ".."))
+            .finish()
+    }
 }
 
 impl Default for SessionConfig {
@@ -61,18 +95,23 @@ struct Inner {
     party: usize,
     n_parties: usize,
     config: SessionConfig,
-    comm: Mutex<CountingComm<Box<dyn Comm>>>,
-    source: Mutex<Box<dyn TripleSource>>,
-    /// `pairs[j]` is the PRG stream shared with party `j` (`None` at this party's own index).
-    pairs: Mutex<Vec<Option<AesPrg>>>,
+    comm: RefCell<CountingComm<Box<dyn Comm>>>,
+    source: RefCell<Box<dyn TripleSource>>,
+    /// `pair_seeds[j]` is the seed shared with party `j` (`None` at this party's own index).
+    pair_seeds: Vec<Option<Seed>>,
+    /// Inputs shared so far: input `k` uses stream `k` of every pairwise seed, so one input
+    /// of a wrong shape cannot shift the randomness of the inputs after it.
+    inputs: Cell<u64>,
     /// Tuples fetched ahead of time, consumed first-in first-out.
-    prefetched: Mutex<VecDeque<(TupleRequest, Vec<RingTensor>)>>,
+    prefetched: RefCell<VecDeque<(TupleRequest, Vec<RingTensor>)>>,
+    /// Set by the first failed protocol step.
+    poisoned: Cell<bool>,
 }
 
 /// One party's handle on a session. Cloning is cheap and shares the same links.
 #[derive(Clone)]
 pub struct Session {
-    inner: Arc<Inner>,
+    inner: Rc<Inner>,
 }
 
 impl fmt::Debug for Session {
@@ -85,18 +124,37 @@ impl fmt::Debug for Session {
     }
 }
 
-fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A poisoned lock means a protocol step panicked mid-way; the state is unusable either way
-    // and the panic is already propagating, so taking the guard is fine.
-    m.lock().unwrap_or_else(|e| e.into_inner())
+fn words_to_seed(w: &[u64]) -> Seed {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&w[0].to_le_bytes());
+    b[8..].copy_from_slice(&w[1].to_le_bytes());
+    Seed::from_bytes(b)
+}
+
+/// The settings every party must agree on, as sent in the setup hello.
+fn hello(party: usize, n: usize, config: &SessionConfig) -> [u64; 5] {
+    let local_trunc = match config.trunc {
+        TruncMode::Local => true,
+        TruncMode::Dealer => false,
+        TruncMode::Auto => n == 2,
+    };
+    [
+        PROTOCOL_VERSION,
+        n as u64,
+        u64::from(config.frac_bits),
+        u64::from(local_trunc),
+        party as u64,
+    ]
 }
 
 impl Session {
-    /// Starts a session over `comm`, agreeing pairwise seeds with every peer.
+    /// Starts a session over `comm`: checks that every peer runs with the same settings and
+    /// agrees pairwise seeds (two rounds; see the module docs).
     ///
     /// # Errors
-    /// Fewer than 2 parties, local truncation asked for with more than 2, a link failure
-    /// during setup, or the OS RNG failing.
+    /// Fewer than 2 or more than [`MAX_PARTIES`] parties, a scale above
+    /// [`MAX_SESSION_FRAC_BITS`], local truncation asked for with more than 2 parties, a peer
+    /// with different settings, a link failure during setup, or the OS RNG failing.
     pub fn new(
         comm: Box<dyn Comm>,
         source: Box<dyn TripleSource>,
@@ -105,6 +163,12 @@ impl Session {
         let (party, n) = (comm.party(), comm.n_parties());
         if n < 2 {
             return Err(Error::TooFewParties(n));
+        }
+        if n > MAX_PARTIES {
+            return Err(Error::InvalidArgument {
+                op: "session",
+                reason: format!("{n} parties exceed the maximum of {MAX_PARTIES}"),
+            });
         }
         if party >= n {
             return Err(Error::UnknownParty {
@@ -118,10 +182,43 @@ impl Session {
                 reason: format!("local truncation is only correct for 2 parties, not {n}"),
             });
         }
-        tensor::FixedPoint::new(config.frac_bits)?;
+        if config.frac_bits > MAX_SESSION_FRAC_BITS {
+            return Err(Error::InvalidArgument {
+                op: "session",
+                reason: format!(
+                    "{} fractional bits leave no headroom for products (max {MAX_SESSION_FRAC_BITS})",
+                    config.frac_bits
+                ),
+            });
+        }
         let mut comm = CountingComm::new(comm);
-        let mut pairs: Vec<Option<AesPrg>> = (0..n).map(|_| None).collect();
-        for (j, slot) in pairs.iter_mut().enumerate().skip(party + 1) {
+        // Round 1: everyone agrees on the settings.
+        let ours = hello(party, n, &config);
+        for peer in (0..n).filter(|&p| p != party) {
+            comm.send(peer, encode_u64s(&ours))?;
+        }
+        for peer in (0..n).filter(|&p| p != party) {
+            let theirs = recv_u64s(&mut comm, peer, ours.len(), "setup hello")?;
+            const FIELDS: [&str; 5] = [
+                "protocol version",
+                "party count",
+                "fractional bits",
+                "local truncation",
+                "party index",
+            ];
+            let expected = [ours[0], ours[1], ours[2], ours[3], peer as u64];
+            if let Some(i) = (0..FIELDS.len()).find(|&i| theirs[i] != expected[i]) {
+                return Err(Error::ConfigMismatch {
+                    peer,
+                    setting: FIELDS[i],
+                    ours: expected[i],
+                    theirs: theirs[i],
+                });
+            }
+        }
+        // Round 2: pairwise seeds, drawn by the lower-numbered party of each pair.
+        let mut pair_seeds: Vec<Option<Seed>> = (0..n).map(|_| None).collect();
+        for (j, slot) in pair_seeds.iter_mut().enumerate().skip(party + 1) {
             let seed = match config.insecure_test_seed {
                 Some(s) => Seed::insecure_from_u64(s).derive((party * n + j) as u64),
                 None => Seed::from_os()?,
@@ -131,28 +228,26 @@ impl Session {
                 u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
                 u64::from_le_bytes(b[8..].try_into().expect("8 bytes")),
             ];
-            comm.send(j, crate::comm::encode_u64s(&words))?;
-            *slot = Some(AesPrg::new(&seed, 0));
+            comm.send(j, encode_u64s(&words))?;
+            *slot = Some(seed);
         }
-        for (i, slot) in pairs.iter_mut().enumerate().take(party) {
-            let w = recv_u64s(&mut comm, i, 2, "pairwise seed")?;
-            let mut b = [0u8; 16];
-            b[..8].copy_from_slice(&w[0].to_le_bytes());
-            b[8..].copy_from_slice(&w[1].to_le_bytes());
-            *slot = Some(AesPrg::new(&Seed::from_bytes(b), 0));
+        for (i, slot) in pair_seeds.iter_mut().enumerate().take(party) {
+            *slot = Some(words_to_seed(&recv_u64s(&mut comm, i, 2, "pairwise seed")?));
         }
         comm.reset();
         let inner = Inner {
             party,
             n_parties: n,
             config,
-            comm: Mutex::new(comm),
-            source: Mutex::new(source),
-            pairs: Mutex::new(pairs),
-            prefetched: Mutex::new(VecDeque::new()),
+            comm: RefCell::new(comm),
+            source: RefCell::new(source),
+            pair_seeds,
+            inputs: Cell::new(0),
+            prefetched: RefCell::new(VecDeque::new()),
+            poisoned: Cell::new(false),
         };
         Ok(Self {
-            inner: Arc::new(inner),
+            inner: Rc::new(inner),
         })
     }
 
@@ -173,26 +268,27 @@ impl Session {
 
     /// Whether products are rescaled with local (2-party) truncation.
     pub fn uses_local_trunc(&self) -> bool {
-        match self.inner.config.trunc {
-            TruncMode::Local => true,
-            TruncMode::Dealer => false,
-            TruncMode::Auto => self.inner.n_parties == 2,
-        }
+        hello(self.inner.party, self.inner.n_parties, &self.inner.config)[3] == 1
     }
 
     /// Bytes, messages and rounds this party has used since setup or the last reset.
     pub fn stats(&self) -> CommStats {
-        lock(&self.inner.comm).stats()
+        self.inner.comm.borrow().stats()
     }
 
     /// Zeroes the communication counters.
     pub fn reset_stats(&self) {
-        lock(&self.inner.comm).reset();
+        self.inner.comm.borrow_mut().reset();
     }
 
     /// Whether two handles belong to the same session.
     pub fn same_as(&self, other: &Session) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Whether an earlier protocol failure has aborted this session.
+    pub fn is_aborted(&self) -> bool {
+        self.inner.poisoned.get()
     }
 
     pub(crate) fn check_party(&self, party: usize) -> Result<()> {
@@ -205,22 +301,46 @@ impl Session {
         Ok(())
     }
 
-    /// Runs `f` with exclusive use of the links.
-    pub(crate) fn with_comm<R>(&self, f: impl FnOnce(&mut dyn Comm) -> Result<R>) -> Result<R> {
-        let mut guard = lock(&self.inner.comm);
-        f(&mut *guard)
+    /// Runs a protocol step that must not fail halfway on one party only: an error poisons
+    /// the session.
+    fn guarded<R>(&self, step: impl FnOnce() -> Result<R>) -> Result<R> {
+        if self.inner.poisoned.get() {
+            return Err(Error::Aborted);
+        }
+        let r = step();
+        if r.is_err() {
+            self.inner.poisoned.set(true);
+        }
+        r
     }
 
-    /// This party's shares of the next tuple of kind `req`.
+    /// Runs `f` with exclusive use of the links.
+    pub(crate) fn with_comm<R>(&self, f: impl FnOnce(&mut dyn Comm) -> Result<R>) -> Result<R> {
+        self.guarded(|| f(&mut *self.inner.comm.borrow_mut()))
+    }
+
+    /// This party's shares of the next tuple of kind `req`, checked against the request.
+    ///
+    /// # Errors
+    /// A malformed request (no poisoning: every party sees the same error), or a failing or
+    /// misbehaving source (poisons the session).
     pub(crate) fn fetch(&self, req: &TupleRequest) -> Result<Vec<RingTensor>> {
-        let mut queue = lock(&self.inner.prefetched);
-        match queue.pop_front() {
-            None => lock(&self.inner.source).fetch(req),
-            Some((want, tuple)) if want == *req => Ok(tuple),
-            Some((want, _)) => Err(Error::TripleSource(format!(
-                "prefetched a tuple for {want:?} but the protocol asked for {req:?}"
-            ))),
-        }
+        let slots = req.slots()?;
+        self.guarded(|| {
+            let next = self.inner.prefetched.borrow_mut().pop_front();
+            let tuple = match next {
+                None => self.inner.source.borrow_mut().fetch(req)?,
+                Some((want, tuple)) if want == *req => tuple,
+                Some((want, _)) => {
+                    return Err(Error::PrefetchMismatch {
+                        prefetched: format!("{want:?}"),
+                        requested: format!("{req:?}"),
+                    });
+                }
+            };
+            check_tuple(&tuple, &slots)?;
+            Ok(tuple)
+        })
     }
 
     /// Fetches the tuples for `requests` now, so that the protocols that follow (which must
@@ -228,26 +348,39 @@ impl Session {
     /// offline phase is separated from the online phase.
     ///
     /// # Errors
-    /// The triple source failed.
+    /// A malformed request, or the triple source failed.
+    ///
+    /// # Security
+    /// Tuples are input-independent randomness; fetching them early reveals nothing.
     pub fn prefetch(&self, requests: &[TupleRequest]) -> Result<()> {
-        let mut fetched = Vec::with_capacity(requests.len());
-        {
-            let mut source = lock(&self.inner.source);
+        for r in requests {
+            r.slots()?;
+        }
+        self.guarded(|| {
+            let mut fetched = Vec::with_capacity(requests.len());
+            let mut source = self.inner.source.borrow_mut();
             for r in requests {
                 fetched.push((r.clone(), source.fetch(r)?));
             }
-        }
-        lock(&self.inner.prefetched).extend(fetched);
-        Ok(())
+            self.inner.prefetched.borrow_mut().extend(fetched);
+            Ok(())
+        })
     }
 
-    /// Fills `out` from the PRG stream shared with `peer`.
-    pub(crate) fn fill_pair(&self, peer: usize, out: &mut [u64]) {
-        let mut pairs = lock(&self.inner.pairs);
-        pairs[peer]
-            .as_mut()
-            .expect("a stream for every peer")
-            .fill(out);
+    /// The PRG stream for the next shared input, shared with `peer`. Call once per input and
+    /// peer, after [`Session::next_input`].
+    pub(crate) fn pair_stream(&self, peer: usize, input: u64) -> AesPrg {
+        let seed = self.inner.pair_seeds[peer]
+            .as_ref()
+            .expect("a seed for every peer");
+        AesPrg::new(seed, input)
+    }
+
+    /// Numbers the next shared input (identically on every party).
+    pub(crate) fn next_input(&self) -> u64 {
+        let k = self.inner.inputs.get();
+        self.inner.inputs.set(k + 1);
+        k
     }
 
     /// Wraps a plaintext value known to every party as a public tensor.
@@ -283,6 +416,7 @@ impl Session {
                 reason: format!("party {src} owns the input and must pass its value to share()"),
             });
         }
+        tensor::shape::checked_numel("share_from", shape)?;
         crate::protocols::input::share(self, src, &RingTensor::zeros(shape, frac_bits))
     }
 
@@ -294,4 +428,25 @@ impl Session {
         let t = RingTensor::from_f64(shape, values, self.inner.config.frac_bits)?;
         self.share(&t, src)
     }
+}
+
+/// Checks a tuple from a source against the request's slots.
+fn check_tuple(tuple: &[RingTensor], slots: &[(Vec<usize>, bool)]) -> Result<()> {
+    if tuple.len() != slots.len() {
+        return Err(Error::MalformedTuple {
+            slot: tuple.len().min(slots.len()),
+            expected: format!("{} tensors", slots.len()),
+            got: format!("{} tensors", tuple.len()),
+        });
+    }
+    for (i, (t, (shape, _))) in tuple.iter().zip(slots).enumerate() {
+        if t.shape() != shape.as_slice() {
+            return Err(Error::MalformedTuple {
+                slot: i,
+                expected: format!("shape {shape:?}"),
+                got: format!("shape {:?}", t.shape()),
+            });
+        }
+    }
+    Ok(())
 }

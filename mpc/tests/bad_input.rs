@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use mpc::{Error, InsecureTestDealer, LocalComm, Session, SessionConfig, TruncMode, run_local};
+use mpc::{
+    Comm, Error, InsecureTestDealer, LocalComm, Session, SessionConfig, TruncMode, run_local,
+};
 use tensor::RingTensor;
 
 #[test]
@@ -104,9 +106,10 @@ fn a_malformed_frame_is_rejected_by_length() {
     let mut clients = InsecureTestDealer::seeded(2, 6).clients().into_iter();
     let src0 = clients.next().unwrap();
     let rogue = std::thread::spawn(move || {
-        use mpc::Comm;
-        // complete the seed handshake, then answer the opening with 3 bytes
+        // complete setup (hello, then the seed from party 0), then answer the opening with 3 bytes
         let _ = c1.recv(0);
+        let hello = [mpc::session::PROTOCOL_VERSION, 2, 16, 1, 1];
+        c1.send(0, mpc::comm::encode_u64s(&hello)).unwrap();
         let _ = c1.recv(0);
         c1.send(0, vec![1, 2, 3]).unwrap();
         c1
@@ -121,4 +124,92 @@ fn a_malformed_frame_is_rejected_by_length() {
         "frame from party 1 at step `beaver open` has 3 bytes, expected 64"
     );
     drop(rogue.join().unwrap());
+}
+
+#[test]
+fn parties_with_different_settings_refuse_to_start() {
+    let comms = LocalComm::mesh(2).unwrap();
+    let clients = InsecureTestDealer::seeded(2, 7).clients();
+    let errs: Vec<String> = std::thread::scope(|scope| {
+        let hs: Vec<_> = comms
+            .into_iter()
+            .zip(clients)
+            .map(|(c, src)| {
+                let config = SessionConfig {
+                    frac_bits: if c.party() == 0 { 16 } else { 20 },
+                    ..cfg(7)
+                };
+                scope.spawn(move || {
+                    Session::new(Box::new(c), Box::new(src), config)
+                        .unwrap_err()
+                        .to_string()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        errs[0],
+        "party 1 runs with fractional bits = 20, this party expects 16"
+    );
+    assert_eq!(
+        errs[1],
+        "party 0 runs with fractional bits = 16, this party expects 20"
+    );
+}
+
+#[test]
+fn a_failed_step_aborts_the_session_instead_of_reading_stale_frames() {
+    let out = run_local(3, cfg(8), |s| {
+        let x = share(&s, 0, &int_tensor(1, &[3], 10));
+        // party 2 reveals a differently shaped tensor: every party sees a length error
+        let bad = if s.party() == 2 {
+            x.narrow(0, 0, 2)?
+        } else {
+            x.clone()
+        };
+        let first = bad.reveal().unwrap_err().to_string();
+        let second = x.reveal().unwrap_err().to_string();
+        Ok((first, second, s.is_aborted()))
+    })
+    .unwrap();
+    for (first, second, aborted) in out {
+        assert!(first.contains("bytes, expected"), "{first}");
+        assert_eq!(
+            second,
+            "the session was aborted by an earlier protocol failure"
+        );
+        assert!(aborted);
+    }
+}
+
+#[test]
+fn absurd_shapes_are_refused_before_allocating() {
+    let err = run_local(2, cfg(9), |s| {
+        let src = 1 - s.party();
+        s.share_from(&[1 << 33, 1 << 33, 4], 16, src).map(drop)
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("more than 2^36 elements"), "{err}");
+}
+
+#[test]
+fn products_that_would_overflow_the_scale_are_refused() {
+    let big = RingTensor::from_raw(&[2], vec![1, 2], 40).unwrap();
+    let err = run_local(2, cfg(10), |s| {
+        let x = s.share(&big, 0)?;
+        x.mul(&x).map(drop)
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("overflow the ring"), "{err}");
+    let config = SessionConfig {
+        frac_bits: 40,
+        ..cfg(10)
+    };
+    assert!(
+        run_local(2, config, |_| Ok(()))
+            .unwrap_err()
+            .to_string()
+            .contains("headroom")
+    );
 }

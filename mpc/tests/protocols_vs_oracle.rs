@@ -220,3 +220,37 @@ fn reveal_to_one_party_gives_none_elsewhere() {
         }
     }
 }
+
+#[test]
+fn public_operands_that_broadcast_up_and_real_scalars_on_integers() {
+    for n in PARTY_COUNTS {
+        let x = fixed(60, &[3], 1 << 20);
+        let big = fixed(61, &[2, 3], 1 << 20);
+        let ints = int_tensor(62, &[4], 1000);
+        let out = run_local(n, cfg(8), |s| {
+            let a = share(&s, 0, &x);
+            let p = CrypTensor::Public(big.clone());
+            Ok(vec![
+                a.add(&p)?.reveal()?,
+                p.sub(&a)?.reveal()?,
+                a.sub(&p)?.reveal()?,
+                share(&s, 1, &ints).mul_f64(0.3)?.reveal()?,
+            ])
+        })
+        .unwrap();
+        let o = agreed_vec(out);
+        assert_eq!(o[0], x.add(&big).unwrap(), "n={n}");
+        assert_eq!(o[1], big.sub(&x).unwrap(), "n={n}");
+        assert_eq!(o[2], x.sub(&big).unwrap(), "n={n}");
+        // an integer times a real is a fixed-point tensor; plaintext and private agree
+        assert_eq!(o[3].frac_bits(), 16);
+        assert_within_one_ulp(&o[3], &ints.mul_f64(0.3).unwrap(), "int * 0.3");
+        for (g, i) in o[3].to_f64().iter().zip(ints.to_i64()) {
+            assert!(
+                (g - 0.3 * i as f64).abs() < 1000.0 * 2f64.powi(-16),
+                "{g} vs {}",
+                0.3 * i as f64
+            );
+        }
+    }
+}

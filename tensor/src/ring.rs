@@ -89,7 +89,11 @@ impl Conv2dParams {
             });
         }
         let g = self.groups;
-        if g == 0 || !x[1].is_multiple_of(g) || !w[0].is_multiple_of(g) || w[1] * g != x[1] {
+        if g == 0
+            || !x[1].is_multiple_of(g)
+            || !w[0].is_multiple_of(g)
+            || w[1].checked_mul(g) != Some(x[1])
+        {
             return Err(Error::ShapeMismatch {
                 op,
                 lhs: x.to_vec(),
@@ -419,16 +423,20 @@ impl RingTensor {
         Ok(self.add_scalar_raw(fixed::encode(v, self.frac_bits)?))
     }
 
-    /// Multiplies by the real `v` in fixed point (encode at this scale, multiply, shift).
+    /// Multiplies by the real `v` in fixed point: `v` is encoded at this tensor's scale (the
+    /// default scale for an integer tensor), multiplied, and shifted back.
     ///
     /// # Errors
     /// `v` not representable at this scale.
     pub fn mul_f64(&self, v: f64) -> Result<Self> {
-        let e = fixed::encode(v, self.frac_bits)?;
-        Ok(self
-            .mul_scalar_raw(e)
-            .shr_arith(self.frac_bits)
-            .with_frac_bits(self.frac_bits))
+        // An integer tensor times a real becomes a fixed-point tensor at the default scale.
+        let f = if self.frac_bits == 0 {
+            fixed::DEFAULT_FRAC_BITS
+        } else {
+            self.frac_bits
+        };
+        let c = Self::scalar_raw(fixed::encode(v, f)?, f);
+        self.mul(&c)
     }
 
     /// Arithmetic (sign-preserving, flooring) right shift by `bits`, lowering the scale by the
@@ -793,8 +801,10 @@ impl RingTensor {
             .shape()
             .iter()
             .zip(pads)
-            .map(|(s, (b, a))| s + b + a)
-            .collect();
+            .map(|(s, (b, a))| s.checked_add(*b).and_then(|v| v.checked_add(*a)))
+            .collect::<Option<_>>()
+            .ok_or_else(|| invalid("pad", format!("padding {pads:?} overflows")))?;
+        crate::shape::checked_numel("pad", &shape)?;
         let mut out = ArrayD::from_elem(IxDyn(&shape), value);
         out.slice_each_axis_mut(|ax| {
             let (b, _) = pads[ax.axis.index()];

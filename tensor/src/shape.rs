@@ -2,9 +2,32 @@
 
 use crate::error::{Error, Result};
 
-/// Number of elements of a shape (1 for a scalar, shape `[]`).
+/// Number of elements of a shape (1 for a scalar, shape `[]`), saturating at `usize::MAX`
+/// (no tensor that large exists, so a length check against it fails cleanly).
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .unwrap_or(usize::MAX)
+}
+
+/// Largest element count a tensor built from an untrusted shape may have (2^36 ring elements,
+/// 512 GiB): anything larger is a mistake or an attack, and is refused before allocating.
+pub const MAX_ELEMENTS: usize = 1 << 36;
+
+/// Validates a shape that comes from outside (a user, a peer, a dealer request) before anything
+/// is allocated for it, and returns its element count.
+///
+/// # Errors
+/// The element count overflows or exceeds [`MAX_ELEMENTS`].
+pub fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    match shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)) {
+        Some(n) if n <= MAX_ELEMENTS => Ok(n),
+        _ => Err(Error::InvalidArgument {
+            op,
+            reason: format!("shape {shape:?} has more than 2^36 elements"),
+        }),
+    }
 }
 
 /// The broadcast shape of two shapes, by the NumPy/PyTorch rule: align trailing dimensions;
@@ -101,8 +124,18 @@ pub fn conv_out_len(
             reason: "kernel, stride and dilation must be positive".into(),
         });
     }
-    let span = dilation * (kernel - 1) + 1;
-    let padded = input + 2 * padding;
+    let too_big = || Error::InvalidArgument {
+        op,
+        reason: "window or padding overflows".into(),
+    };
+    let span = dilation
+        .checked_mul(kernel - 1)
+        .and_then(|s| s.checked_add(1))
+        .ok_or_else(too_big)?;
+    let padded = padding
+        .checked_mul(2)
+        .and_then(|p| p.checked_add(input))
+        .ok_or_else(too_big)?;
     if padded < span {
         return Err(Error::InvalidArgument {
             op,
@@ -134,5 +167,15 @@ mod tests {
         assert_eq!(conv_out_len("c", 7, 3, 2, 1, 2).unwrap(), 3);
         assert!(conv_out_len("c", 2, 5, 1, 0, 1).is_err());
         assert!(conv_out_len("c", 5, 2, 0, 0, 1).is_err());
+        assert!(conv_out_len("c", 5, 2, 1, usize::MAX / 2, 1).is_err());
+        assert!(conv_out_len("c", 5, 3, 1, 0, usize::MAX).is_err());
+    }
+
+    #[test]
+    fn element_counts_never_overflow() {
+        assert_eq!(numel(&[1 << 33, 1 << 33, 4]), usize::MAX);
+        assert!(checked_numel("t", &[1 << 33, 1 << 33, 4]).is_err());
+        assert!(checked_numel("t", &[1 << 20, 1 << 20]).is_err());
+        assert_eq!(checked_numel("t", &[3, 0, 5]).unwrap(), 0);
     }
 }

@@ -1,8 +1,11 @@
 //! Sharing an input from its owner, at no communication cost.
 //!
-//! Party `j ≠ src` sets its share to the next words of the PRG stream it shares with `src`;
-//! `src` sets its share to `x - Σ_j PRG_{src,j}`. The shares sum to `x`; a coalition without
-//! `src` sees only PRG output, and a coalition with `src` already knows `x`.
+//! Input number `k` of the session uses stream `k` of each pairwise seed. Party `j ≠ src` sets
+//! its share to the first words of stream `k` of the seed it shares with `src`; `src` sets its
+//! share to `x - Σ_j PRG_{src,j,k}`. The shares sum to `x`; a coalition without `src` sees only
+//! PRG output, and a coalition with `src` already knows `x`. Because every input has its own
+//! stream, an input shared with inconsistent shapes corrupts only that input (and the length
+//! checks catch it at its first opening), never the ones after it.
 
 use tensor::RingTensor;
 
@@ -18,21 +21,21 @@ use crate::share::Shared;
 /// None beyond what the caller validated; kept fallible for uniformity.
 pub fn share(session: &Session, src: usize, value: &RingTensor) -> Result<CrypTensor> {
     let me = session.party();
-    let mut share = if me == src {
+    let k = session.next_input();
+    let share = if me == src {
         let mut x = value.clone();
         let mut mask = vec![0u64; x.numel()];
         for peer in (0..session.n_parties()).filter(|&p| p != src) {
-            session.fill_pair(peer, &mut mask);
+            session.pair_stream(peer, k).fill(&mut mask);
             for (v, m) in x.as_mut_slice().iter_mut().zip(&mask) {
                 *v = v.wrapping_sub(*m);
             }
         }
         x
     } else {
-        RingTensor::zeros(value.shape(), value.frac_bits())
+        let mut share = RingTensor::zeros(value.shape(), value.frac_bits());
+        session.pair_stream(src, k).fill(share.as_mut_slice());
+        share
     };
-    if me != src {
-        session.fill_pair(src, share.as_mut_slice());
-    }
     Ok(CrypTensor::Private(Shared::new(share, session.clone())))
 }

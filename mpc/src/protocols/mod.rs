@@ -87,16 +87,7 @@ pub(crate) fn exchange_sum(
         }
         let mut frames = Vec::with_capacity(peers.len());
         for &peer in &peers {
-            let f = comm.recv(peer)?;
-            if f.len() != len {
-                return Err(Error::FrameLength {
-                    peer,
-                    step,
-                    expected: len,
-                    got: f.len(),
-                });
-            }
-            frames.push(f);
+            frames.push(comm.recv_expect(peer, len, step)?);
         }
         Ok(PeerSum::from_frames(frames))
     })

@@ -60,6 +60,12 @@ pub fn truncate(session: &Session, share: RingTensor, bits: u32) -> Result<RingT
     if bits == 0 {
         return Ok(share);
     }
+    if bits > 62 {
+        return Err(Error::InvalidArgument {
+            op: "truncate",
+            reason: format!("cannot rescale by 2^{bits}"),
+        });
+    }
     let f = share.frac_bits().saturating_sub(bits);
     Ok(div_public(session, share, 1u64 << bits)?.with_frac_bits(f))
 }
