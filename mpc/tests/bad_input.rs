@@ -174,7 +174,11 @@ fn a_failed_step_aborts_the_session_instead_of_reading_stale_frames() {
     })
     .unwrap();
     for (first, second, aborted) in out {
-        assert!(first.contains("bytes, expected"), "{first}");
+        // A party whose peer already gave up may see the disconnect before the bad frame.
+        assert!(
+            first.contains("bytes, expected") || first.contains("disconnected"),
+            "{first}"
+        );
         assert_eq!(
             second,
             "the session was aborted by an earlier protocol failure"

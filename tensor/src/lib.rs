@@ -32,4 +32,4 @@ pub mod shape;
 pub use error::{Error, Result};
 pub use fixed::{DEFAULT_FRAC_BITS, FixedPoint};
 pub use ops::TensorOps;
-pub use ring::{Conv2dParams, Pool2dParams, RingTensor};
+pub use ring::{Conv2dParams, Pool2dParams, RingTensor, set_thread_budget};

@@ -50,6 +50,24 @@ impl fmt::Debug for RingTensor {
     }
 }
 
+thread_local! {
+    /// Worker threads the kernels may use on this thread (`None`: all cores).
+    static THREAD_BUDGET: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Limits the worker threads that GEMMs and convolutions started from the current thread may
+/// use (`None` restores the default, every core). Several parties sharing one machine each set
+/// their share of the cores, so that they do not oversubscribe it.
+pub fn set_thread_budget(threads: Option<usize>) {
+    THREAD_BUDGET.with(|b| b.set(threads.map(|t| t.max(1))));
+}
+
+fn kernel_threads() -> usize {
+    THREAD_BUDGET
+        .with(|b| b.get())
+        .unwrap_or_else(kernel::default_threads)
+}
+
 /// Convolution hyper-parameters, as in `torch.nn.functional.conv2d`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Conv2dParams {
@@ -868,72 +886,96 @@ impl RingTensor {
     /// # Errors
     /// Inner dimensions differ, or batch dimensions do not broadcast.
     pub fn matmul_raw(&self, other: &Self) -> Result<Self> {
-        let op = "matmul";
-        let mismatch = || Error::ShapeMismatch {
-            op,
-            lhs: self.shape().to_vec(),
-            rhs: other.shape().to_vec(),
-        };
-        if self.rank() == 0 || other.rank() == 0 {
-            return Err(mismatch());
+        let shape = crate::shape::matmul_shape(self.shape(), other.shape())?;
+        let mut out = Self::zeros(&shape, self.frac_bits + other.frac_bits);
+        self.gemm_into(other, out.as_mut_slice(), false);
+        Ok(out)
+    }
+
+    /// `acc += self @ other` in the ring, with the same shape rules as
+    /// [`RingTensor::matmul_raw`] and no temporary: the GEMM accumulates in place.
+    ///
+    /// # Errors
+    /// Shapes that do not fit, or `acc` not of the product's shape and scale.
+    pub fn matmul_acc(&self, other: &Self, acc: &mut Self) -> Result<()> {
+        let shape = crate::shape::matmul_shape(self.shape(), other.shape())?;
+        if acc.shape() != shape.as_slice() {
+            return Err(Error::ShapeMismatch {
+                op: "matmul_acc",
+                lhs: acc.shape().to_vec(),
+                rhs: shape,
+            });
         }
-        let a = if self.rank() == 1 {
-            self.unsqueeze(0)?
-        } else {
-            self.clone()
-        };
-        let b = if other.rank() == 1 {
-            other.unsqueeze(1)?
-        } else {
-            other.clone()
-        };
-        let (m, k) = (a.shape()[a.rank() - 2], a.shape()[a.rank() - 1]);
-        let (k2, n) = (b.shape()[b.rank() - 2], b.shape()[b.rank() - 1]);
-        if k != k2 {
-            return Err(mismatch());
+        if acc.frac_bits != self.frac_bits + other.frac_bits {
+            return Err(Error::EncodingMismatch {
+                op: "matmul_acc",
+                lhs: acc.frac_bits,
+                rhs: self.frac_bits + other.frac_bits,
+            });
         }
-        let batch = broadcast_shapes(op, &a.shape()[..a.rank() - 2], &b.shape()[..b.rank() - 2])
-            .map_err(|_| mismatch())?;
-        let nb = numel(&batch);
-        let full = |t: &Self, r: usize, c: usize| -> Result<Self> {
-            let mut s = batch.clone();
-            s.extend([r, c]);
-            if t.shape() == s.as_slice() {
-                Ok(t.clone())
-            } else {
-                t.broadcast_to(&s)
+        self.gemm_into(other, acc.as_mut_slice(), true);
+        Ok(())
+    }
+
+    /// The GEMMs of a (checked) matmul into `out`, reading the operands in place: batch
+    /// dimensions broadcast through zero strides, and a right operand without batch
+    /// dimensions folds the whole batch into one tall GEMM.
+    fn gemm_into(&self, other: &Self, out: &mut [u64], accumulate: bool) {
+        let (sa, sb) = (self.shape(), other.shape());
+        let (m, k) = if sa.len() == 1 {
+            (1, sa[0])
+        } else {
+            (sa[sa.len() - 2], sa[sa.len() - 1])
+        };
+        let n = if sb.len() == 1 { 1 } else { sb[sb.len() - 1] };
+        let ba = &sa[..sa.len().saturating_sub(2)];
+        let bb = &sb[..sb.len().saturating_sub(2)];
+        let threads = kernel_threads();
+        let (a, b) = (self.as_slice(), other.as_slice());
+        if numel(bb) == 1 {
+            // [..., m, k] @ [k, n]: the batch is just more rows.
+            kernel::gemm(numel(ba) * m, n, k, a, k, b, n, out, n, accumulate, threads);
+            return;
+        }
+        let batch = broadcast_shapes("matmul", ba, bb).expect("checked by matmul_shape");
+        let strides = |dims: &[usize], block: usize| -> Vec<usize> {
+            // Stride of each batch dimension of `batch` in an operand with batch dims `dims`
+            // (right-aligned); 0 where the operand broadcasts.
+            let pad = batch.len() - dims.len();
+            let mut st = vec![0; batch.len()];
+            let mut acc = block;
+            for i in (0..dims.len()).rev() {
+                st[pad + i] = if dims[i] == 1 { 0 } else { acc };
+                acc *= dims[i];
             }
+            st
         };
-        let (a, b) = (full(&a, m, k)?, full(&b, k, n)?);
-        let mut out = vec![0u64; nb * m * n];
-        let threads = kernel::default_threads();
-        for i in 0..nb {
+        let (st_a, st_b) = (strides(ba, m * k), strides(bb, k * n));
+        let mut idx = vec![0usize; batch.len()];
+        for c in out.chunks_mut((m * n).max(1)).take(numel(&batch)) {
+            let oa: usize = idx.iter().zip(&st_a).map(|(x, s)| x * s).sum();
+            let ob: usize = idx.iter().zip(&st_b).map(|(x, s)| x * s).sum();
             kernel::gemm(
                 m,
                 n,
                 k,
-                &a.as_slice()[i * m * k..(i + 1) * m * k],
+                &a[oa..oa + m * k],
                 k,
-                &b.as_slice()[i * k * n..(i + 1) * k * n],
+                &b[ob..ob + k * n],
                 n,
-                &mut out[i * m * n..(i + 1) * m * n],
+                c,
                 n,
-                false,
+                accumulate,
                 threads,
             );
+            for d in (0..batch.len()).rev() {
+                idx[d] += 1;
+                if idx[d] < batch[d] {
+                    break;
+                }
+                idx[d] = 0;
+            }
         }
-        let mut shape = batch;
-        if self.rank() > 1 {
-            shape.push(m);
-        }
-        if other.rank() > 1 {
-            shape.push(n);
-        }
-        Ok(Self::from_parts(
-            &shape,
-            out,
-            self.frac_bits + other.frac_bits,
-        ))
     }
 
     /// Fixed-point matrix product (ring product, then a floor shift by the smaller scale).
@@ -1006,7 +1048,7 @@ impl RingTensor {
         let kdim = cg * kh * kw;
         let cols_n = n * ho * wo;
         let mut res = vec![0u64; o * cols_n];
-        let threads = kernel::default_threads();
+        let threads = kernel_threads();
         for g in 0..p.groups {
             let cols = self.im2col((g * cg, cg), (kh, kw), p, (ho, wo));
             let wg = &weight.as_slice()[g * og * kdim..(g + 1) * og * kdim];

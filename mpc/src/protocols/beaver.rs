@@ -16,34 +16,60 @@ use crate::error::Result;
 use crate::provider::TupleRequest;
 use crate::session::Session;
 
-use super::{build_frame, exchange_sum, open_many};
+use super::{build_frame, exchange_sum};
 
-/// Runs the Beaver protocol for the bilinear `op`, whose triple is `req`.
+/// Opens `x - a` and `y - b` in one round, building the frame straight from the operands,
+/// and returns the opened `(e, f)` at the operands' scales.
+fn open_masked(
+    session: &Session,
+    x: &RingTensor,
+    a: &RingTensor,
+    y: &RingTensor,
+    b: &RingTensor,
+) -> Result<(RingTensor, RingTensor)> {
+    let (nx, ny) = (x.numel(), y.numel());
+    let frame = build_frame(nx + ny, |w| {
+        let (we, wf) = w.split_at_mut(nx);
+        for ((o, x), a) in we.iter_mut().zip(x.as_slice()).zip(a.as_slice()) {
+            *o = x.wrapping_sub(*a);
+        }
+        for ((o, y), b) in wf.iter_mut().zip(y.as_slice()).zip(b.as_slice()) {
+            *o = y.wrapping_sub(*b);
+        }
+    });
+    let peers = exchange_sum(session, frame, "beaver open")?;
+    let peers = peers.words();
+    let unmask = |t: &RingTensor, mask: &RingTensor, theirs: &[u64]| {
+        let data = t
+            .as_slice()
+            .iter()
+            .zip(mask.as_slice())
+            .zip(theirs)
+            .map(|((t, m), p)| t.wrapping_sub(*m).wrapping_add(*p));
+        RingTensor::from_raw(t.shape(), data.collect(), t.frac_bits())
+    };
+    Ok((unmask(x, a, &peers[..nx])?, unmask(y, b, &peers[nx..])?))
+}
+
+/// Runs the Beaver protocol for a bilinear op whose triple is `req`; `acc_op(p, q, z)` adds
+/// `op(p, q)` into `z`.
 fn bilinear(
     session: &Session,
     req: TupleRequest,
     x: &RingTensor,
     y: &RingTensor,
-    op: impl Fn(&RingTensor, &RingTensor) -> tensor::Result<RingTensor>,
+    acc_op: impl Fn(&RingTensor, &RingTensor, &mut RingTensor) -> tensor::Result<()>,
 ) -> Result<RingTensor> {
-    let mut t = session.fetch(&req)?.into_iter();
-    let (a, b, c) = (
-        t.next().expect("3 slots"),
-        t.next().expect("3 slots"),
-        t.next().expect("3 slots"),
-    );
+    let [a, b, c]: [RingTensor; 3] = session
+        .fetch(&req)?
+        .try_into()
+        .expect("fetch checks the slot count");
     let a = a.with_frac_bits(x.frac_bits());
     let b = b.with_frac_bits(y.frac_bits());
-    let c = c.with_frac_bits(x.frac_bits() + y.frac_bits());
-    let mut e = x.clone();
-    e.sub_assign(&a)?;
-    let mut f = y.clone();
-    f.sub_assign(&b)?;
-    let opened = open_many(session, &[&e, &f], "beaver open")?;
-    let (e, f) = (&opened[0], &opened[1]);
-    let mut z = c;
-    z.add_assign(&op(e, y)?)?;
-    z.add_assign(&op(&a, f)?)?;
+    let (e, f) = open_masked(session, x, &a, y, &b)?;
+    let mut z = c.with_frac_bits(x.frac_bits() + y.frac_bits());
+    acc_op(&e, y, &mut z)?;
+    acc_op(&a, &f, &mut z)?;
     Ok(z)
 }
 
@@ -58,16 +84,14 @@ pub fn mul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingTens
         b: y.shape().to_vec(),
     };
     if x.shape() != y.shape() {
-        return bilinear(session, req, x, y, |p, q| p.mul_raw(q));
+        return bilinear(session, req, x, y, |p, q, z| z.add_assign(&p.mul_raw(q)?));
     }
     // Same shapes: the hot path. The opening is written straight into the frame, and the
     // result is computed in one fused pass that re-derives this party's e and f.
-    let mut t = session.fetch(&req)?.into_iter();
-    let (a, b, c) = (
-        t.next().expect("3 slots"),
-        t.next().expect("3 slots"),
-        t.next().expect("3 slots"),
-    );
+    let [a, b, c]: [RingTensor; 3] = session
+        .fetch(&req)?
+        .try_into()
+        .expect("fetch checks the slot count");
     let n = x.numel();
     let (xs, ys, a_s, bs) = (x.as_slice(), y.as_slice(), a.as_slice(), b.as_slice());
     let frame = build_frame(2 * n, |w| {
@@ -105,7 +129,7 @@ pub fn matmul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingT
         a: x.shape().to_vec(),
         b: y.shape().to_vec(),
     };
-    bilinear(session, req, x, y, |p, q| p.matmul_raw(q))
+    bilinear(session, req, x, y, |p, q, z| p.matmul_acc(q, z))
 }
 
 /// 2-D convolution of a secret input by a secret weight. One round, `8(|x|+|w|)` bytes to
@@ -125,7 +149,9 @@ pub fn conv2d(
         w: w.shape().to_vec(),
         params: *params,
     };
-    bilinear(session, req, x, w, |p, q| p.conv2d_raw(q, params))
+    bilinear(session, req, x, w, |p, q, z| {
+        z.add_assign(&p.conv2d_raw(q, params)?)
+    })
 }
 
 /// Elementwise square with a square pair `(r, r²)`: open `e = x - r`, then
@@ -134,28 +160,35 @@ pub fn conv2d(
 /// # Errors
 /// Link failures or a failing triple source.
 pub fn square(session: &Session, x: &RingTensor) -> Result<RingTensor> {
-    let mut t = session
-        .fetch(&TupleRequest::Square {
-            shape: x.shape().to_vec(),
-        })?
-        .into_iter();
-    let (r, r2) = (t.next().expect("2 slots"), t.next().expect("2 slots"));
-    let mut e = x.clone().with_frac_bits(0);
-    e.sub_assign(&r)?;
-    let e = open_many(session, &[&e], "square open")?.remove(0);
-    let first = session.party() == 0;
-    let mut z = r2;
-    for ((z, e), r) in z
+    let req = TupleRequest::Square {
+        shape: x.shape().to_vec(),
+    };
+    let [r, r2]: [RingTensor; 2] = session
+        .fetch(&req)?
+        .try_into()
+        .expect("fetch checks the slot count");
+    let (xs, rs) = (x.as_slice(), r.as_slice());
+    let frame = build_frame(x.numel(), |w| {
+        for ((o, x), r) in w.iter_mut().zip(xs).zip(rs) {
+            *o = x.wrapping_sub(*r);
+        }
+    });
+    let peers = exchange_sum(session, frame, "square open")?;
+    let first = u64::from(session.party() == 0);
+    let mut z = r2.with_frac_bits(2 * x.frac_bits());
+    let theirs = peers.words();
+    for (((z, p), x), r) in z
         .as_mut_slice()
         .iter_mut()
-        .zip(e.as_slice())
-        .zip(r.as_slice())
+        .zip(theirs.iter())
+        .zip(xs)
+        .zip(rs)
     {
-        let mut v = z.wrapping_add(e.wrapping_mul(*r).wrapping_mul(2));
-        if first {
-            v = v.wrapping_add(e.wrapping_mul(*e));
-        }
-        *z = v;
+        let e = x.wrapping_sub(*r).wrapping_add(*p);
+        // r²_i + 2e·r_i, and party 0 adds the public e²
+        *z = z
+            .wrapping_add(e.wrapping_mul(r.wrapping_mul(2)))
+            .wrapping_add(first.wrapping_mul(e.wrapping_mul(e)));
     }
-    Ok(z.with_frac_bits(2 * x.frac_bits()))
+    Ok(z)
 }

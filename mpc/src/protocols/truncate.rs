@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::provider::TupleRequest;
 use crate::session::Session;
 
-use super::open_many;
+use super::{build_frame, exchange_sum};
 
 /// Divides the secret by public `d` with whichever protocol the session uses.
 ///
@@ -48,7 +48,7 @@ pub fn div_public(session: &Session, share: RingTensor, d: u64) -> Result<RingTe
     if session.uses_local_trunc() {
         local(session, share, d)
     } else {
-        with_dealer(session, &share, d)
+        with_dealer(session, share, d)
     }
 }
 
@@ -109,42 +109,48 @@ pub fn local(session: &Session, share: RingTensor, d: u64) -> Result<RingTensor>
 ///
 /// # Errors
 /// Link failures or a failing triple source.
-pub fn with_dealer(session: &Session, share: &RingTensor, d: u64) -> Result<RingTensor> {
-    let mut t = session
-        .fetch(&TupleRequest::Trunc {
-            shape: share.shape().to_vec(),
-            divisor: d,
-        })?
-        .into_iter();
-    let (r, r_div, r_msb) = (
-        t.next().expect("3 slots"),
-        t.next().expect("3 slots"),
-        t.next().expect("3 slots"),
-    );
+pub fn with_dealer(session: &Session, mut share: RingTensor, d: u64) -> Result<RingTensor> {
+    let req = TupleRequest::Trunc {
+        shape: share.shape().to_vec(),
+        divisor: d,
+    };
+    let [r, r_div, r_msb]: [RingTensor; 3] = session
+        .fetch(&req)?
+        .try_into()
+        .expect("fetch checks the slot count");
     let k = (1u64 << 62) / d * d;
-    let first = session.party() == 0;
-    let mut c = share.clone().with_frac_bits(0);
-    c.add_assign(&r)?;
-    if first {
-        c.map_inplace(|v| v.wrapping_add(k));
-    }
-    let c = open_many(session, &[&c], "truncate open")?.remove(0);
+    let first = u64::from(session.party() == 0);
+    let (xs, rs) = (share.as_slice(), r.as_slice());
+    let frame = build_frame(share.numel(), |w| {
+        for ((o, x), r) in w.iter_mut().zip(xs).zip(rs) {
+            *o = x.wrapping_add(*r).wrapping_add(first.wrapping_mul(k));
+        }
+    });
+    let peers = exchange_sum(session, frame, "truncate open")?;
     // floor(2^64 / d) modulo 2^64 (0 for d = 1, which is 2^64 ≡ 0).
     let q = ((1u128 << 64) / u128::from(d)) as u64;
     let offset = k / d;
-    let mut out = vec![0u64; share.numel()];
-    for (((o, &c), &rd), &m) in out
-        .iter_mut()
-        .zip(c.as_slice())
+    let shift = d.is_power_of_two().then(|| d.trailing_zeros());
+    let theirs = peers.words();
+    let rows = r
+        .as_slice()
+        .iter()
         .zip(r_div.as_slice())
         .zip(r_msb.as_slice())
-    {
-        let no_top = 1 - (c >> 63);
-        let mut v = (no_top.wrapping_mul(q)).wrapping_mul(m).wrapping_sub(rd);
-        if first {
-            v = v.wrapping_add(c / d).wrapping_sub(offset);
-        }
-        *o = v;
+        .zip(theirs.iter());
+    for (x, (((r, rd), m), p)) in share.as_mut_slice().iter_mut().zip(rows) {
+        let c = x
+            .wrapping_add(*r)
+            .wrapping_add(first.wrapping_mul(k))
+            .wrapping_add(*p);
+        let c_div = match shift {
+            Some(s) => c >> s,
+            None => c / d,
+        };
+        let wrap = (1 - (c >> 63)).wrapping_mul(q).wrapping_mul(*m);
+        *x = wrap
+            .wrapping_sub(*rd)
+            .wrapping_add(first.wrapping_mul(c_div.wrapping_sub(offset)));
     }
-    Ok(RingTensor::from_raw(share.shape(), out, share.frac_bits())?)
+    Ok(share)
 }
