@@ -128,15 +128,25 @@ fn two_party_products_cost_one_round_of_their_operands() {
         x[0].conv2d(&x[1], &Conv2dParams::default()).map(drop)
     });
     each(&conv, 8 * (648 + 54), 1, 1, "conv2d");
-    // Local truncation: mean and public products cost nothing.
+    // Local truncation (powers of two): public products cost nothing. A mean over 10
+    // elements divides by 10, which takes the dealer protocol: 8 bytes per output, one round.
     each(
         &cost(2, std::slice::from_ref(&m), |_, x| {
             x[0].mean(&[1], false).map(drop)
         }),
-        0,
-        0,
-        0,
+        800,
+        1,
+        1,
         "mean",
+    );
+    each(
+        &cost(2, std::slice::from_ref(&m), |_, x| {
+            x[0].mean(&[0, 1], false)?.div_int(8).map(drop)
+        }),
+        8,
+        1,
+        1,
+        "mean of all, then a power-of-two division",
     );
     each(
         &cost(2, std::slice::from_ref(&a), |_, x| {

@@ -78,6 +78,10 @@ fn bilinear(
 ///
 /// # Errors
 /// Shapes that do not broadcast, link failures, or a failing triple source.
+///
+/// # Security
+/// Opens only `x - a` and `y - b`, masked by the dealer's uniform `a` and `b`, which reveals
+/// nothing as long as the dealer colludes with no party.
 pub fn mul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingTensor> {
     let req = TupleRequest::Mul {
         a: x.shape().to_vec(),
@@ -123,6 +127,10 @@ pub fn mul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingTens
 ///
 /// # Errors
 /// Shapes that do not fit, link failures, or a failing triple source.
+///
+/// # Security
+/// Opens only `x - a` and `y - b`, masked by the dealer's uniform `a` and `b`, which reveals
+/// nothing as long as the dealer colludes with no party.
 pub fn matmul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingTensor> {
     tensor::shape::matmul_shape(x.shape(), y.shape())?;
     let req = TupleRequest::Matmul {
@@ -137,6 +145,10 @@ pub fn matmul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingT
 ///
 /// # Errors
 /// Shapes that do not fit, link failures, or a failing triple source.
+///
+/// # Security
+/// Opens only `x - a` and `y - b`, masked by the dealer's uniform `a` and `b`, which reveals
+/// nothing as long as the dealer colludes with no party.
 pub fn conv2d(
     session: &Session,
     x: &RingTensor,
@@ -159,6 +171,9 @@ pub fn conv2d(
 ///
 /// # Errors
 /// Link failures or a failing triple source.
+///
+/// # Security
+/// Opens only `x - r`, masked by the dealer's uniform `r`.
 pub fn square(session: &Session, x: &RingTensor) -> Result<RingTensor> {
     let req = TupleRequest::Square {
         shape: x.shape().to_vec(),

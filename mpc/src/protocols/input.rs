@@ -19,6 +19,9 @@ use crate::share::Shared;
 ///
 /// # Errors
 /// None beyond what the caller validated; kept fallible for uniformity.
+///
+/// # Security
+/// No communication; see the module docs for why the shares hide `x`.
 pub fn share(session: &Session, src: usize, value: &RingTensor) -> Result<CrypTensor> {
     let me = session.party();
     let k = session.next_input();

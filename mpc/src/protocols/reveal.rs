@@ -12,6 +12,9 @@ use super::{add_frame_into, open_many};
 ///
 /// # Errors
 /// Link failures or malformed frames.
+///
+/// # Security
+/// Every party learns the secret.
 pub fn open(session: &Session, share: &RingTensor) -> Result<RingTensor> {
     Ok(open_many(session, &[share], "reveal")?.remove(0))
 }
@@ -21,6 +24,9 @@ pub fn open(session: &Session, share: &RingTensor) -> Result<RingTensor> {
 ///
 /// # Errors
 /// Link failures or malformed frames.
+///
+/// # Security
+/// Party `to` learns the secret; the others learn nothing.
 pub fn open_to(session: &Session, share: &RingTensor, to: usize) -> Result<Option<RingTensor>> {
     session.check_party(to)?;
     session.with_comm(|comm| {

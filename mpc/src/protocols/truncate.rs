@@ -31,10 +31,14 @@ use crate::session::Session;
 
 use super::{build_frame, exchange_sum};
 
-/// Divides the secret by public `d` with whichever protocol the session uses.
+/// Divides the secret by public `d`: local truncation where the session uses it and `d` is a
+/// power of two, the dealer protocol otherwise.
 ///
 /// # Errors
 /// `d` is zero or at least 2^63, link failures, or a failing triple source.
+///
+/// # Security
+/// Reveals nothing (see [`local`] and [`with_dealer`]).
 pub fn div_public(session: &Session, share: RingTensor, d: u64) -> Result<RingTensor> {
     if d == 0 || d >= 1 << 63 {
         return Err(Error::InvalidArgument {
@@ -43,9 +47,11 @@ pub fn div_public(session: &Session, share: RingTensor, d: u64) -> Result<RingTe
         });
     }
     if d == 1 {
-        return Ok(share.clone());
+        return Ok(share);
     }
-    if session.uses_local_trunc() {
+    // Local truncation only for powers of two: dividing a share by any other d would need a
+    // hardware division, whose time depends on the (secret-correlated) share.
+    if session.uses_local_trunc() && d.is_power_of_two() {
         local(session, share, d)
     } else {
         with_dealer(session, share, d)
@@ -70,10 +76,14 @@ pub fn truncate(session: &Session, share: RingTensor, bits: u32) -> Result<RingT
     Ok(div_public(session, share, 1u64 << bits)?.with_frac_bits(f))
 }
 
-/// The 2-party local protocol (see the module docs).
+/// The 2-party local protocol (see the module docs), for a power-of-two `d`.
 ///
 /// # Errors
-/// More than 2 parties.
+/// More than 2 parties, or `d` not a power of two.
+///
+/// # Security
+/// No communication. Each party shifts its own share: constant time, nothing revealed. The
+/// result is wrong with probability about |x|/2^64 (module docs).
 pub fn local(session: &Session, share: RingTensor, d: u64) -> Result<RingTensor> {
     if session.n_parties() != 2 {
         return Err(Error::InvalidArgument {
@@ -84,23 +94,18 @@ pub fn local(session: &Session, share: RingTensor, d: u64) -> Result<RingTensor>
             ),
         });
     }
-    let first = session.party() == 0;
+    if !d.is_power_of_two() {
+        return Err(Error::InvalidArgument {
+            op: "truncate",
+            reason: format!("local truncation divides by powers of two only, not {d}"),
+        });
+    }
+    let k = d.trailing_zeros();
     let mut out = share;
-    if d.is_power_of_two() {
-        // The common case (fixed-point truncation): shifts, not divisions.
-        let k = d.trailing_zeros();
-        if first {
-            out.map_inplace(|v| ((v as i64) >> k) as u64);
-        } else {
-            out.map_inplace(|v| (((v as i64).wrapping_neg() >> k) as u64).wrapping_neg());
-        }
+    if session.party() == 0 {
+        out.map_inplace(|v| ((v as i64) >> k) as u64);
     } else {
-        let d = d as i64;
-        if first {
-            out.map_inplace(|v| (v as i64).div_euclid(d) as u64);
-        } else {
-            out.map_inplace(|v| ((v as i64).wrapping_neg().div_euclid(d) as u64).wrapping_neg());
-        }
+        out.map_inplace(|v| (((v as i64).wrapping_neg() >> k) as u64).wrapping_neg());
     }
     Ok(out)
 }
@@ -109,6 +114,10 @@ pub fn local(session: &Session, share: RingTensor, d: u64) -> Result<RingTensor>
 ///
 /// # Errors
 /// Link failures or a failing triple source.
+///
+/// # Security
+/// Opens `x + K + r` with `r` uniform in Z_2^64, which is uniform and so reveals nothing about
+/// `x`; trusts the dealer not to collude. One round, `8|x|` bytes to each peer.
 pub fn with_dealer(session: &Session, mut share: RingTensor, d: u64) -> Result<RingTensor> {
     let req = TupleRequest::Trunc {
         shape: share.shape().to_vec(),
