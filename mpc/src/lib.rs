@@ -23,6 +23,7 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+pub mod approx;
 pub mod comm;
 pub mod cryptensor;
 pub mod error;

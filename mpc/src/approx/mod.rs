@@ -1,0 +1,1 @@
+//! Nonlinear functions on secret-shared tensors (in progress).
