@@ -25,6 +25,7 @@
 
 pub mod approx;
 pub mod comm;
+pub mod compare;
 pub mod cryptensor;
 pub mod error;
 pub mod local;

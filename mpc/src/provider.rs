@@ -63,6 +63,24 @@ pub enum TupleRequest {
         /// The public divisor `d` (2^f for fixed-point truncation).
         divisor: u64,
     },
+    /// Binary (XOR-shared) AND triple on packed words: `[a, b, c = a & b]`, all XOR-shared.
+    And {
+        /// Words per tensor.
+        words: usize,
+    },
+    /// Random bits in both sharings: `[r]` packed 64 to a word and XOR-shared, and `[r_i]`
+    /// additively shared as integers 0/1, one ring element per bit.
+    Bit {
+        /// Number of bits.
+        bits: usize,
+    },
+    /// Random bits with a product correlation, for multiplying a binary-shared bit by an
+    /// arithmetic value in one round: `[r]` (packed, XOR-shared), `[a]`, `[r_i]` and
+    /// `[r_i · a_i]` (additive, one ring element per bit).
+    BitMul {
+        /// Number of bits.
+        bits: usize,
+    },
 }
 
 impl TupleRequest {
@@ -84,6 +102,11 @@ impl TupleRequest {
             }
             TupleRequest::Square { shape } | TupleRequest::Trunc { shape, .. } => {
                 checked(shape)?;
+            }
+            TupleRequest::And { words: n }
+            | TupleRequest::Bit { bits: n }
+            | TupleRequest::BitMul { bits: n } => {
+                checked(&[*n])?;
             }
         }
         Ok(match self {
@@ -113,7 +136,30 @@ impl TupleRequest {
                     (shape.clone(), true),
                 ]
             }
+            TupleRequest::And { words } => vec![
+                (vec![*words], false),
+                (vec![*words], false),
+                (vec![*words], true),
+            ],
+            TupleRequest::Bit { bits } => {
+                vec![(vec![bits.div_ceil(64)], false), (vec![*bits], true)]
+            }
+            TupleRequest::BitMul { bits } => vec![
+                (vec![bits.div_ceil(64)], false),
+                (vec![*bits], false),
+                (vec![*bits], true),
+                (vec![*bits], true),
+            ],
         })
+    }
+
+    /// Whether slot `s` is XOR-shared (binary) rather than additively shared.
+    pub fn slot_is_binary(&self, s: usize) -> bool {
+        match self {
+            TupleRequest::And { .. } => true,
+            TupleRequest::Bit { .. } | TupleRequest::BitMul { .. } => s == 0,
+            _ => false,
+        }
     }
 
     /// Whether the tuple is elementwise on one shape (the dealer then works in chunks).
@@ -121,7 +167,7 @@ impl TupleRequest {
         match self {
             TupleRequest::Mul { a, b } => a == b,
             TupleRequest::Square { .. } | TupleRequest::Trunc { .. } => true,
-            TupleRequest::Matmul { .. } | TupleRequest::Conv2d { .. } => false,
+            _ => false,
         }
     }
 
@@ -135,8 +181,25 @@ impl TupleRequest {
             TupleRequest::Trunc { divisor, .. } => {
                 vec![free[0].map(|r| r / divisor), free[0].map(|r| r >> 63)]
             }
+            TupleRequest::And { .. } => {
+                vec![free[0].zip_map(&free[1], "and triple", 0, |a, b| a & b)?]
+            }
+            TupleRequest::Bit { bits } => vec![unpack_bits(&free[0], *bits)],
+            TupleRequest::BitMul { bits } => {
+                let r = unpack_bits(&free[0], *bits);
+                let ra = r.mul_raw(&free[1])?;
+                vec![r, ra]
+            }
         })
     }
+}
+
+/// The bits of packed words as one ring element (0 or 1) per bit; bit `i` is bit `i % 64`
+/// of word `i / 64`.
+fn unpack_bits(packed: &RingTensor, bits: usize) -> RingTensor {
+    let words = packed.as_slice();
+    let data = (0..bits).map(|i| (words[i / 64] >> (i % 64)) & 1).collect();
+    RingTensor::from_raw(&[bits], data, 0).expect("length matches")
 }
 
 /// A source of correlated randomness for one party.
@@ -161,6 +224,17 @@ impl fmt::Debug for DealerCore {
         f.debug_struct("DealerCore")
             .field("n_parties", &self.seeds.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// `acc ⊕= t` for a binary slot, `acc ±= t` for an arithmetic one.
+fn combine(acc: &mut RingTensor, t: &RingTensor, binary: bool, subtract: bool) {
+    for (a, b) in acc.as_mut_slice().iter_mut().zip(t.as_slice()) {
+        *a = match (binary, subtract) {
+            (true, _) => *a ^ b,
+            (false, false) => a.wrapping_add(*b),
+            (false, true) => a.wrapping_sub(*b),
+        };
     }
 }
 
@@ -219,7 +293,12 @@ impl DealerCore {
             let own = derive_slot(&self.seeds[0], q, s, shape);
             let mut sum = own.clone();
             for seed in &self.seeds[1..] {
-                sum.add_assign(&derive_slot(seed, q, s, shape))?;
+                combine(
+                    &mut sum,
+                    &derive_slot(seed, q, s, shape),
+                    req.slot_is_binary(s),
+                    false,
+                );
             }
             own_free.push(own);
             sums.push(sum);
@@ -243,7 +322,12 @@ impl DealerCore {
                 )));
             }
             for seed in &self.seeds[1..] {
-                v.sub_assign(&derive_slot(seed, q, s, shape))?;
+                combine(
+                    &mut v,
+                    &derive_slot(seed, q, s, shape),
+                    req.slot_is_binary(s),
+                    true,
+                );
             }
             out.push(v);
         }

@@ -15,6 +15,7 @@
 //! pass to build and one pass to combine.
 
 pub mod beaver;
+pub mod binary;
 pub mod input;
 pub mod reveal;
 pub mod truncate;
@@ -64,13 +65,13 @@ pub(crate) fn frame_words(frame: &[u8]) -> Cow<'_, [u64]> {
     )
 }
 
-/// Sends `frame` to every peer and receives one frame of the same length from each. Returns
-/// the elementwise sum of the peers' words (not including this party's). One round.
-pub(crate) fn exchange_sum(
+/// Sends `frame` to every peer and receives one frame of the same length from each: one
+/// round. Returns the peers' frames in party order.
+pub(crate) fn exchange_frames(
     session: &Session,
     frame: Vec<u8>,
     step: &'static str,
-) -> Result<PeerSum> {
+) -> Result<Vec<Vec<u8>>> {
     let len = frame.len();
     session.with_comm(|comm| {
         let (me, n) = (comm.party(), comm.n_parties());
@@ -85,12 +86,21 @@ pub(crate) fn exchange_sum(
             };
             comm.send(peer, f)?;
         }
-        let mut frames = Vec::with_capacity(peers.len());
-        for &peer in &peers {
-            frames.push(comm.recv_expect(peer, len, step)?);
-        }
-        Ok(PeerSum::from_frames(frames))
+        peers
+            .iter()
+            .map(|&peer| comm.recv_expect(peer, len, step))
+            .collect()
     })
+}
+
+/// [`exchange_frames`], returning the elementwise sum of the peers' words (not including
+/// this party's).
+pub(crate) fn exchange_sum(
+    session: &Session,
+    frame: Vec<u8>,
+    step: &'static str,
+) -> Result<PeerSum> {
+    Ok(PeerSum::from_frames(exchange_frames(session, frame, step)?))
 }
 
 /// The sum of the peers' frames in an opening.

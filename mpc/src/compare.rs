@@ -1,0 +1,691 @@
+//! Comparisons and the functions built on them: `ltz`, `lt`/`le`/`gt`/`ge`/`eq`/`ne`, `sign`,
+//! `abs`, `relu`, `select` (PyTorch `where`), `clamp`/`hardtanh`/`relu6`, `max`/`min`/`argmax`/
+//! `argmin` over a dimension, `max_pool2d` and the adaptive pools.
+//!
+//! Everything rests on one circuit: the sign bit of a secret, computed from the binary
+//! sharing of the parties' arithmetic shares with a carry tree that only produces the carry
+//! into bit 63 ([`crate::protocols::binary::msb`]: 7 AND rounds for 2 parties, about 47 bytes
+//! per element per peer). The bit then either becomes an arithmetic 0/1 (one round) or
+//! multiplies a value directly (one round, `bit_mul`), which is how ReLU costs 8 rounds and
+//! about 55 bytes per element in total (CrypTen: 9 rounds, 232 bytes).
+//!
+//! Comparison results are integers 0/1 at scale 1 (`frac_bits == 0`), so multiplying by them
+//! needs no truncation. They are **not differentiable**: autograd treats them as constants.
+//! A comparison is exact whenever the difference of its operands fits the signed ring.
+
+use tensor::{Pool2dParams, RingTensor};
+
+use crate::cryptensor::CrypTensor;
+use crate::error::{Error, Result};
+use crate::protocols::binary;
+use crate::session::Session;
+use crate::share::Shared;
+
+/// Raw value used for padding in max pooling: below any real input (|x| < 2^46 at 16 bits),
+/// while differences with it still fit the signed ring.
+const PAD_MIN: u64 = (-(1i64 << 60)) as u64;
+
+impl CrypTensor {
+    fn private(&self) -> Option<&Shared> {
+        match self {
+            CrypTensor::Private(s) => Some(s),
+            CrypTensor::Public(_) => None,
+        }
+    }
+
+    /// Packed XOR-shared sign bits of the concatenation of private `parts` (same session).
+    fn sign_bits(session: &Session, parts: &[&RingTensor]) -> Result<(Vec<u64>, usize)> {
+        let n: usize = parts.iter().map(|p| p.numel()).sum();
+        let mut words = Vec::with_capacity(n);
+        for p in parts {
+            words.extend_from_slice(p.as_slice());
+        }
+        let ops = binary::own_operands(session, &words);
+        Ok((binary::msb(session, ops)?, n))
+    }
+
+    /// `1` where the value is negative, `0` elsewhere (integers at scale 1).
+    ///
+    /// # Errors
+    /// Link failures.
+    ///
+    /// # Security
+    /// Reveals nothing. 2 parties: 8 rounds, about 47.4 bytes per element per peer.
+    pub fn ltz(&self) -> Result<CrypTensor> {
+        match self {
+            CrypTensor::Public(t) => Ok(CrypTensor::Public(t.map(|v| v >> 63).with_frac_bits(0))),
+            CrypTensor::Private(s) => {
+                let (bits, n) = Self::sign_bits(&s.session, &[&s.share])?;
+                let b = binary::b2a_bits(&s.session, &bits, n)?.reshape(s.shape())?;
+                Ok(CrypTensor::Private(Shared::new(b, s.session.clone())))
+            }
+        }
+    }
+
+    /// `self < other`, elementwise with broadcasting (0/1 integers).
+    ///
+    /// # Errors
+    /// Shapes or scales that do not fit; link failures.
+    ///
+    /// # Security
+    /// Reveals nothing; one [`CrypTensor::ltz`].
+    pub fn lt(&self, other: &CrypTensor) -> Result<CrypTensor> {
+        self.sub(other)?.ltz()
+    }
+
+    /// `self > other` (0/1 integers).
+    ///
+    /// # Errors
+    /// As [`CrypTensor::lt`].
+    ///
+    /// # Security
+    /// As [`CrypTensor::lt`].
+    pub fn gt(&self, other: &CrypTensor) -> Result<CrypTensor> {
+        other.sub(self)?.ltz()
+    }
+
+    /// `self <= other` (0/1 integers).
+    ///
+    /// # Errors
+    /// As [`CrypTensor::lt`].
+    ///
+    /// # Security
+    /// As [`CrypTensor::lt`].
+    pub fn le(&self, other: &CrypTensor) -> Result<CrypTensor> {
+        one_minus(&self.gt(other)?)
+    }
+
+    /// `self >= other` (0/1 integers).
+    ///
+    /// # Errors
+    /// As [`CrypTensor::lt`].
+    ///
+    /// # Security
+    /// As [`CrypTensor::lt`].
+    pub fn ge(&self, other: &CrypTensor) -> Result<CrypTensor> {
+        one_minus(&self.lt(other)?)
+    }
+
+    /// `self != other` (0/1 integers): `ltz(d) + ltz(-d)` for `d = self - other`, both signs in
+    /// one batched circuit.
+    ///
+    /// # Errors
+    /// As [`CrypTensor::lt`].
+    ///
+    /// # Security
+    /// Reveals nothing; the rounds of one `ltz` on twice the elements.
+    pub fn ne(&self, other: &CrypTensor) -> Result<CrypTensor> {
+        let d = self.sub(other)?;
+        let Some(s) = d.private() else {
+            let t = d.reveal()?;
+            return Ok(CrypTensor::Public(
+                t.map(|v| u64::from(v != 0)).with_frac_bits(0),
+            ));
+        };
+        let neg = s.share.neg();
+        let (bits, n) = Self::sign_bits(&s.session, &[&s.share, &neg])?;
+        let both = binary::b2a_bits(&s.session, &bits, n)?;
+        let half = n / 2;
+        let sum: Vec<u64> = (0..half)
+            .map(|i| both.as_slice()[i].wrapping_add(both.as_slice()[half + i]))
+            .collect();
+        let t = RingTensor::from_raw(s.shape(), sum, 0)?;
+        Ok(CrypTensor::Private(Shared::new(t, s.session.clone())))
+    }
+
+    /// `self == other` (0/1 integers).
+    ///
+    /// # Errors
+    /// As [`CrypTensor::lt`].
+    ///
+    /// # Security
+    /// As [`CrypTensor::ne`].
+    pub fn eq(&self, other: &CrypTensor) -> Result<CrypTensor> {
+        one_minus(&self.ne(other)?)
+    }
+
+    /// `-1`, `0` or `1` (integers), as `torch.sign` (0 maps to 0).
+    ///
+    /// # Errors
+    /// Link failures.
+    ///
+    /// # Security
+    /// Reveals nothing; one batched circuit on twice the elements.
+    pub fn sign(&self) -> Result<CrypTensor> {
+        let zero = CrypTensor::Public(RingTensor::zeros(&[], self.frac_bits()));
+        let pos = zero.ne(self)?;
+        let neg = self.ltz()?;
+        // |sign| = ne(x, 0); sign = ne - 2·ltz
+        pos.sub(&neg.mul_int(2)?)
+    }
+
+    /// Absolute value: `x - 2·b·x` with `b` the sign bit, multiplied without a B2A round.
+    ///
+    /// # Errors
+    /// Link failures.
+    ///
+    /// # Security
+    /// Reveals nothing. 2 parties: 8 rounds, about 55 bytes per element per peer.
+    pub fn abs(&self) -> Result<CrypTensor> {
+        match self {
+            CrypTensor::Public(t) => Ok(CrypTensor::Public(
+                t.map(|v| (v as i64).wrapping_abs() as u64),
+            )),
+            CrypTensor::Private(s) => {
+                let (bits, _) = Self::sign_bits(&s.session, &[&s.share])?;
+                let bx = binary::bit_mul(&s.session, &bits, &s.share)?;
+                let mut out = s.share.clone();
+                out.sub_assign(&bx.mul_scalar_raw(2))?;
+                Ok(CrypTensor::Private(Shared::new(out, s.session.clone())))
+            }
+        }
+    }
+
+    /// `max(x, 0)`: `x - b·x` with `b` the sign bit.
+    ///
+    /// # Errors
+    /// Link failures.
+    ///
+    /// # Security
+    /// Reveals nothing. 2 parties: 8 rounds, about 55.4 bytes per element per peer.
+    pub fn relu(&self) -> Result<CrypTensor> {
+        match self {
+            CrypTensor::Public(t) => Ok(CrypTensor::Public(
+                t.map(|v| if (v as i64) < 0 { 0 } else { v }),
+            )),
+            CrypTensor::Private(s) => {
+                let (bits, _) = Self::sign_bits(&s.session, &[&s.share])?;
+                let mut out = s.share.clone();
+                out.sub_assign(&binary::bit_mul(&s.session, &bits, &s.share)?)?;
+                Ok(CrypTensor::Private(Shared::new(out, s.session.clone())))
+            }
+        }
+    }
+
+    /// PyTorch `where(cond, a, b)`: `a` where `cond` is 1, `b` where it is 0, for a 0/1 integer
+    /// `cond` (a comparison result); `b + cond·(a - b)`, with broadcasting.
+    ///
+    /// # Errors
+    /// `cond` not an integer tensor; shapes that do not broadcast; link failures.
+    ///
+    /// # Security
+    /// Reveals nothing; one Beaver product (one round) when `cond` is private.
+    pub fn select(cond: &CrypTensor, a: &CrypTensor, b: &CrypTensor) -> Result<CrypTensor> {
+        if cond.frac_bits() != 0 {
+            return Err(Error::InvalidArgument {
+                op: "select",
+                reason: format!(
+                    "the condition must be a 0/1 integer tensor, not scale 2^-{}",
+                    cond.frac_bits()
+                ),
+            });
+        }
+        b.add(&cond.mul(&a.sub(b)?)?)
+    }
+
+    /// Clamps to `[lo, hi]` (either bound optional): `lo + relu(x - lo) - relu(x - hi)`, both
+    /// ReLUs in one batched circuit.
+    ///
+    /// # Errors
+    /// `lo > hi`, bounds not representable; link failures.
+    ///
+    /// # Security
+    /// Reveals nothing; the rounds of one ReLU.
+    pub fn clamp(&self, lo: Option<f64>, hi: Option<f64>) -> Result<CrypTensor> {
+        if let (Some(l), Some(h)) = (lo, hi)
+            && l > h
+        {
+            return Err(Error::InvalidArgument {
+                op: "clamp",
+                reason: format!("lower bound {l} above upper bound {h}"),
+            });
+        }
+        let f = self.frac_bits();
+        let scalar = |v: f64| -> Result<CrypTensor> {
+            Ok(CrypTensor::Public(RingTensor::scalar_raw(
+                tensor::fixed::encode(v, f)?,
+                f,
+            )))
+        };
+        let mut parts = Vec::new();
+        if let Some(l) = lo {
+            parts.push(self.sub(&scalar(l)?)?);
+        }
+        if let Some(h) = hi {
+            parts.push(self.sub(&scalar(h)?)?);
+        }
+        if parts.is_empty() {
+            return Ok(self.clone());
+        }
+        let refs: Vec<&CrypTensor> = parts.iter().collect();
+        let joined = CrypTensor::concat(
+            &refs
+                .iter()
+                .map(|p| p.flatten())
+                .collect::<Result<Vec<_>>>()?
+                .iter()
+                .collect::<Vec<_>>(),
+            0,
+        )?;
+        let relus = joined.relu()?;
+        let n = self.numel();
+        let mut out = match lo {
+            Some(l) => scalar(l)?.add(&relus.narrow(0, 0, n)?.reshape(self.shape())?)?,
+            None => self.clone(),
+        };
+        if hi.is_some() {
+            let start = if lo.is_some() { n } else { 0 };
+            out = out.sub(&relus.narrow(0, start, n)?.reshape(self.shape())?)?;
+        }
+        Ok(out)
+    }
+
+    /// `clamp(-1, 1)`.
+    ///
+    /// # Errors
+    /// Link failures.
+    pub fn hardtanh(&self) -> Result<CrypTensor> {
+        self.clamp(Some(-1.0), Some(1.0))
+    }
+
+    /// `clamp(0, 6)`.
+    ///
+    /// # Errors
+    /// Link failures.
+    pub fn relu6(&self) -> Result<CrypTensor> {
+        self.clamp(Some(0.0), Some(6.0))
+    }
+
+    /// Moves `dim` last and flattens the rest: `[rows, n]`, plus the shape to restore.
+    fn rows_along(&self, dim: usize) -> Result<(CrypTensor, Vec<usize>)> {
+        let rank = self.shape().len();
+        if dim >= rank {
+            return Err(tensor::Error::InvalidDim {
+                op: "max",
+                dim,
+                rank,
+            }
+            .into());
+        }
+        let mut perm: Vec<usize> = (0..rank).filter(|&d| d != dim).collect();
+        perm.push(dim);
+        let moved = self.permute(&perm)?;
+        let n = self.shape()[dim];
+        if n == 0 {
+            return Err(Error::InvalidArgument {
+                op: "max",
+                reason: format!("dimension {dim} is empty"),
+            });
+        }
+        let rest: Vec<usize> = perm[..rank - 1].iter().map(|&d| self.shape()[d]).collect();
+        let rows = tensor::shape::numel(&rest);
+        Ok((moved.reshape(&[rows, n])?, rest))
+    }
+
+    /// Tree reduction of `[rows, n]` to `[rows]`, tracking a one-hot of the winner. At each
+    /// level columns are paired (0,1), (2,3), ...; the right one wins only if strictly larger
+    /// (or smaller, for a minimum), so ties go to the lowest index. An odd last column passes
+    /// through.
+    fn reduce_extreme(values: CrypTensor, minimum: bool) -> Result<(CrypTensor, CrypTensor)> {
+        let (rows, n) = (values.shape()[0], values.shape()[1]);
+        let eye: Vec<i64> = (0..rows)
+            .flat_map(|_| (0..n).flat_map(move |c| (0..n).map(move |j| i64::from(j == c))))
+            .collect();
+        let mut onehot = CrypTensor::Public(RingTensor::from_i64(&[rows, n, n], &eye)?);
+        let mut vals = values;
+        let mut cols = n;
+        while cols > 1 {
+            let pairs = cols / 2;
+            let l = vals.slice(1, 0, 2 * pairs, 2)?;
+            let r = vals.slice(1, 1, 2 * pairs, 2)?;
+            let ol = onehot.slice(1, 0, 2 * pairs, 2)?;
+            let or = onehot.slice(1, 1, 2 * pairs, 2)?;
+            // take the right column where l < r (max) or r < l (min)
+            let d = if minimum { r.sub(&l)? } else { l.sub(&r)? };
+            let (take, dv, doh) = (d, r.sub(&l)?, or.sub(&ol)?);
+            let (nv, noh) = Self::choose(&take, &dv, &doh, n)?;
+            let mut next_v = l.add(&nv)?;
+            let mut next_o = ol.add(&noh)?;
+            if cols % 2 == 1 {
+                next_v = CrypTensor::concat(&[&next_v, &vals.narrow(1, cols - 1, 1)?], 1)?;
+                next_o = CrypTensor::concat(&[&next_o, &onehot.narrow(1, cols - 1, 1)?], 1)?;
+            }
+            vals = next_v;
+            onehot = next_o;
+            cols = pairs + cols % 2;
+        }
+        Ok((vals.reshape(&[rows])?, onehot.reshape(&[rows, n])?))
+    }
+
+    /// `(b·dv, b·doh)` with `b = [cond < 0]`, one bit per row-pair, applied to a value and to
+    /// the `n` one-hot entries of each pair in one circuit and one multiplication round.
+    fn choose(
+        cond: &CrypTensor,
+        dv: &CrypTensor,
+        doh: &CrypTensor,
+        n: usize,
+    ) -> Result<(CrypTensor, CrypTensor)> {
+        let session = [cond, dv, doh].iter().find_map(|t| t.session()).cloned();
+        let Some(session) = session else {
+            let b = cond.ltz()?;
+            return Ok((b.mul(dv)?, b.unsqueeze(2)?.mul(doh)?));
+        };
+        let c = match cond {
+            CrypTensor::Private(s) => s.share.clone(),
+            CrypTensor::Public(t) => {
+                if session.party() == 0 {
+                    t.clone()
+                } else {
+                    RingTensor::zeros(t.shape(), t.frac_bits())
+                }
+            }
+        };
+        let (bits, m) = Self::sign_bits(&session, &[&c])?;
+        // Expand: one bit per value, then the same bit for each of the n one-hot entries.
+        let total = m + m * n;
+        let mut expanded = vec![0u64; total.div_ceil(64)];
+        let bit = |i: usize| (bits[i / 64] >> (i % 64)) & 1;
+        for i in 0..m {
+            expanded[i / 64] |= bit(i) << (i % 64);
+            for j in 0..n {
+                let k = m + i * n + j;
+                expanded[k / 64] |= bit(i) << (k % 64);
+            }
+        }
+        let share_of = |t: &CrypTensor| -> Result<RingTensor> {
+            Ok(match t {
+                CrypTensor::Private(s) => s.share.clone(),
+                CrypTensor::Public(p) => {
+                    if session.party() == 0 {
+                        p.clone()
+                    } else {
+                        RingTensor::zeros(p.shape(), p.frac_bits())
+                    }
+                }
+            })
+        };
+        let (v, o) = (share_of(dv)?, share_of(doh)?);
+        let joined = RingTensor::concat(
+            &[&v.flatten(), &o.flatten().with_frac_bits(v.frac_bits())],
+            0,
+        )?;
+        let prod = binary::bit_mul(&session, &expanded, &joined)?;
+        let pv = prod.narrow(0, 0, m)?.reshape(v.shape())?;
+        let po = prod
+            .narrow(0, m, m * n)?
+            .reshape(o.shape())?
+            .with_frac_bits(o.frac_bits());
+        Ok((
+            CrypTensor::Private(Shared::new(pv, session.clone())),
+            CrypTensor::Private(Shared::new(po, session)),
+        ))
+    }
+
+    fn extreme(
+        &self,
+        dim: usize,
+        keepdim: bool,
+        minimum: bool,
+    ) -> Result<(CrypTensor, CrypTensor)> {
+        let (rows, rest) = self.rows_along(dim)?;
+        let n = self.shape()[dim];
+        let (v, oh) = Self::reduce_extreme(rows, minimum)?;
+        // index = one-hot · [0, 1, ..., n-1]: local.
+        let idx = oh
+            .mul(&CrypTensor::Public(RingTensor::from_i64(
+                &[n],
+                &(0..n as i64).collect::<Vec<_>>(),
+            )?))?
+            .sum(&[1], false)?;
+        let mut shape = rest;
+        if keepdim {
+            shape.insert(dim, 1);
+        }
+        Ok((v.reshape(&shape)?, idx.reshape(&shape)?))
+    }
+
+    /// Maximum over `dim`, and the index of the first maximal element (ties go to the lowest
+    /// index), as `torch.max(x, dim)`. A tree of `ceil(log2 n)` comparison levels.
+    ///
+    /// # Errors
+    /// Invalid or empty dimension; link failures.
+    ///
+    /// # Security
+    /// Reveals nothing. 2 parties: 8 rounds per level of the tree.
+    pub fn max_dim(&self, dim: usize, keepdim: bool) -> Result<(CrypTensor, CrypTensor)> {
+        self.extreme(dim, keepdim, false)
+    }
+
+    /// Minimum over `dim` and the index of the first minimal element.
+    ///
+    /// # Errors
+    /// Invalid or empty dimension; link failures.
+    ///
+    /// # Security
+    /// As [`CrypTensor::max_dim`].
+    pub fn min_dim(&self, dim: usize, keepdim: bool) -> Result<(CrypTensor, CrypTensor)> {
+        self.extreme(dim, keepdim, true)
+    }
+
+    /// Index of the first maximum over `dim` (integers).
+    ///
+    /// # Errors
+    /// As [`CrypTensor::max_dim`].
+    pub fn argmax(&self, dim: usize, keepdim: bool) -> Result<CrypTensor> {
+        Ok(self.max_dim(dim, keepdim)?.1)
+    }
+
+    /// Index of the first minimum over `dim` (integers).
+    ///
+    /// # Errors
+    /// As [`CrypTensor::max_dim`].
+    pub fn argmin(&self, dim: usize, keepdim: bool) -> Result<CrypTensor> {
+        Ok(self.min_dim(dim, keepdim)?.1)
+    }
+
+    /// Gathers pooling windows of `[N, C, H, W]` into `[N, C, Ho, Wo, k]` (`k` = the largest
+    /// window), filling padding and short windows with `fill` on party 0 (0 elsewhere).
+    fn windows(
+        &self,
+        ho: usize,
+        wo: usize,
+        window: impl Fn(usize, usize) -> Vec<Option<(usize, usize)>>,
+        k: usize,
+        fill: u64,
+    ) -> Result<CrypTensor> {
+        let s = self.shape().to_vec();
+        if s.len() != 4 {
+            return Err(Error::InvalidArgument {
+                op: "pool",
+                reason: format!("needs [N, C, H, W], got {s:?}"),
+            });
+        }
+        let (planes, h, w) = (s[0] * s[1], s[2], s[3]);
+        let first = self.session().is_none_or(|ses| ses.party() == 0);
+        let gather = |t: &RingTensor| -> Result<RingTensor> {
+            let src = t.as_slice();
+            let mut out = vec![0u64; planes * ho * wo * k];
+            for p in 0..planes {
+                for i in 0..ho {
+                    for j in 0..wo {
+                        let base = ((p * ho + i) * wo + j) * k;
+                        let taps = window(i, j);
+                        for slot in 0..k {
+                            out[base + slot] = match taps.get(slot).copied().flatten() {
+                                Some((y, x)) => src[(p * h + y) * w + x],
+                                None if first => fill,
+                                None => 0,
+                            };
+                        }
+                    }
+                }
+            }
+            Ok(RingTensor::from_raw(
+                &[s[0], s[1], ho, wo, k],
+                out,
+                t.frac_bits(),
+            )?)
+        };
+        Ok(match self {
+            CrypTensor::Public(t) => CrypTensor::Public(gather(t)?),
+            CrypTensor::Private(sh) => {
+                CrypTensor::Private(Shared::new(gather(&sh.share)?, sh.session.clone()))
+            }
+        })
+    }
+
+    /// 2-D max pooling of `[N, C, H, W]` (padding never wins), as `torch.nn.functional.max_pool2d`.
+    ///
+    /// # Errors
+    /// Wrong rank or a window that does not fit; link failures.
+    ///
+    /// # Security
+    /// Reveals nothing. 2 parties: 8 rounds per level of a tree over `kh·kw` taps.
+    pub fn max_pool2d(&self, p: &Pool2dParams) -> Result<CrypTensor> {
+        let s = self.shape().to_vec();
+        if s.len() != 4 {
+            return Err(Error::InvalidArgument {
+                op: "max_pool2d",
+                reason: format!("needs [N, C, H, W], got {s:?}"),
+            });
+        }
+        let ho = tensor::shape::conv_out_len(
+            "max_pool2d",
+            s[2],
+            p.kernel.0,
+            p.stride.0,
+            p.padding.0,
+            1,
+        )?;
+        let wo = tensor::shape::conv_out_len(
+            "max_pool2d",
+            s[3],
+            p.kernel.1,
+            p.stride.1,
+            p.padding.1,
+            1,
+        )?;
+        let (h, w) = (s[2] as isize, s[3] as isize);
+        let window = |i: usize, j: usize| {
+            let mut taps = Vec::with_capacity(p.kernel.0 * p.kernel.1);
+            for ki in 0..p.kernel.0 {
+                for kj in 0..p.kernel.1 {
+                    let y = (i * p.stride.0 + ki) as isize - p.padding.0 as isize;
+                    let x = (j * p.stride.1 + kj) as isize - p.padding.1 as isize;
+                    taps.push(
+                        (y >= 0 && y < h && x >= 0 && x < w).then_some((y as usize, x as usize)),
+                    );
+                }
+            }
+            taps
+        };
+        let k = p.kernel.0 * p.kernel.1;
+        let win = self.windows(ho, wo, window, k, PAD_MIN)?;
+        Ok(win.max_dim(4, false)?.0)
+    }
+
+    /// PyTorch's adaptive window for output index `i` of `out` over an input of length `len`.
+    fn adaptive_range(i: usize, len: usize, out: usize) -> (usize, usize) {
+        ((i * len) / out, ((i + 1) * len).div_ceil(out))
+    }
+
+    fn adaptive_windows(&self, out: (usize, usize), fill: u64) -> Result<(CrypTensor, Vec<usize>)> {
+        let s = self.shape().to_vec();
+        if s.len() != 4 || out.0 == 0 || out.1 == 0 {
+            return Err(Error::InvalidArgument {
+                op: "adaptive pool",
+                reason: format!(
+                    "needs [N, C, H, W] and a positive output size, got {s:?} and {out:?}"
+                ),
+            });
+        }
+        let (h, w) = (s[2], s[3]);
+        let kh = (0..out.0)
+            .map(|i| {
+                let (a, b) = Self::adaptive_range(i, h, out.0);
+                b - a
+            })
+            .max()
+            .unwrap_or(1);
+        let kw = (0..out.1)
+            .map(|j| {
+                let (a, b) = Self::adaptive_range(j, w, out.1);
+                b - a
+            })
+            .max()
+            .unwrap_or(1);
+        let window = |i: usize, j: usize| {
+            let (y0, y1) = Self::adaptive_range(i, h, out.0);
+            let (x0, x1) = Self::adaptive_range(j, w, out.1);
+            let mut taps = vec![None; kh * kw];
+            for (a, y) in (y0..y1).enumerate() {
+                for (b, x) in (x0..x1).enumerate() {
+                    taps[a * kw + b] = Some((y, x));
+                }
+            }
+            taps
+        };
+        let counts = (0..out.0)
+            .flat_map(|i| (0..out.1).map(move |j| (i, j)))
+            .map(|(i, j)| {
+                let (y0, y1) = Self::adaptive_range(i, h, out.0);
+                let (x0, x1) = Self::adaptive_range(j, w, out.1);
+                (y1 - y0) * (x1 - x0)
+            })
+            .collect();
+        Ok((self.windows(out.0, out.1, window, kh * kw, fill)?, counts))
+    }
+
+    /// Adaptive max pooling to `out = (oh, ow)`, as `torch.nn.functional.adaptive_max_pool2d`.
+    ///
+    /// # Errors
+    /// Wrong rank or a zero output size; link failures.
+    ///
+    /// # Security
+    /// As [`CrypTensor::max_pool2d`].
+    pub fn adaptive_max_pool2d(&self, out: (usize, usize)) -> Result<CrypTensor> {
+        let (win, _) = self.adaptive_windows(out, PAD_MIN)?;
+        Ok(win.max_dim(4, false)?.0)
+    }
+
+    /// Adaptive average pooling to `out = (oh, ow)`: window sums (local), then one private
+    /// division per distinct window size.
+    ///
+    /// # Errors
+    /// Wrong rank or a zero output size; link failures.
+    ///
+    /// # Security
+    /// Reveals nothing; the divisions cost one round each with 3+ parties or a divisor that
+    /// is not a power of two.
+    pub fn adaptive_avg_pool2d(&self, out: (usize, usize)) -> Result<CrypTensor> {
+        let (win, counts) = self.adaptive_windows(out, 0)?;
+        let sums = win.sum(&[4], false)?;
+        let (n, c) = (self.shape()[0], self.shape()[1]);
+        let plane = out.0 * out.1;
+        let flat = sums.reshape(&[n * c, plane])?;
+        let mut distinct: Vec<usize> = counts.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let mut parts = Vec::new();
+        let mut order = Vec::new();
+        for &d in &distinct {
+            let cols: Vec<usize> = (0..plane).filter(|&q| counts[q] == d).collect();
+            parts.push(flat.index_select(1, &cols)?.div_int(d as u64)?);
+            order.extend(cols);
+        }
+        let refs: Vec<&CrypTensor> = parts.iter().collect();
+        let joined = CrypTensor::concat(&refs, 1)?;
+        let mut inverse = vec![0; plane];
+        for (pos, &q) in order.iter().enumerate() {
+            inverse[q] = pos;
+        }
+        joined
+            .index_select(1, &inverse)?
+            .reshape(&[n, c, out.0, out.1])
+    }
+}
+
+/// `1 - t` for a 0/1 integer tensor.
+fn one_minus(t: &CrypTensor) -> Result<CrypTensor> {
+    CrypTensor::Public(RingTensor::scalar_raw(1, 0)).sub(t)
+}

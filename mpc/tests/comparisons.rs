@@ -1,0 +1,374 @@
+//! Comparisons against plaintext: truth tables on hand-picked edge cases (zeros, ties, the
+//! ends of the ring, magnitudes near 2^46 in fixed point), property tests on random pairs
+//! whose difference fits the signed ring, and the functions built on comparisons.
+
+mod common;
+
+use common::*;
+use mpc::{CrypTensor, run_local};
+use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
+use tensor::{Pool2dParams, RingTensor};
+
+fn raw(v: &[i64], frac: u32) -> RingTensor {
+    RingTensor::from_raw(&[v.len()], v.iter().map(|&x| x as u64).collect(), frac).unwrap()
+}
+
+fn bools(t: &RingTensor) -> Vec<i64> {
+    t.to_i64()
+}
+
+#[test]
+fn ltz_is_exact_on_every_edge_of_the_ring() {
+    let v = [
+        0,
+        1,
+        -1,
+        2,
+        -2,
+        i64::MAX,
+        i64::MIN,
+        i64::MIN + 1,
+        1 << 62,
+        -(1 << 62),
+        (1 << 47) - 1,
+        -(1 << 47),
+    ];
+    let x = raw(&v, 16);
+    for n in PARTY_COUNTS {
+        let out = run_local(n, cfg(1), |s| share(&s, 0, &x).ltz()?.reveal()).unwrap();
+        let got = agreed(out);
+        assert_eq!(got.frac_bits(), 0, "comparison results are integers");
+        let want: Vec<i64> = v.iter().map(|&x| i64::from(x < 0)).collect();
+        assert_eq!(bools(&got), want, "n={n}");
+    }
+}
+
+#[test]
+fn comparators_follow_their_truth_tables() {
+    // pairs: equal, zero vs tiny, negative ties, ±near 2^46 (raw ±2^62) whose difference fits
+    let big = 1i64 << 62;
+    let a = [0, 0, 1, -1, 5, -7, big - 1, -big + 1, 123 << 16, -(3 << 16)];
+    let b = [0, 1, 0, -1, 5, -7, big - 2, 0, 123 << 16, 3 << 16];
+    let (x, y) = (raw(&a, 16), raw(&b, 16));
+    for n in [2, 3] {
+        let out = run_local(n, cfg(2), |s| {
+            let (p, q) = (share(&s, 0, &x), share(&s, 1, &y));
+            let r = [
+                p.lt(&q)?,
+                p.le(&q)?,
+                p.gt(&q)?,
+                p.ge(&q)?,
+                p.eq(&q)?,
+                p.ne(&q)?,
+            ];
+            r.iter()
+                .map(|t| t.reveal())
+                .collect::<mpc::Result<Vec<_>>>()
+        })
+        .unwrap();
+        let got: Vec<Vec<i64>> = out[0].iter().map(bools).collect();
+        let pairs = a.iter().zip(&b);
+        let want: [Vec<i64>; 6] = [
+            pairs.clone().map(|(a, b)| i64::from(a < b)).collect(),
+            pairs.clone().map(|(a, b)| i64::from(a <= b)).collect(),
+            pairs.clone().map(|(a, b)| i64::from(a > b)).collect(),
+            pairs.clone().map(|(a, b)| i64::from(a >= b)).collect(),
+            pairs.clone().map(|(a, b)| i64::from(a == b)).collect(),
+            pairs.clone().map(|(a, b)| i64::from(a != b)).collect(),
+        ];
+        for (k, name) in ["lt", "le", "gt", "ge", "eq", "ne"].iter().enumerate() {
+            assert_eq!(got[k], want[k], "{name}, n={n}");
+        }
+    }
+}
+
+#[test]
+fn public_operands_and_public_tensors_compare_too() {
+    let x = fixed(3, &[50], 1 << 22);
+    let t = RingTensor::from_f64(&[1], &[0.5], 16).unwrap();
+    let out = run_local(2, cfg(3), |s| {
+        let p = share(&s, 0, &x);
+        Ok((
+            p.gt(&CrypTensor::Public(t.clone()))?.reveal()?,
+            CrypTensor::Public(x.clone()).relu()?.reveal()?,
+        ))
+    })
+    .unwrap();
+    let want: Vec<i64> = x.to_f64().iter().map(|&v| i64::from(v > 0.5)).collect();
+    assert_eq!(bools(&out[0].0), want);
+    assert_eq!(out[0].1, x.map(|v| if (v as i64) < 0 { 0 } else { v }));
+}
+
+fn config(cases: u32) -> ProptestConfig {
+    let base = ProptestConfig::default();
+    let rng_seed = match base.rng_seed {
+        RngSeed::Random => RngSeed::Fixed(0x636d_705f_7072_6f70),
+        fixed => fixed,
+    };
+    ProptestConfig {
+        cases,
+        rng_seed,
+        failure_persistence: None,
+        ..base
+    }
+}
+
+proptest! {
+    #![proptest_config(config(16))]
+
+    #[test]
+    fn comparisons_match_plaintext_on_random_pairs(
+        n in 2usize..4,
+        a in proptest::collection::vec(-(1i64 << 61)..(1i64 << 61), 1..80),
+        b_seed in any::<u64>(),
+    ) {
+        // half the pairs are ties, the rest random: differences always fit the signed ring
+        let b: Vec<i64> = a.iter().enumerate().map(|(i, &v)| if (b_seed >> (i % 64)) & 1 == 0 { v } else { v.wrapping_mul(3) / 5 }).collect();
+        let (x, y) = (raw(&a, 16), raw(&b, 16));
+        let out = run_local(n, cfg(4), |s| {
+            let (p, q) = (share(&s, 0, &x), share(&s, n - 1, &y));
+            Ok((p.lt(&q)?.reveal()?, p.eq(&q)?.reveal()?, p.relu()?.reveal()?, p.abs()?.reveal()?, p.sign()?.reveal()?))
+        })
+        .unwrap();
+        let (lt, eq, relu, abs, sign) = &out[0];
+        prop_assert_eq!(bools(lt), a.iter().zip(&b).map(|(a, b)| i64::from(a < b)).collect::<Vec<_>>());
+        prop_assert_eq!(bools(eq), a.iter().zip(&b).map(|(a, b)| i64::from(a == b)).collect::<Vec<_>>());
+        prop_assert_eq!(relu.to_i64(), a.iter().map(|&v| v.max(0)).collect::<Vec<_>>());
+        prop_assert_eq!(abs.to_i64(), a.iter().map(|&v| v.abs()).collect::<Vec<_>>());
+        prop_assert_eq!(sign.to_i64(), a.iter().map(|&v| v.signum()).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn select_and_clamps() {
+    let x = RingTensor::from_f64(&[7], &[-9.0, -1.5, -1.0, 0.0, 0.25, 5.999, 6.5], 16).unwrap();
+    let y = RingTensor::from_f64(&[7], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], 16).unwrap();
+    for n in [2, 3] {
+        let out = run_local(n, cfg(5), |s| {
+            let (p, q) = (share(&s, 0, &x), share(&s, 1, &y));
+            let c = p.gt(&q)?;
+            Ok(vec![
+                CrypTensor::select(&c, &p, &q)?.reveal_f64()?,
+                p.clamp(Some(-1.0), Some(1.0))?.reveal_f64()?,
+                p.hardtanh()?.reveal_f64()?,
+                p.relu6()?.reveal_f64()?,
+                p.clamp(None, Some(0.5))?.reveal_f64()?,
+                p.clamp(Some(0.1), None)?.reveal_f64()?,
+            ])
+        })
+        .unwrap();
+        let xs = x.to_f64();
+        let ys = y.to_f64();
+        let o = &out[0];
+        assert_eq!(
+            o[0],
+            xs.iter()
+                .zip(&ys)
+                .map(|(a, b)| a.max(*b))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            o[1],
+            xs.iter().map(|v| v.clamp(-1.0, 1.0)).collect::<Vec<_>>()
+        );
+        assert_eq!(o[2], o[1]);
+        assert_eq!(
+            o[3],
+            xs.iter().map(|v| v.clamp(0.0, 6.0)).collect::<Vec<_>>()
+        );
+        assert_eq!(o[4], xs.iter().map(|v| v.min(0.5)).collect::<Vec<_>>());
+        let lo = tensor::fixed::decode(tensor::fixed::encode(0.1, 16).unwrap(), 16);
+        assert_eq!(o[5], xs.iter().map(|v| v.max(lo)).collect::<Vec<_>>());
+    }
+    let err = run_local(2, cfg(5), |s| {
+        share(&s, 0, &x).clamp(Some(1.0), Some(0.0)).map(drop)
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("above upper bound"), "{err}");
+}
+
+#[test]
+fn max_and_argmax_break_ties_toward_the_lowest_index() {
+    // rows: distinct, ties, all equal, a single maximum at the end, negatives
+    let rows = [
+        [3.0, 9.0, 1.0, 9.5, 2.0],
+        [4.0, 7.0, 7.0, 1.0, 7.0],
+        [2.5, 2.5, 2.5, 2.5, 2.5],
+        [-1.0, -2.0, -3.0, -4.0, 0.0],
+        [-5.0, -1.0, -1.0, -6.0, -1.0],
+    ];
+    let flat: Vec<f64> = rows.iter().flatten().copied().collect();
+    let x = RingTensor::from_f64(&[5, 5], &flat, 16).unwrap();
+    for n in [2, 3] {
+        let out = run_local(n, cfg(6), |s| {
+            let p = share(&s, 0, &x);
+            let (mx, ix) = p.max_dim(1, false)?;
+            let (mn, jx) = p.min_dim(1, true)?;
+            let (cmax, cidx) = p.max_dim(0, false)?;
+            Ok(vec![
+                mx.reveal_f64()?,
+                ix.reveal_f64()?,
+                mn.reveal_f64()?,
+                jx.reveal_f64()?,
+                cmax.reveal_f64()?,
+                cidx.reveal_f64()?,
+                p.argmin(0, false)?.reveal_f64()?,
+            ])
+        })
+        .unwrap();
+        let o = &out[0];
+        let first_arg = |v: &[f64], better: fn(f64, f64) -> bool| {
+            let mut b = 0;
+            for (i, &x) in v.iter().enumerate() {
+                if better(x, v[b]) {
+                    b = i;
+                }
+            }
+            b as f64
+        };
+        let max_rows: Vec<f64> = rows
+            .iter()
+            .map(|r| r.iter().copied().fold(f64::MIN, f64::max))
+            .collect();
+        let arg_rows: Vec<f64> = rows.iter().map(|r| first_arg(r, |a, b| a > b)).collect();
+        let min_rows: Vec<f64> = rows
+            .iter()
+            .map(|r| r.iter().copied().fold(f64::MAX, f64::min))
+            .collect();
+        let argmin_rows: Vec<f64> = rows.iter().map(|r| first_arg(r, |a, b| a < b)).collect();
+        assert_eq!(o[0], max_rows, "n={n}");
+        assert_eq!(o[1], arg_rows, "n={n}");
+        assert_eq!(o[2], min_rows);
+        assert_eq!(o[3], argmin_rows);
+        let cols: Vec<Vec<f64>> = (0..5)
+            .map(|c| rows.iter().map(|r| r[c]).collect())
+            .collect();
+        assert_eq!(
+            o[4],
+            cols.iter()
+                .map(|c| c.iter().copied().fold(f64::MIN, f64::max))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            o[5],
+            cols.iter()
+                .map(|c| first_arg(c, |a, b| a > b))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            o[6],
+            cols.iter()
+                .map(|c| first_arg(c, |a, b| a < b))
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+fn max_pool_ref(x: &[f64], s: [usize; 4], k: usize, st: usize, pad: usize) -> Vec<f64> {
+    let ho = (s[2] + 2 * pad - k) / st + 1;
+    let wo = (s[3] + 2 * pad - k) / st + 1;
+    let mut out = Vec::new();
+    for p in 0..s[0] * s[1] {
+        for i in 0..ho {
+            for j in 0..wo {
+                let mut m = f64::MIN;
+                for a in 0..k {
+                    for b in 0..k {
+                        let (y, z) = (
+                            (i * st + a) as isize - pad as isize,
+                            (j * st + b) as isize - pad as isize,
+                        );
+                        if y >= 0 && z >= 0 && (y as usize) < s[2] && (z as usize) < s[3] {
+                            m = m.max(x[(p * s[2] + y as usize) * s[3] + z as usize]);
+                        }
+                    }
+                }
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn max_pool2d_matches_a_plaintext_reference() {
+    let shape = [2, 3, 7, 6];
+    let x = fixed(7, &shape, 1 << 22);
+    let xs = x.to_f64();
+    for n in [2, 3] {
+        let out = run_local(n, cfg(7), |s| {
+            let p = share(&s, 0, &x);
+            let a = p.max_pool2d(&Pool2dParams::square(2))?.reveal_f64()?;
+            let b = p
+                .max_pool2d(&Pool2dParams {
+                    kernel: (3, 3),
+                    stride: (2, 2),
+                    padding: (1, 1),
+                })?
+                .reveal_f64()?;
+            Ok((a, b))
+        })
+        .unwrap();
+        assert_eq!(out[0].0, max_pool_ref(&xs, shape, 2, 2, 0), "n={n}");
+        assert_eq!(out[0].1, max_pool_ref(&xs, shape, 3, 2, 1), "n={n}");
+    }
+}
+
+#[test]
+fn adaptive_pools_use_pytorch_windows() {
+    let shape = [1, 2, 5, 7];
+    let x = fixed(8, &shape, 1 << 22);
+    let xs = x.to_f64();
+    let (oh, ow) = (3, 4);
+    let out = run_local(2, cfg(8), |s| {
+        let p = share(&s, 0, &x);
+        Ok((
+            p.adaptive_max_pool2d((oh, ow))?.reveal_f64()?,
+            p.adaptive_avg_pool2d((oh, ow))?.reveal_f64()?,
+        ))
+    })
+    .unwrap();
+    let range = |i: usize, len: usize, out: usize| ((i * len) / out, ((i + 1) * len).div_ceil(out));
+    let mut max_ref = Vec::new();
+    let mut avg_ref = Vec::new();
+    for p in 0..2 {
+        for i in 0..oh {
+            for j in 0..ow {
+                let (y0, y1) = range(i, 5, oh);
+                let (x0, x1) = range(j, 7, ow);
+                let vals: Vec<f64> = (y0..y1)
+                    .flat_map(|y| (x0..x1).map(move |z| (y, z)))
+                    .map(|(y, z)| xs[(p * 5 + y) * 7 + z])
+                    .collect();
+                max_ref.push(vals.iter().copied().fold(f64::MIN, f64::max));
+                avg_ref.push(vals.iter().sum::<f64>() / vals.len() as f64);
+            }
+        }
+    }
+    assert_eq!(out[0].0, max_ref);
+    for (g, w) in out[0].1.iter().zip(&avg_ref) {
+        assert!((g - w).abs() <= 2.0 * 2f64.powi(-16), "{g} vs {w}");
+    }
+}
+
+#[test]
+fn relu_and_ltz_cost_eight_rounds_and_about_fifty_bytes() {
+    let x = fixed(9, &[1024], 1 << 20);
+    let out = run_local(2, cfg(9), |s| {
+        let p = share(&s, 0, &x);
+        s.reset_stats();
+        p.ltz()?;
+        let ltz = s.stats();
+        s.reset_stats();
+        p.relu()?;
+        Ok((ltz, s.stats()))
+    })
+    .unwrap();
+    for (ltz, relu) in out {
+        // msb: 16 B (generate AND) + 16 + 8 + 4 + 2 + 1 + 0.25 B per element, then 1/8 B to
+        // open the bit (ltz) or 8 + 1/8 B for the bit-times-value round (relu).
+        assert_eq!((ltz.rounds, ltz.bytes_sent), (8, 48_384 + 128));
+        assert_eq!((relu.rounds, relu.bytes_sent), (8, 48_384 + 8_320));
+    }
+}
