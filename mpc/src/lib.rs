@@ -24,6 +24,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod approx;
+pub mod bintensor;
 pub mod comm;
 pub mod compare;
 pub mod cryptensor;
@@ -35,6 +36,7 @@ pub mod provider;
 pub mod session;
 pub mod share;
 
+pub use bintensor::BinaryTensor;
 pub use comm::{Comm, CommStats, CountingComm, LocalComm};
 pub use cryptensor::CrypTensor;
 pub use error::{Error, Result};

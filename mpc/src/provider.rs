@@ -621,6 +621,46 @@ mod tests {
     }
 
     #[test]
+    fn binary_tuples_xor_to_their_correlation() {
+        for n in [2, 3] {
+            let mut clients = InsecureTestDealer::seeded(n, 4).clients();
+            let all =
+                |clients: &mut Vec<TestDealerClient>, req: &TupleRequest| -> Vec<Vec<RingTensor>> {
+                    clients.iter_mut().map(|c| c.fetch(req).unwrap()).collect()
+                };
+            let xor = |t: &[Vec<RingTensor>], slot: usize| -> Vec<u64> {
+                let mut acc = t[0][slot].as_slice().to_vec();
+                for p in &t[1..] {
+                    acc.iter_mut()
+                        .zip(p[slot].as_slice())
+                        .for_each(|(a, b)| *a ^= b);
+                }
+                acc
+            };
+            let t = all(&mut clients, &TupleRequest::And { words: 9 });
+            let (a, b, c) = (xor(&t, 0), xor(&t, 1), xor(&t, 2));
+            assert_eq!(c, a.iter().zip(&b).map(|(a, b)| a & b).collect::<Vec<_>>());
+            let t = all(&mut clients, &TupleRequest::BitMul { bits: 70 });
+            let r_bits = xor(&t, 0);
+            let (a, r, ra) = (sum(&t, 1), sum(&t, 2), sum(&t, 3));
+            for i in 0..70 {
+                let bit = (r_bits[i / 64] >> (i % 64)) & 1;
+                assert_eq!(r.as_slice()[i], bit);
+                assert_eq!(ra.as_slice()[i], bit.wrapping_mul(a.as_slice()[i]));
+            }
+            let t = all(&mut clients, &TupleRequest::Bit { bits: 5 });
+            let r_bits = xor(&t, 0);
+            assert_eq!(
+                sum(&t, 1).as_slice(),
+                (0..5)
+                    .map(|i| (r_bits[0] >> i) & 1)
+                    .collect::<Vec<_>>()
+                    .as_slice()
+            );
+        }
+    }
+
+    #[test]
     fn only_party_zero_reaches_the_dealer() {
         let dealer = InsecureTestDealer::seeded(3, 2);
         let clients = dealer.clients();

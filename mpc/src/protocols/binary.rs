@@ -27,6 +27,11 @@ use crate::session::Session;
 
 use super::{build_frame, exchange_frames, frame_words};
 
+/// Opens XOR-shared words to every party: one round.
+pub(crate) fn open_words_xor(session: &Session, words: Vec<u64>) -> Result<Vec<u64>> {
+    open_xor(session, words, "binary reveal")
+}
+
 /// Sends `frame` (this party's words) to every peer and XORs in theirs.
 fn open_xor(session: &Session, mut words: Vec<u64>, step: &'static str) -> Result<Vec<u64>> {
     let frame = build_frame(words.len(), |w| w.copy_from_slice(&words));
