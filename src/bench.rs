@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use mpc::{CrypTensor, Session, SessionConfig, TupleRequest, run_local};
+use mpc::{CrypTensor, SessionConfig, run_local};
 use serde::Serialize;
-use tensor::{Conv2dParams, kernel};
+use tensor::{Conv2dParams, Pool2dParams, kernel};
 
 /// One protocol benchmark result (one JSON line).
 #[derive(Debug, Clone, Serialize)]
@@ -69,30 +69,27 @@ fn quantize(v: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// The tuples an op will ask for, given the session (its truncation mode matters).
-type RequestsFn = Box<dyn Fn(&Session) -> Vec<TupleRequest> + Sync>;
 /// The op under test, on the shared inputs.
 type OpFn = Box<dyn Fn(&[CrypTensor]) -> mpc::Result<CrypTensor> + Sync>;
+/// The exact result in `f64`, computed on demand (the 1024^3 one takes a while).
+type OracleFn = Box<dyn Fn() -> Vec<f64> + Sync>;
 
 struct OpSpec {
     name: String,
     inputs: Vec<(Vec<usize>, Vec<f64>)>,
-    requests: RequestsFn,
     op: OpFn,
-    /// The exact result in `f64`, computed on demand (the 1024^3 one takes a while).
-    oracle: Box<dyn Fn() -> Vec<f64> + Sync>,
+    oracle: OracleFn,
 }
 
-/// The requests a product rescaled by the session's truncation needs, after `product`.
-fn with_trunc(s: &Session, product: TupleRequest, out_shape: Vec<usize>) -> Vec<TupleRequest> {
-    let mut v = vec![product];
-    if !s.uses_local_trunc() {
-        v.push(TupleRequest::Trunc {
-            shape: out_shape,
-            divisor: 1 << 16,
-        });
+impl OpSpec {
+    fn new(name: String, inputs: Vec<(Vec<usize>, Vec<f64>)>, op: OpFn, oracle: OracleFn) -> Self {
+        Self {
+            name,
+            inputs,
+            op,
+            oracle,
+        }
     }
-    v
 }
 
 fn matmul_oracle(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
@@ -108,74 +105,7 @@ fn matmul_oracle(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64>
     out
 }
 
-fn specs(size_scale: f64) -> Vec<OpSpec> {
-    let sc = |n: usize| ((n as f64 * size_scale).round() as usize).max(1);
-    let mut v = Vec::new();
-    let n = sc(1_000_000);
-    let (x, y) = (quantize(&data(1, n, 8.0)), quantize(&data(2, n, 8.0)));
-    v.push(OpSpec {
-        name: format!("mul_{n}"),
-        inputs: vec![(vec![n], x.clone()), (vec![n], y.clone())],
-        requests: Box::new(move |s| {
-            with_trunc(
-                s,
-                TupleRequest::Mul {
-                    a: vec![n],
-                    b: vec![n],
-                },
-                vec![n],
-            )
-        }),
-        op: Box::new(|t| t[0].mul(&t[1])),
-        oracle: {
-            let (x, y) = (x.clone(), y.clone());
-            Box::new(move || x.iter().zip(&y).map(|(a, b)| a * b).collect())
-        },
-    });
-    v.push(OpSpec {
-        name: format!("square_{n}"),
-        inputs: vec![(vec![n], x.clone())],
-        requests: Box::new(move |s| {
-            with_trunc(s, TupleRequest::Square { shape: vec![n] }, vec![n])
-        }),
-        op: Box::new(|t| t[0].square()),
-        oracle: {
-            let x = x.clone();
-            Box::new(move || x.iter().map(|a| a * a).collect())
-        },
-    });
-    for m in [sc(256), sc(1024)] {
-        let (a, b) = (
-            quantize(&data(3, m * m, 1.0)),
-            quantize(&data(4, m * m, 1.0)),
-        );
-        v.push(OpSpec {
-            name: format!("matmul_{m}x{m}x{m}"),
-            inputs: vec![(vec![m, m], a.clone()), (vec![m, m], b.clone())],
-            requests: Box::new(move |s| {
-                with_trunc(
-                    s,
-                    TupleRequest::Matmul {
-                        a: vec![m, m],
-                        b: vec![m, m],
-                    },
-                    vec![m, m],
-                )
-            }),
-            op: Box::new(|t| t[0].matmul(&t[1])),
-            oracle: {
-                let (a, b) = (a.clone(), b.clone());
-                Box::new(move || matmul_oracle(&a, &b, m, m, m))
-            },
-        });
-    }
-    let batch = sc(64);
-    let (xs, ws) = (vec![batch, 1, 28, 28], vec![16, 1, 5, 5]);
-    let (xi, wi) = (
-        quantize(&data(5, batch * 784, 1.0)),
-        quantize(&data(6, 400, 1.0)),
-    );
-    let p = Conv2dParams::default();
+fn conv_oracle(x: &[f64], w: &[f64], batch: usize) -> Vec<f64> {
     let mut conv = vec![0.0; batch * 16 * 24 * 24];
     for b in 0..batch {
         for o in 0..16 {
@@ -184,7 +114,7 @@ fn specs(size_scale: f64) -> Vec<OpSpec> {
                     let mut acc = 0.0;
                     for ki in 0..5 {
                         for kj in 0..5 {
-                            acc += xi[b * 784 + (i + ki) * 28 + j + kj] * wi[o * 25 + ki * 5 + kj];
+                            acc += x[b * 784 + (i + ki) * 28 + j + kj] * w[o * 25 + ki * 5 + kj];
                         }
                     }
                     conv[((b * 16 + o) * 24 + i) * 24 + j] = acc;
@@ -192,31 +122,135 @@ fn specs(size_scale: f64) -> Vec<OpSpec> {
             }
         }
     }
-    let (xs2, ws2) = (xs.clone(), ws.clone());
-    v.push(OpSpec {
-        name: format!("conv2d_{batch}x1x28x28_16x1x5x5"),
-        inputs: vec![(xs, xi), (ws, wi)],
-        requests: Box::new(move |s| {
-            with_trunc(
-                s,
-                TupleRequest::Conv2d {
-                    x: xs2.clone(),
-                    w: ws2.clone(),
-                    params: p,
-                },
-                vec![batch, 16, 24, 24],
-            )
+    conv
+}
+
+/// Row maxima of a `[rows, cols]` matrix.
+fn row_max(x: &[f64], cols: usize) -> Vec<f64> {
+    x.chunks(cols)
+        .map(|r| r.iter().copied().fold(f64::MIN, f64::max))
+        .collect()
+}
+
+fn specs(size_scale: f64) -> Vec<OpSpec> {
+    let sc = |n: usize| ((n as f64 * size_scale).round() as usize).max(1);
+    let mut v = Vec::new();
+    let n = sc(1_000_000);
+    let (x, y) = (quantize(&data(1, n, 8.0)), quantize(&data(2, n, 8.0)));
+    let elementwise = |f: fn(f64, f64) -> f64, x: &[f64], y: &[f64]| -> OracleFn {
+        let (x, y) = (x.to_vec(), y.to_vec());
+        Box::new(move || x.iter().zip(&y).map(|(a, b)| f(*a, *b)).collect())
+    };
+    v.push(OpSpec::new(
+        format!("mul_{n}"),
+        vec![(vec![n], x.clone()), (vec![n], y.clone())],
+        Box::new(|t| t[0].mul(&t[1])),
+        elementwise(|a, b| a * b, &x, &y),
+    ));
+    v.push(OpSpec::new(
+        format!("square_{n}"),
+        vec![(vec![n], x.clone())],
+        Box::new(|t| t[0].square()),
+        elementwise(|a, _| a * a, &x, &x),
+    ));
+    for m in [sc(256), sc(1024)] {
+        let (a, b) = (
+            quantize(&data(3, m * m, 1.0)),
+            quantize(&data(4, m * m, 1.0)),
+        );
+        let (oa, ob) = (a.clone(), b.clone());
+        v.push(OpSpec::new(
+            format!("matmul_{m}x{m}x{m}"),
+            vec![(vec![m, m], a), (vec![m, m], b)],
+            Box::new(|t| t[0].matmul(&t[1])),
+            Box::new(move || matmul_oracle(&oa, &ob, m, m, m)),
+        ));
+    }
+    let batch = sc(64);
+    let (xi, wi) = (
+        quantize(&data(5, batch * 784, 1.0)),
+        quantize(&data(6, 400, 1.0)),
+    );
+    let (ox, ow) = (xi.clone(), wi.clone());
+    v.push(OpSpec::new(
+        format!("conv2d_{batch}x1x28x28_16x1x5x5"),
+        vec![(vec![batch, 1, 28, 28], xi), (vec![16, 1, 5, 5], wi)],
+        Box::new(|t| t[0].conv2d(&t[1], &Conv2dParams::default())),
+        Box::new(move || conv_oracle(&ox, &ow, batch)),
+    ));
+    v.push(OpSpec::new(
+        format!("reveal_{n}"),
+        vec![(vec![n], x.clone())],
+        Box::new(|t| Ok(CrypTensor::Public(t[0].reveal()?))),
+        elementwise(|a, _| a, &x, &x),
+    ));
+    // Comparisons and the functions built on them.
+    for len in [sc(10_000), n] {
+        let xs = x[..len].to_vec();
+        v.push(OpSpec::new(
+            format!("relu_{len}"),
+            vec![(vec![len], xs.clone())],
+            Box::new(|t| t[0].relu()),
+            elementwise(|a, _| a.max(0.0), &xs, &xs),
+        ));
+    }
+    let b01 = |c: bool| if c { 1.0 } else { 0.0 };
+    v.push(OpSpec::new(
+        format!("lt_{n}"),
+        vec![(vec![n], x.clone()), (vec![n], y.clone())],
+        Box::new(|t| t[0].lt(&t[1])),
+        {
+            let (x, y) = (x.clone(), y.clone());
+            Box::new(move || x.iter().zip(&y).map(|(a, b)| b01(a < b)).collect())
+        },
+    ));
+    // eq on data with about half ties
+    let y_eq: Vec<f64> = x
+        .iter()
+        .zip(&y)
+        .enumerate()
+        .map(|(i, (a, b))| if i % 2 == 0 { *a } else { *b })
+        .collect();
+    v.push(OpSpec::new(
+        format!("eq_{n}"),
+        vec![(vec![n], x.clone()), (vec![n], y_eq.clone())],
+        Box::new(|t| t[0].eq(&t[1])),
+        {
+            let x = x.clone();
+            Box::new(move || x.iter().zip(&y_eq).map(|(a, b)| b01(a == b)).collect())
+        },
+    ));
+    for cols in [10, 100] {
+        let rows = sc(100_000 / cols);
+        let m = quantize(&data(7, rows * cols, 8.0));
+        let om = m.clone();
+        v.push(OpSpec::new(
+            format!("max_{rows}x{cols}_dim1"),
+            vec![(vec![rows, cols], m)],
+            Box::new(|t| t[0].amax(1, false)),
+            Box::new(move || row_max(&om, cols)),
+        ));
+    }
+    let pb = sc(64);
+    let img = quantize(&data(8, pb * 16 * 24 * 24, 4.0));
+    let oimg = img.clone();
+    v.push(OpSpec::new(
+        format!("max_pool2d_2x2_{pb}x16x24x24"),
+        vec![(vec![pb, 16, 24, 24], img)],
+        Box::new(|t| t[0].max_pool2d(&Pool2dParams::square(2))),
+        Box::new(move || {
+            let mut out = Vec::with_capacity(pb * 16 * 144);
+            for p in 0..pb * 16 {
+                for i in 0..12 {
+                    for j in 0..12 {
+                        let at = |a: usize, b: usize| oimg[(p * 24 + 2 * i + a) * 24 + 2 * j + b];
+                        out.push(at(0, 0).max(at(0, 1)).max(at(1, 0)).max(at(1, 1)));
+                    }
+                }
+            }
+            out
         }),
-        op: Box::new(move |t| t[0].conv2d(&t[1], &p)),
-        oracle: Box::new(move || conv.clone()),
-    });
-    v.push(OpSpec {
-        name: format!("reveal_{n}"),
-        inputs: vec![(vec![n], x.clone())],
-        requests: Box::new(|_| Vec::new()),
-        op: Box::new(|t| Ok(CrypTensor::Public(t[0].reveal()?))),
-        oracle: Box::new(move || x.clone()),
-    });
+    ));
     v
 }
 
@@ -249,16 +283,22 @@ fn run_spec(
             .collect::<mpc::Result<Vec<_>>>()?;
         let mut elapsed = Vec::with_capacity(reps);
         let mut last = None;
+        let mut requests = Vec::new();
         for rep in 0..WARMUP + reps {
-            if prefetch {
-                s.prefetch(&(spec.requests)(&s))?;
+            // The warm-up records the op's tuple requests; the online measurement prefetches
+            // exactly those before each timed repetition.
+            if prefetch && rep >= WARMUP {
+                s.prefetch(&requests)?;
             }
             // One tiny round so that all parties start the clock together.
             s.share_f64(&[1], &[0.0], 0)?.reveal()?;
             s.reset_stats();
             let t0 = Instant::now();
-            let out = (spec.op)(&inputs)?;
+            let (out, made) = s.record_requests(|| (spec.op)(&inputs))?;
             let t = t0.elapsed().as_secs_f64();
+            if rep < WARMUP {
+                requests = made;
+            }
             let stats = s.stats();
             if rep >= WARMUP {
                 elapsed.push(t);

@@ -133,15 +133,24 @@ impl CrypTensor {
         Ok(CrypTensor::Private(Shared::new(t, s.session.clone())))
     }
 
-    /// `self == other` (0/1 integers).
+    /// `self == other` (0/1 integers). With 2 parties a dedicated zero test (an AND tree over
+    /// the 64 bits of `x_0 ⊕ -x_1`: 7 rounds, about 16 bytes per element); with more, `1 - ne`.
     ///
     /// # Errors
     /// As [`CrypTensor::lt`].
     ///
     /// # Security
-    /// As [`CrypTensor::ne`].
+    /// Reveals nothing.
     pub fn eq(&self, other: &CrypTensor) -> Result<CrypTensor> {
-        one_minus(&self.ne(other)?)
+        let d = self.sub(other)?;
+        match d.private() {
+            Some(s) if s.session.n_parties() == 2 => {
+                let bits = binary::is_zero_2pc(&s.session, s.share.as_slice())?;
+                let b = binary::b2a_bits(&s.session, &bits, s.share.numel())?.reshape(s.shape())?;
+                Ok(CrypTensor::Private(Shared::new(b, s.session.clone())))
+            }
+            _ => one_minus(&self.ne(other)?),
+        }
     }
 
     /// `-1`, `0` or `1` (integers), as `torch.sign` (0 maps to 0).
@@ -326,12 +335,18 @@ impl CrypTensor {
     /// level columns are paired (0,1), (2,3), ...; the right one wins only if strictly larger
     /// (or smaller, for a minimum), so ties go to the lowest index. An odd last column passes
     /// through.
-    fn reduce_extreme(values: CrypTensor, minimum: bool) -> Result<(CrypTensor, CrypTensor)> {
+    fn reduce_extreme(
+        values: CrypTensor,
+        minimum: bool,
+        track_index: bool,
+    ) -> Result<(CrypTensor, CrypTensor)> {
         let (rows, n) = (values.shape()[0], values.shape()[1]);
+        // Without an index to track, a 0-wide one-hot rides along for free.
+        let width = if track_index { n } else { 0 };
         let eye: Vec<i64> = (0..rows)
-            .flat_map(|_| (0..n).flat_map(move |c| (0..n).map(move |j| i64::from(j == c))))
+            .flat_map(|_| (0..n).flat_map(move |c| (0..width).map(move |j| i64::from(j == c))))
             .collect();
-        let mut onehot = CrypTensor::Public(RingTensor::from_i64(&[rows, n, n], &eye)?);
+        let mut onehot = CrypTensor::Public(RingTensor::from_i64(&[rows, n, width], &eye)?);
         let mut vals = values;
         let mut cols = n;
         while cols > 1 {
@@ -343,7 +358,7 @@ impl CrypTensor {
             // take the right column where l < r (max) or r < l (min)
             let d = if minimum { r.sub(&l)? } else { l.sub(&r)? };
             let (take, dv, doh) = (d, r.sub(&l)?, or.sub(&ol)?);
-            let (nv, noh) = Self::choose(&take, &dv, &doh, n)?;
+            let (nv, noh) = Self::choose(&take, &dv, &doh, width)?;
             let mut next_v = l.add(&nv)?;
             let mut next_o = ol.add(&noh)?;
             if cols % 2 == 1 {
@@ -354,7 +369,7 @@ impl CrypTensor {
             onehot = next_o;
             cols = pairs + cols % 2;
         }
-        Ok((vals.reshape(&[rows])?, onehot.reshape(&[rows, n])?))
+        Ok((vals.reshape(&[rows])?, onehot.reshape(&[rows, width])?))
     }
 
     /// `(b·dv, b·doh)` with `b = [cond < 0]`, one bit per row-pair, applied to a value and to
@@ -421,6 +436,39 @@ impl CrypTensor {
         ))
     }
 
+    /// Values-only reduction over `dim` (no index tracking).
+    fn extreme_values(&self, dim: usize, keepdim: bool, minimum: bool) -> Result<CrypTensor> {
+        let (rows, mut shape) = self.rows_along(dim)?;
+        let (v, _) = Self::reduce_extreme(rows, minimum, false)?;
+        if keepdim {
+            shape.insert(dim, 1);
+        }
+        v.reshape(&shape)
+    }
+
+    /// Maximum over `dim` without the index (`torch.amax`): the same tree as
+    /// [`CrypTensor::max_dim`] at a fraction of the traffic.
+    ///
+    /// # Errors
+    /// Invalid or empty dimension; link failures.
+    ///
+    /// # Security
+    /// Reveals nothing. 2 parties: 8 rounds per level of the tree.
+    pub fn amax(&self, dim: usize, keepdim: bool) -> Result<CrypTensor> {
+        self.extreme_values(dim, keepdim, false)
+    }
+
+    /// Minimum over `dim` without the index (`torch.amin`).
+    ///
+    /// # Errors
+    /// Invalid or empty dimension; link failures.
+    ///
+    /// # Security
+    /// As [`CrypTensor::amax`].
+    pub fn amin(&self, dim: usize, keepdim: bool) -> Result<CrypTensor> {
+        self.extreme_values(dim, keepdim, true)
+    }
+
     fn extreme(
         &self,
         dim: usize,
@@ -429,7 +477,7 @@ impl CrypTensor {
     ) -> Result<(CrypTensor, CrypTensor)> {
         let (rows, rest) = self.rows_along(dim)?;
         let n = self.shape()[dim];
-        let (v, oh) = Self::reduce_extreme(rows, minimum)?;
+        let (v, oh) = Self::reduce_extreme(rows, minimum, true)?;
         // index = one-hot · [0, 1, ..., n-1]: local.
         let idx = oh
             .mul(&CrypTensor::Public(RingTensor::from_i64(
@@ -581,7 +629,7 @@ impl CrypTensor {
         };
         let k = p.kernel.0 * p.kernel.1;
         let win = self.windows(ho, wo, window, k, PAD_MIN)?;
-        Ok(win.max_dim(4, false)?.0)
+        win.amax(4, false)
     }
 
     /// PyTorch's adaptive window for output index `i` of `out` over an input of length `len`.
@@ -645,7 +693,7 @@ impl CrypTensor {
     /// As [`CrypTensor::max_pool2d`].
     pub fn adaptive_max_pool2d(&self, out: (usize, usize)) -> Result<CrypTensor> {
         let (win, _) = self.adaptive_windows(out, PAD_MIN)?;
-        Ok(win.max_dim(4, false)?.0)
+        win.amax(4, false)
     }
 
     /// Adaptive average pooling to `out = (oh, ow)`: window sums (local), then one private

@@ -106,6 +106,8 @@ struct Inner {
     prefetched: RefCell<VecDeque<(TupleRequest, Vec<RingTensor>)>>,
     /// Set by the first failed protocol step.
     poisoned: Cell<bool>,
+    /// Requests made while recording (see [`Session::record_requests`]).
+    recording: RefCell<Option<Vec<TupleRequest>>>,
 }
 
 /// One party's handle on a session. Cloning is cheap and shares the same links.
@@ -245,6 +247,7 @@ impl Session {
             inputs: Cell::new(0),
             prefetched: RefCell::new(VecDeque::new()),
             poisoned: Cell::new(false),
+            recording: RefCell::new(None),
         };
         Ok(Self {
             inner: Rc::new(inner),
@@ -326,6 +329,9 @@ impl Session {
     /// misbehaving source (poisons the session).
     pub(crate) fn fetch(&self, req: &TupleRequest) -> Result<Vec<RingTensor>> {
         let slots = req.slots()?;
+        if let Some(log) = self.inner.recording.borrow_mut().as_mut() {
+            log.push(req.clone());
+        }
         self.guarded(|| {
             let next = self.inner.prefetched.borrow_mut().pop_front();
             let tuple = match next {
@@ -365,6 +371,23 @@ impl Session {
             self.inner.prefetched.borrow_mut().extend(fetched);
             Ok(())
         })
+    }
+
+    /// Runs `f` and returns, besides its result, the tuple requests it made, in order: the
+    /// list to [`Session::prefetch`] before running the same computation again with its
+    /// offline phase done ahead of time.
+    ///
+    /// # Errors
+    /// Whatever `f` returns.
+    pub fn record_requests<R>(
+        &self,
+        f: impl FnOnce() -> Result<R>,
+    ) -> Result<(R, Vec<TupleRequest>)> {
+        let previous = self.inner.recording.borrow_mut().replace(Vec::new());
+        let r = f();
+        let log = std::mem::replace(&mut *self.inner.recording.borrow_mut(), previous)
+            .unwrap_or_default();
+        Ok((r?, log))
     }
 
     /// The PRG stream for the next shared input, shared with `peer`. Call once per input and

@@ -353,6 +353,32 @@ fn adaptive_pools_use_pytorch_windows() {
 }
 
 #[test]
+fn two_party_equality_is_a_seven_round_zero_test() {
+    let x = fixed(10, &[1024], 1 << 20);
+    let y = x.map(|v| if v % 3 == 0 { v } else { v.wrapping_add(1) });
+    let out = run_local(2, cfg(10), |s| {
+        let (p, q) = (share(&s, 0, &x), share(&s, 1, &y));
+        s.reset_stats();
+        let e = p.eq(&q)?;
+        let st = s.stats();
+        Ok((e.reveal()?, st))
+    })
+    .unwrap();
+    let want: Vec<i64> = x
+        .as_slice()
+        .iter()
+        .zip(y.as_slice())
+        .map(|(a, b)| i64::from(a == b))
+        .collect();
+    for (e, st) in out {
+        assert_eq!(bools(&e), want);
+        // AND tree: 16 words per level-input bit-plane... (32+16+8+4+2+1) bits opened twice
+        // per element, then 1/8 byte for the bit's B2A.
+        assert_eq!((st.rounds, st.bytes_sent), (7, 1024 * 126 / 8 + 128));
+    }
+}
+
+#[test]
 fn relu_and_ltz_cost_eight_rounds_and_about_fifty_bytes() {
     let x = fixed(9, &[1024], 1 << 20);
     let out = run_local(2, cfg(9), |s| {

@@ -189,6 +189,36 @@ pub fn msb(session: &Session, operands: Vec<Vec<u64>>) -> Result<Vec<u64>> {
     Ok(out)
 }
 
+/// For two parties: packed XOR-shared bits, one per element, that are 1 exactly where
+/// `x_0 + x_1 = 0`, i.e. where party 0's share equals the negation of party 1's. Each
+/// party binary-shares its own word (party 1 negates first, locally), and the 64 bits of
+/// `NOT(a XOR b)` are AND-ed together by a tree whose live bits halve (and are re-packed) at
+/// every level: 6 rounds, `(64 + 32 + ... + 2)` bits per element and peer.
+///
+/// # Errors
+/// Link failures, or a session that does not have exactly two parties.
+pub fn is_zero_2pc(session: &Session, share: &[u64]) -> Result<Vec<u64>> {
+    if session.n_parties() != 2 {
+        return Err(crate::error::Error::InvalidArgument {
+            op: "is_zero_2pc",
+            reason: "needs exactly 2 parties".into(),
+        });
+    }
+    let n = share.len();
+    // a = x0 (held by party 0), b = -x1 (held by party 1); the XOR of their shares is a ⊕ b.
+    let mut bits: Vec<u64> = if session.party() == 0 {
+        share.iter().map(|x| !x).collect()
+    } else {
+        share.iter().map(|x| x.wrapping_neg()).collect()
+    };
+    for _ in 0..6 {
+        let (lo, hi) = unshuffle(&bits);
+        bits = and(session, &lo, &hi)?;
+    }
+    bits.resize(n.div_ceil(64), 0);
+    Ok(bits)
+}
+
 /// Adds two binary-shared operands with a Kogge-Stone parallel-prefix adder: one AND round for
 /// the generate bits, then six rounds of two batched ANDs.
 ///
