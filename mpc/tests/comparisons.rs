@@ -47,9 +47,44 @@ fn ltz_is_exact_on_every_edge_of_the_ring() {
 #[test]
 fn comparators_follow_their_truth_tables() {
     // pairs: equal, zero vs tiny, negative ties, ±near 2^46 (raw ±2^62) whose difference fits
+    // ... and magnitudes near 2^47 in fixed point (the ends of the ring) with a difference
+    // that still fits.
     let big = 1i64 << 62;
-    let a = [0, 0, 1, -1, 5, -7, big - 1, -big + 1, 123 << 16, -(3 << 16)];
-    let b = [0, 1, 0, -1, 5, -7, big - 2, 0, 123 << 16, 3 << 16];
+    let (max, min) = (i64::MAX, i64::MIN);
+    let a = [
+        0,
+        0,
+        1,
+        -1,
+        5,
+        -7,
+        big - 1,
+        -big + 1,
+        123 << 16,
+        -(3 << 16),
+        max - 5,
+        min + 3,
+        max,
+        min,
+        -1,
+    ];
+    let b = [
+        0,
+        1,
+        0,
+        -1,
+        5,
+        -7,
+        big - 2,
+        0,
+        123 << 16,
+        3 << 16,
+        max - 7,
+        min + 3,
+        0,
+        -1,
+        min,
+    ];
     let (x, y) = (raw(&a, 16), raw(&b, 16));
     for n in [2, 3] {
         let out = run_local(n, cfg(2), |s| {
@@ -375,6 +410,46 @@ fn two_party_equality_is_a_seven_round_zero_test() {
         // AND tree: 16 words per level-input bit-plane... (32+16+8+4+2+1) bits opened twice
         // per element, then 1/8 byte for the bit's B2A.
         assert_eq!((st.rounds, st.bytes_sent), (7, 1024 * 126 / 8 + 128));
+    }
+}
+
+#[test]
+fn three_party_comparisons_and_reductions_cost_what_the_circuit_says() {
+    let x = fixed(11, &[1024], 1 << 20);
+    let m = fixed(12, &[64, 10], 1 << 20);
+    let img = fixed(13, &[1, 2, 8, 8], 1 << 20);
+    let out = run_local(3, cfg(11), |s| {
+        let (p, q, r) = (share(&s, 0, &x), share(&s, 1, &m), share(&s, 2, &img));
+        let mut st = Vec::new();
+        for op in 0..4 {
+            s.reset_stats();
+            match op {
+                0 => drop(p.relu()?),
+                1 => drop(q.amax(1, false)?),
+                2 => drop(r.max_pool2d(&Pool2dParams::square(2))?),
+                _ => drop(q.max_dim(1, false)?),
+            }
+            st.push(s.stats());
+        }
+        Ok(st)
+    })
+    .unwrap();
+    for st in out {
+        // relu: one carry-save round (16 B per element to each of 2 peers) + the 2-party
+        // circuit's 8 rounds, every opening going to 2 peers.
+        assert_eq!(
+            (st[0].rounds, st[0].bytes_sent),
+            (9, 2 * (16_384 + 48_384 + 8_320))
+        );
+        // a tree over 10 columns has 4 levels (10 -> 5 -> 3 -> 2 -> 1), each 9 rounds: the
+        // carry-save round, 7 AND rounds and the bit-times-value round
+        assert_eq!(st[1].rounds, 4 * 9);
+        assert_eq!(st[2].rounds, 2 * 9);
+        assert_eq!(st[3].rounds, 4 * 9);
+        assert!(
+            st[3].bytes_sent > st[1].bytes_sent,
+            "tracking the index costs more than values alone"
+        );
     }
 }
 
