@@ -65,6 +65,19 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// Accuracy, rounds and bytes of every nonlinear function over its documented domain
+    /// (the table in docs/accuracy.md is this command's `--markdown` output).
+    Accuracy {
+        /// Number of parties (at least 2).
+        #[arg(long, default_value_t = 2)]
+        parties: usize,
+        /// Print one JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Print a Markdown table.
+        #[arg(long, conflicts_with = "json")]
+        markdown: bool,
+    },
     /// The raw wrapping-u64 GEMM kernel at 256, 512 and 1024 cubed.
     Gemm {
         /// Repetitions per size (the best is reported).
@@ -105,8 +118,15 @@ fn main() -> Result<()> {
             }
             if !json {
                 println!(
-                    "{:<34} {:>7} {:>10} {:>10} {:>14} {:>6} {:>10}",
-                    "op", "parties", "wall s", "online s", "bytes/party", "rounds", "max err"
+                    "{:<34} {:>7} {:>10} {:>10} {:>14} {:>6} {:>10} {:>6}",
+                    "op",
+                    "parties",
+                    "wall s",
+                    "online s",
+                    "bytes/party",
+                    "rounds",
+                    "max err",
+                    "gross"
                 );
             }
             umbra::bench::ops(parties, scale, only.as_deref(), reps.max(1), |r| {
@@ -114,17 +134,51 @@ fn main() -> Result<()> {
                     println!("{}", serde_json::to_string(r).expect("serialisable"));
                 } else {
                     println!(
-                        "{:<34} {:>7} {:>10.4} {:>10.4} {:>14} {:>6} {:>10.2e}",
+                        "{:<34} {:>7} {:>10.4} {:>10.4} {:>14} {:>6} {:>10.2e} {:>6}",
                         r.name,
                         r.parties,
                         r.wall_s,
                         r.online_wall_s,
                         r.bytes_sent_per_party,
                         r.rounds,
-                        r.max_abs_err
+                        r.max_abs_err,
+                        r.gross_errors
                     );
                 }
             })?;
+        }
+        Command::Bench {
+            bench:
+                Bench::Accuracy {
+                    parties,
+                    json,
+                    markdown,
+                },
+        } => {
+            let rows = umbra::bench::accuracy(parties)?;
+            if markdown {
+                print!("{}", umbra::bench::accuracy_markdown(&rows));
+            } else if json {
+                for r in &rows {
+                    println!("{}", serde_json::to_string(r).expect("serialisable"));
+                }
+            } else {
+                println!(
+                    "{:<28} {:<16} {:>10} {:>10} {:>6} {:>10}",
+                    "function", "domain", "max abs", "max rel", "rounds", "B/element"
+                );
+                for r in &rows {
+                    println!(
+                        "{:<28} {:<16} {:>10.2e} {:>10.2e} {:>6} {:>10.1}",
+                        r.function,
+                        r.domain,
+                        r.max_abs_err,
+                        r.max_rel_err,
+                        r.rounds,
+                        r.bytes_per_element
+                    );
+                }
+            }
         }
         Command::Bench {
             bench: Bench::Gemm { reps, json },

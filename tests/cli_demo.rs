@@ -89,11 +89,21 @@ fn bench_ops_prints_one_json_object_per_benchmark() {
             if let Some(r) = expected_rounds {
                 assert_eq!(v["rounds"], r, "{l}");
             }
-            assert!(v["max_abs_err"].as_f64().unwrap() < 1e-3, "{l}");
+            assert_eq!(v["gross_errors"], 0, "{l}");
+            // absolute error scales with the output (exp reaches e^8 ≈ 2981)
+            assert!(v["max_abs_err"].as_f64().unwrap() < 0.5, "{l}");
             v["name"].as_str().unwrap().to_string()
         })
         .collect();
     for prefix in [
+        "exp_",
+        "log_",
+        "reciprocal_",
+        "sqrt_",
+        "inv_sqrt_",
+        "sigmoid_",
+        "tanh_",
+        "softmax_",
         "mul_",
         "square_",
         "matmul_",
@@ -120,4 +130,21 @@ fn bad_arguments_fail_with_a_clear_message() {
     let (ok, _, err) = umbra(&["bench", "ops", "--transport", "carrier-pigeon"]);
     assert!(!ok);
     assert!(err.contains("unknown transport"), "{err}");
+}
+
+#[test]
+fn the_accuracy_table_in_the_docs_is_what_the_command_prints() {
+    // The table is measured with fixed seeds, so it reproduces exactly: a change to an
+    // approximation that is not followed by regenerating docs/accuracy.md fails here.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/accuracy.md"))
+        .expect("docs/accuracy.md");
+    for parties in ["2", "3"] {
+        let (ok, out, err) = umbra(&["bench", "accuracy", "--markdown", "--parties", parties]);
+        assert!(ok, "{err}");
+        assert!(out.lines().count() > 20, "{out}");
+        assert!(
+            doc.contains(&out),
+            "docs/accuracy.md is stale for {parties} parties; regenerate it with `umbra bench accuracy --markdown --parties {parties}`"
+        );
+    }
 }
