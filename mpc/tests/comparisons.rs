@@ -473,3 +473,55 @@ fn relu_and_ltz_cost_eight_rounds_and_about_fifty_bytes() {
         assert_eq!((relu.rounds, relu.bytes_sent), (8, 48_384 + 8_320));
     }
 }
+
+#[test]
+fn every_comparison_costs_what_its_circuit_says() {
+    // Per peer, for N elements (N a multiple of 64): the sign circuit sends 47.25·N bytes
+    // (16N for the generate AND, then 16N, 8N, 4N, 2N, N and N/4 over the six levels), plus
+    // 16N for each carry-save round with 3+ parties; a bit's B2A sends N/8, a
+    // bit-times-value round 8N + N/8. Every opening goes to each of the n-1 peers.
+    const N: u64 = 1024;
+    let sign = |m: u64| 47 * m + m / 4;
+    let x = fixed(14, &[N as usize], 1 << 20);
+    let y = fixed(15, &[N as usize], 1 << 20);
+    for n in [2usize, 3] {
+        let peers = n as u64 - 1;
+        let csa = |m: u64| if n > 2 { 16 * m } else { 0 };
+        let extra_round = u64::from(n > 2);
+        let out = run_local(n, cfg(14), |s| {
+            let (p, q) = (share(&s, 0, &x), share(&s, 1, &y));
+            let mut st = Vec::new();
+            for op in 0..5 {
+                s.reset_stats();
+                match op {
+                    0 => drop(p.lt(&q)?),
+                    1 => drop(p.abs()?),
+                    2 => drop(p.clamp(Some(-1.0), Some(1.0))?),
+                    3 => drop(p.ne(&q)?),
+                    _ => drop(p.eq(&q)?),
+                }
+                st.push((s.stats().rounds, s.stats().bytes_sent));
+            }
+            Ok(st)
+        })
+        .unwrap();
+        let want = [
+            (8 + extra_round, peers * (csa(N) + sign(N) + N / 8)),
+            (8 + extra_round, peers * (csa(N) + sign(N) + 8 * N + N / 8)),
+            (
+                8 + extra_round,
+                peers * (csa(2 * N) + sign(2 * N) + 16 * N + N / 4),
+            ),
+            (8 + extra_round, peers * (csa(2 * N) + sign(2 * N) + N / 4)),
+            // 2 parties: the AND tree over 64 bits, (32+16+...+1)·2 bits per element, 7 rounds
+            if n == 2 {
+                (7, N * 126 / 8 + N / 8)
+            } else {
+                (9, peers * (csa(2 * N) + sign(2 * N) + N / 4))
+            },
+        ];
+        for (s, w) in out[0].iter().zip(want) {
+            assert_eq!(*s, w, "n={n}");
+        }
+    }
+}
