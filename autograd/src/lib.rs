@@ -1,16 +1,26 @@
 //! Reverse-mode automatic differentiation as a decorator over the tensor op contract.
 //!
-//! `autograd` depends on `tensor` only, never on `mpc`. Its `Var<T: TensorOps>` (arriving with
-//! the training issue) records a dynamic tape of the ops applied to it and replays the chain
-//! rule backwards, so the same gradient rules run on plaintext [`tensor::RingTensor`] (where
-//! they are checked by finite differences) and on secret-shared `mpc::CrypTensor`.
-//! `Linear<CrypTensor>` is private inference with no tape; `Linear<Var<CrypTensor>>` is
-//! private training.
+//! `autograd` depends on `tensor` only, never on `mpc`. [`Var<T>`] records a dynamic tape of
+//! the ops applied to it and replays the chain rule backwards, so the same gradient rules run
+//! on plaintext [`tensor::RingTensor`] (where they are checked by finite differences) and on
+//! secret-shared `mpc::CrypTensor`. `Linear<CrypTensor>` is private inference with no tape;
+//! `Linear<Var<CrypTensor>>` is private training.
 //!
-//! Backward order will depend only on graph structure, never on hash-map iteration, so every
-//! party issues identical protocol calls.
+//! Backward order depends only on graph structure (reverse creation order), never on hash-map
+//! iteration, so every party issues identical protocol calls.
 //!
-//! This crate is a placeholder in the foundation milestone: it fixes the layer and the
-//! dependency direction.
+//! ```
+//! use autograd::Var;
+//! use tensor::{RingTensor, TensorOps};
+//! let x = Var::leaf(RingTensor::from_f64(&[2], &[1.5, -2.0], 16)?);
+//! let y = x.mul(&x)?.sum(&[], false)?; // y = Σ x²
+//! y.backward()?;
+//! assert_eq!(x.grad().unwrap().to_f64(), vec![3.0, -4.0]); // dy/dx = 2x
+//! # Ok::<(), tensor::Error>(())
+//! ```
+#![doc(test(attr(deny(warnings))))]
+
+mod var;
 
 pub use tensor::TensorOps;
+pub use var::{Var, no_grad};

@@ -621,4 +621,18 @@ impl tensor::TensorOps for CrypTensor {
     fn transpose(&self, d0: usize, d1: usize) -> Result<Self> {
         CrypTensor::transpose(self, d0, d1)
     }
+    fn sum_to(&self, shape: &[usize]) -> Result<Self> {
+        self.map_linear(|t| t.sum_to(shape))
+    }
+    fn broadcast_to(&self, shape: &[usize]) -> Result<Self> {
+        self.map_linear(|t| t.broadcast_to(shape))
+    }
+    fn ones_like(&self) -> Result<Self> {
+        let f = self.frac_bits();
+        Ok(CrypTensor::Public(RingTensor::full_raw(
+            self.shape(),
+            tensor::fixed::encode(1.0, f)?,
+            f,
+        )))
+    }
 }

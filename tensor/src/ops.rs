@@ -67,6 +67,22 @@ pub trait TensorOps: Clone + Sized {
     /// # Errors
     /// Dimensions out of range.
     fn transpose(&self, d0: usize, d1: usize) -> Result<Self, Self::Error>;
+    /// Sums broadcast dimensions away so that the result has `shape` (the adjoint of
+    /// broadcasting, which gradients need).
+    ///
+    /// # Errors
+    /// `shape` does not broadcast to this tensor's shape.
+    fn sum_to(&self, shape: &[usize]) -> Result<Self, Self::Error>;
+    /// Materialises broadcasting to `shape`.
+    ///
+    /// # Errors
+    /// This shape does not broadcast to `shape`.
+    fn broadcast_to(&self, shape: &[usize]) -> Result<Self, Self::Error>;
+    /// A public tensor of ones with this tensor's shape and scale.
+    ///
+    /// # Errors
+    /// Never for the built-in types; fallible for uniformity.
+    fn ones_like(&self) -> Result<Self, Self::Error>;
 }
 
 impl TensorOps for RingTensor {
@@ -104,5 +120,18 @@ impl TensorOps for RingTensor {
     }
     fn transpose(&self, d0: usize, d1: usize) -> Result<Self, Error> {
         RingTensor::transpose(self, d0, d1)
+    }
+    fn sum_to(&self, shape: &[usize]) -> Result<Self, Error> {
+        RingTensor::sum_to(self, shape)
+    }
+    fn broadcast_to(&self, shape: &[usize]) -> Result<Self, Error> {
+        RingTensor::broadcast_to(self, shape)
+    }
+    fn ones_like(&self) -> Result<Self, Error> {
+        Ok(RingTensor::full_raw(
+            self.shape(),
+            crate::fixed::encode(1.0, self.frac_bits())?,
+            self.frac_bits(),
+        ))
     }
 }
