@@ -169,7 +169,7 @@ impl<T: TensorOps> Var<T> {
             stack.extend(v.inputs().into_iter().cloned());
             nodes.push(v);
         }
-        nodes.sort_by(|a, b| b.node.id.cmp(&a.node.id));
+        nodes.sort_by_key(|v| std::cmp::Reverse(v.node.id));
         let mut grads: std::collections::BTreeMap<u64, T> = std::collections::BTreeMap::new();
         grads.insert(self.node.id, self.node.value.ones_like()?);
         for v in &nodes {
