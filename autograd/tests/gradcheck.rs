@@ -60,9 +60,8 @@ fn check(name: &str, f: &Func, xs: Vec<RingTensor>) {
             };
             let numeric = (at(H) - at(-H)) / (2.0 * H);
             assert!(
-                (got[i] - numeric).abs() < TOL,
-                "{name}: d/dx{k}[{i}] analytic {} numeric {numeric}",
-                got[i]
+                (g - numeric).abs() < TOL,
+                "{name}: d/dx{k}[{i}] analytic {g} numeric {numeric}"
             );
         }
     }
