@@ -21,10 +21,6 @@ use crate::protocols::binary;
 use crate::session::Session;
 use crate::share::Shared;
 
-/// Raw value used for padding in max pooling: below any real input (|x| < 2^46 at 16 bits),
-/// while differences with it still fit the signed ring.
-const PAD_MIN: u64 = (-(1i64 << 60)) as u64;
-
 impl CrypTensor {
     fn private(&self) -> Option<&Shared> {
         match self {
@@ -106,35 +102,45 @@ impl CrypTensor {
         one_minus(&self.lt(other)?)
     }
 
-    /// `self != other` (0/1 integers): `ltz(d) + ltz(-d)` for `d = self - other`, both signs in
-    /// one batched circuit.
-    ///
-    /// # Errors
-    /// As [`CrypTensor::lt`].
-    ///
-    /// # Security
-    /// Reveals nothing; the rounds of one `ltz` on twice the elements.
-    pub fn ne(&self, other: &CrypTensor) -> Result<CrypTensor> {
-        let d = self.sub(other)?;
-        let Some(s) = d.private() else {
-            let t = d.reveal()?;
-            return Ok(CrypTensor::Public(
-                t.map(|v| u64::from(v != 0)).with_frac_bits(0),
-            ));
+    /// Packed XOR-shared bits `(negative, zero)` of a private share: `negative = msb(d)` and
+    /// `zero = ¬msb(d) ∧ msb(d - 1)`, from one batched sign circuit on `[d, d - 1]` and one
+    /// packed AND. Exact on the whole ring (`d = i64::MIN` is negative, not zero).
+    fn sign_and_zero_bits(session: &Session, d: &RingTensor) -> Result<(Vec<u64>, Vec<u64>)> {
+        let n = d.numel();
+        let first = session.party() == 0;
+        let d_minus_1 = if first {
+            d.add_scalar_raw(u64::MAX)
+        } else {
+            d.clone()
         };
-        let neg = s.share.neg();
-        let (bits, n) = Self::sign_bits(&s.session, &[&s.share, &neg])?;
-        let both = binary::b2a_bits(&s.session, &bits, n)?;
-        let half = n / 2;
-        let sum: Vec<u64> = (0..half)
-            .map(|i| both.as_slice()[i].wrapping_add(both.as_slice()[half + i]))
-            .collect();
-        let t = RingTensor::from_raw(s.shape(), sum, 0)?;
-        Ok(CrypTensor::Private(Shared::new(t, s.session.clone())))
+        let (bits, _) = Self::sign_bits(session, &[d, &d_minus_1])?;
+        let unpack = |offset: usize| -> Vec<u64> {
+            let mut out = vec![0u64; n.div_ceil(64)];
+            for i in 0..n {
+                let k = offset + i;
+                out[i / 64] |= ((bits[k / 64] >> (k % 64)) & 1) << (i % 64);
+            }
+            out
+        };
+        let (neg, neg_prev) = (unpack(0), unpack(n));
+        let not_neg: Vec<u64> = neg.iter().map(|w| if first { !w } else { *w }).collect();
+        let zero = binary::and(session, &not_neg, &neg_prev)?;
+        Ok((neg, zero))
     }
 
-    /// `self == other` (0/1 integers). With 2 parties a dedicated zero test (an AND tree over
-    /// the 64 bits of `x_0 ⊕ -x_1`: 7 rounds, about 16 bytes per element); with more, `1 - ne`.
+    /// Packed XOR-shared "is zero" bits of a private share: the 7-round AND-tree zero test with
+    /// 2 parties, [`CrypTensor::sign_and_zero_bits`] otherwise.
+    fn zero_bits(session: &Session, d: &RingTensor) -> Result<Vec<u64>> {
+        if session.n_parties() == 2 {
+            binary::is_zero_2pc(session, d.as_slice())
+        } else {
+            Ok(Self::sign_and_zero_bits(session, d)?.1)
+        }
+    }
+
+    /// `self == other` (0/1 integers), exact for every difference in the ring. With 2 parties
+    /// a dedicated zero test (an AND tree over the 64 bits of `x_0 ⊕ -x_1`: 7 rounds, about 16
+    /// bytes per element); with more, one sign circuit on `[d, d - 1]` and one AND.
     ///
     /// # Errors
     /// As [`CrypTensor::lt`].
@@ -143,29 +149,61 @@ impl CrypTensor {
     /// Reveals nothing.
     pub fn eq(&self, other: &CrypTensor) -> Result<CrypTensor> {
         let d = self.sub(other)?;
-        match d.private() {
-            Some(s) if s.session.n_parties() == 2 => {
-                let bits = binary::is_zero_2pc(&s.session, s.share.as_slice())?;
-                let b = binary::b2a_bits(&s.session, &bits, s.share.numel())?.reshape(s.shape())?;
-                Ok(CrypTensor::Private(Shared::new(b, s.session.clone())))
-            }
-            _ => one_minus(&self.ne(other)?),
-        }
+        let Some(s) = d.private() else {
+            let t = d.reveal()?;
+            return Ok(CrypTensor::Public(
+                t.map(|v| u64::from(v == 0)).with_frac_bits(0),
+            ));
+        };
+        let bits = Self::zero_bits(&s.session, &s.share)?;
+        let b = binary::b2a_bits(&s.session, &bits, s.share.numel())?.reshape(s.shape())?;
+        Ok(CrypTensor::Private(Shared::new(b, s.session.clone())))
     }
 
-    /// `-1`, `0` or `1` (integers), as `torch.sign` (0 maps to 0).
+    /// `self != other` (0/1 integers): `1 - eq`.
+    ///
+    /// # Errors
+    /// As [`CrypTensor::lt`].
+    ///
+    /// # Security
+    /// As [`CrypTensor::eq`].
+    pub fn ne(&self, other: &CrypTensor) -> Result<CrypTensor> {
+        one_minus(&self.eq(other)?)
+    }
+
+    /// `-1`, `0` or `1` (integers), as `torch.sign` (0 maps to 0): `1 - 2·[x < 0] - [x = 0]`,
+    /// both bits from one sign circuit on `[x, x - 1]`, converted in one round.
     ///
     /// # Errors
     /// Link failures.
     ///
     /// # Security
-    /// Reveals nothing; one batched circuit on twice the elements.
+    /// Reveals nothing. 2 parties: 9 rounds.
     pub fn sign(&self) -> Result<CrypTensor> {
-        let zero = CrypTensor::Public(RingTensor::zeros(&[], self.frac_bits()));
-        let pos = zero.ne(self)?;
-        let neg = self.ltz()?;
-        // |sign| = ne(x, 0); sign = ne - 2·ltz
-        pos.sub(&neg.mul_int(2)?)
+        let Some(s) = self.private() else {
+            let t = self.reveal()?;
+            return Ok(CrypTensor::Public(
+                t.map(|v| ((v as i64).signum()) as u64).with_frac_bits(0),
+            ));
+        };
+        let n = s.share.numel();
+        let (neg, zero) = Self::sign_and_zero_bits(&s.session, &s.share)?;
+        let mut packed = vec![0u64; (2 * n).div_ceil(64)];
+        for i in 0..n {
+            packed[i / 64] |= ((neg[i / 64] >> (i % 64)) & 1) << (i % 64);
+            let k = n + i;
+            packed[k / 64] |= ((zero[i / 64] >> (i % 64)) & 1) << (k % 64);
+        }
+        let both = binary::b2a_bits(&s.session, &packed, 2 * n)?;
+        let first = u64::from(s.session.party() == 0);
+        let (b, z) = both.as_slice().split_at(n);
+        let v: Vec<u64> = b
+            .iter()
+            .zip(z)
+            .map(|(b, z)| first.wrapping_sub(b.wrapping_mul(2)).wrapping_sub(*z))
+            .collect();
+        let t = RingTensor::from_raw(s.shape(), v, 0)?;
+        Ok(CrypTensor::Private(Shared::new(t, s.session.clone())))
     }
 
     /// Absolute value: `x - 2·b·x` with `b` the sign bit, multiplied without a B2A round.
@@ -331,7 +369,7 @@ impl CrypTensor {
         Ok((moved.reshape(&[rows, n])?, rest))
     }
 
-    /// Tree reduction of `[rows, n]` to `[rows]`, tracking a one-hot of the winner. At each
+    /// Tree reduction of `[rows, n]` to `[rows]`, tracking a the index of the winner. At each
     /// level columns are paired (0,1), (2,3), ...; the right one wins only if strictly larger
     /// (or smaller, for a minimum), so ties go to the lowest index. An odd last column passes
     /// through.
@@ -341,20 +379,21 @@ impl CrypTensor {
         track_index: bool,
     ) -> Result<(CrypTensor, CrypTensor)> {
         let (rows, n) = (values.shape()[0], values.shape()[1]);
-        // Without an index to track, a 0-wide one-hot rides along for free.
-        let width = if track_index { n } else { 0 };
-        let eye: Vec<i64> = (0..rows)
-            .flat_map(|_| (0..n).flat_map(move |c| (0..width).map(move |j| i64::from(j == c))))
+        // The winner's index rides along as a width-1 payload (width 0 when not wanted):
+        // each level moves it with the same bit as the value, in the same round.
+        let width = usize::from(track_index);
+        let idx: Vec<i64> = (0..rows)
+            .flat_map(|_| (0..n as i64).take(n * width))
             .collect();
-        let mut onehot = CrypTensor::Public(RingTensor::from_i64(&[rows, n, width], &eye)?);
+        let mut index = CrypTensor::Public(RingTensor::from_i64(&[rows, n, width], &idx)?);
         let mut vals = values;
         let mut cols = n;
         while cols > 1 {
             let pairs = cols / 2;
             let l = vals.slice(1, 0, 2 * pairs, 2)?;
             let r = vals.slice(1, 1, 2 * pairs, 2)?;
-            let ol = onehot.slice(1, 0, 2 * pairs, 2)?;
-            let or = onehot.slice(1, 1, 2 * pairs, 2)?;
+            let ol = index.slice(1, 0, 2 * pairs, 2)?;
+            let or = index.slice(1, 1, 2 * pairs, 2)?;
             // take the right column where l < r (max) or r < l (min)
             let d = if minimum { r.sub(&l)? } else { l.sub(&r)? };
             let (take, dv, doh) = (d, r.sub(&l)?, or.sub(&ol)?);
@@ -363,13 +402,13 @@ impl CrypTensor {
             let mut next_o = ol.add(&noh)?;
             if cols % 2 == 1 {
                 next_v = CrypTensor::concat(&[&next_v, &vals.narrow(1, cols - 1, 1)?], 1)?;
-                next_o = CrypTensor::concat(&[&next_o, &onehot.narrow(1, cols - 1, 1)?], 1)?;
+                next_o = CrypTensor::concat(&[&next_o, &index.narrow(1, cols - 1, 1)?], 1)?;
             }
             vals = next_v;
-            onehot = next_o;
+            index = next_o;
             cols = pairs + cols % 2;
         }
-        Ok((vals.reshape(&[rows])?, onehot.reshape(&[rows, width])?))
+        Ok((vals.reshape(&[rows])?, index.reshape(&[rows, width])?))
     }
 
     /// `(b·dv, b·doh)` with `b = [cond < 0]`, one bit per row-pair, applied to a value and to
@@ -476,15 +515,8 @@ impl CrypTensor {
         minimum: bool,
     ) -> Result<(CrypTensor, CrypTensor)> {
         let (rows, rest) = self.rows_along(dim)?;
-        let n = self.shape()[dim];
         let (v, oh) = Self::reduce_extreme(rows, minimum, true)?;
-        // index = one-hot · [0, 1, ..., n-1]: local.
-        let idx = oh
-            .mul(&CrypTensor::Public(RingTensor::from_i64(
-                &[n],
-                &(0..n as i64).collect::<Vec<_>>(),
-            )?))?
-            .sum(&[1], false)?;
+        let idx = oh;
         let mut shape = rest;
         if keepdim {
             shape.insert(dim, 1);
@@ -539,7 +571,7 @@ impl CrypTensor {
         wo: usize,
         window: impl Fn(usize, usize) -> Vec<Option<(usize, usize)>>,
         k: usize,
-        fill: u64,
+        zero_fill: bool,
     ) -> Result<CrypTensor> {
         let s = self.shape().to_vec();
         if s.len() != 4 {
@@ -549,21 +581,41 @@ impl CrypTensor {
             });
         }
         let (planes, h, w) = (s[0] * s[1], s[2], s[3]);
-        let first = self.session().is_none_or(|ses| ses.party() == 0);
+        // Missing taps (padding, short adaptive windows) are zeros for sums, and for maxima a
+        // copy of the window's first real tap: a duplicate never changes a maximum, and no
+        // sentinel value can collide with a legal input or overflow a difference.
+        let mut taps_of = Vec::with_capacity(ho * wo);
+        for i in 0..ho {
+            for j in 0..wo {
+                let taps = window(i, j);
+                let first_real = taps.iter().flatten().next().copied();
+                if first_real.is_none() && !zero_fill {
+                    return Err(Error::InvalidArgument {
+                        op: "pool",
+                        reason: format!("window ({i}, {j}) lies entirely in the padding"),
+                    });
+                }
+                let taps: Vec<Option<(usize, usize)>> = (0..k)
+                    .map(|slot| {
+                        taps.get(slot).copied().flatten().or(if zero_fill {
+                            None
+                        } else {
+                            first_real
+                        })
+                    })
+                    .collect();
+                taps_of.push(taps);
+            }
+        }
         let gather = |t: &RingTensor| -> Result<RingTensor> {
             let src = t.as_slice();
             let mut out = vec![0u64; planes * ho * wo * k];
             for p in 0..planes {
-                for i in 0..ho {
-                    for j in 0..wo {
-                        let base = ((p * ho + i) * wo + j) * k;
-                        let taps = window(i, j);
-                        for slot in 0..k {
-                            out[base + slot] = match taps.get(slot).copied().flatten() {
-                                Some((y, x)) => src[(p * h + y) * w + x],
-                                None if first => fill,
-                                None => 0,
-                            };
+                for (q, taps) in taps_of.iter().enumerate() {
+                    let base = (p * ho * wo + q) * k;
+                    for (slot, tap) in taps.iter().enumerate() {
+                        if let Some((y, x)) = tap {
+                            out[base + slot] = src[(p * h + y) * w + x];
                         }
                     }
                 }
@@ -597,6 +649,16 @@ impl CrypTensor {
                 reason: format!("needs [N, C, H, W], got {s:?}"),
             });
         }
+        if 2 * p.padding.0 > p.kernel.0 || 2 * p.padding.1 > p.kernel.1 {
+            // PyTorch's rule; it also guarantees every window a real tap.
+            return Err(Error::InvalidArgument {
+                op: "max_pool2d",
+                reason: format!(
+                    "padding {:?} must be at most half the kernel {:?}",
+                    p.padding, p.kernel
+                ),
+            });
+        }
         let ho = tensor::shape::conv_out_len(
             "max_pool2d",
             s[2],
@@ -628,7 +690,7 @@ impl CrypTensor {
             taps
         };
         let k = p.kernel.0 * p.kernel.1;
-        let win = self.windows(ho, wo, window, k, PAD_MIN)?;
+        let win = self.windows(ho, wo, window, k, false)?;
         win.amax(4, false)
     }
 
@@ -637,7 +699,11 @@ impl CrypTensor {
         ((i * len) / out, ((i + 1) * len).div_ceil(out))
     }
 
-    fn adaptive_windows(&self, out: (usize, usize), fill: u64) -> Result<(CrypTensor, Vec<usize>)> {
+    fn adaptive_windows(
+        &self,
+        out: (usize, usize),
+        zero_fill: bool,
+    ) -> Result<(CrypTensor, Vec<usize>)> {
         let s = self.shape().to_vec();
         if s.len() != 4 || out.0 == 0 || out.1 == 0 {
             return Err(Error::InvalidArgument {
@@ -681,7 +747,10 @@ impl CrypTensor {
                 (y1 - y0) * (x1 - x0)
             })
             .collect();
-        Ok((self.windows(out.0, out.1, window, kh * kw, fill)?, counts))
+        Ok((
+            self.windows(out.0, out.1, window, kh * kw, zero_fill)?,
+            counts,
+        ))
     }
 
     /// Adaptive max pooling to `out = (oh, ow)`, as `torch.nn.functional.adaptive_max_pool2d`.
@@ -692,7 +761,7 @@ impl CrypTensor {
     /// # Security
     /// As [`CrypTensor::max_pool2d`].
     pub fn adaptive_max_pool2d(&self, out: (usize, usize)) -> Result<CrypTensor> {
-        let (win, _) = self.adaptive_windows(out, PAD_MIN)?;
+        let (win, _) = self.adaptive_windows(out, false)?;
         win.amax(4, false)
     }
 
@@ -706,7 +775,7 @@ impl CrypTensor {
     /// Reveals nothing; the divisions cost one round each with 3+ parties or a divisor that
     /// is not a power of two.
     pub fn adaptive_avg_pool2d(&self, out: (usize, usize)) -> Result<CrypTensor> {
-        let (win, counts) = self.adaptive_windows(out, 0)?;
+        let (win, counts) = self.adaptive_windows(out, true)?;
         let sums = win.sum(&[4], false)?;
         let (n, c) = (self.shape()[0], self.shape()[1]);
         let plane = out.0 * out.1;

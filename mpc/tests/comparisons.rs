@@ -505,6 +505,14 @@ fn every_comparison_costs_what_its_circuit_says() {
             Ok(st)
         })
         .unwrap();
+        // eq and ne, 2 parties: the AND tree over 64 bits, (32+16+...+1)·2 bits per element
+        // and a bit's B2A, 7 rounds; 3+ parties: the sign circuit on [d, d-1], one packed AND
+        // (16 B per 64 elements) and the B2A, 10 rounds.
+        let eq_cost = if n == 2 {
+            (7, N * 126 / 8 + N / 8)
+        } else {
+            (10, peers * (csa(2 * N) + sign(2 * N) + N / 4 + N / 8))
+        };
         let want = [
             (8 + extra_round, peers * (csa(N) + sign(N) + N / 8)),
             (8 + extra_round, peers * (csa(N) + sign(N) + 8 * N + N / 8)),
@@ -512,16 +520,75 @@ fn every_comparison_costs_what_its_circuit_says() {
                 8 + extra_round,
                 peers * (csa(2 * N) + sign(2 * N) + 16 * N + N / 4),
             ),
-            (8 + extra_round, peers * (csa(2 * N) + sign(2 * N) + N / 4)),
-            // 2 parties: the AND tree over 64 bits, (32+16+...+1)·2 bits per element, 7 rounds
-            if n == 2 {
-                (7, N * 126 / 8 + N / 8)
-            } else {
-                (9, peers * (csa(2 * N) + sign(2 * N) + N / 4))
-            },
+            eq_cost,
+            eq_cost,
         ];
         for (s, w) in out[0].iter().zip(want) {
             assert_eq!(*s, w, "n={n}");
         }
     }
+}
+
+#[test]
+fn equality_and_sign_are_exact_at_the_most_negative_difference() {
+    let v = [i64::MIN, 0, 1, -1, i64::MAX, i64::MIN + 1];
+    let x = raw(&v, 16);
+    for n in [2, 3] {
+        let out = run_local(n, cfg(16), |s| {
+            let p = share(&s, 0, &x);
+            let zero = CrypTensor::Public(RingTensor::zeros(&[], 16));
+            Ok(vec![
+                p.eq(&zero)?.reveal()?,
+                p.ne(&zero)?.reveal()?,
+                p.sign()?.reveal()?,
+            ])
+        })
+        .unwrap();
+        let o = &out[0];
+        assert_eq!(
+            bools(&o[0]),
+            v.iter().map(|&x| i64::from(x == 0)).collect::<Vec<_>>(),
+            "eq n={n}"
+        );
+        assert_eq!(
+            bools(&o[1]),
+            v.iter().map(|&x| i64::from(x != 0)).collect::<Vec<_>>(),
+            "ne n={n}"
+        );
+        assert_eq!(
+            o[2].to_i64(),
+            v.iter().map(|&x| x.signum()).collect::<Vec<_>>(),
+            "sign n={n}"
+        );
+    }
+}
+
+#[test]
+fn max_pooling_is_exact_at_the_ends_of_the_range_and_refuses_oversized_padding() {
+    // all values -2^45 (raw -2^61), and values 7·2^60 raw: no sentinel may win or overflow
+    for fill in [-(1i64 << 61), 7i64 << 60] {
+        let x = RingTensor::from_raw(&[1, 1, 4, 4], vec![fill as u64; 16], 16).unwrap();
+        let p = Pool2dParams {
+            kernel: (2, 2),
+            stride: (2, 2),
+            padding: (1, 1),
+        };
+        let out = run_local(2, cfg(17), |s| share(&s, 0, &x).max_pool2d(&p)?.reveal()).unwrap();
+        assert!(
+            out[0].to_i64().iter().all(|&v| v == fill),
+            "{:?}",
+            out[0].to_i64()
+        );
+    }
+    let one = RingTensor::from_f64(&[1, 1, 1, 1], &[1.0], 16).unwrap();
+    let bad = Pool2dParams {
+        kernel: (1, 1),
+        stride: (1, 1),
+        padding: (1, 1),
+    };
+    let err = run_local(2, cfg(18), |s| {
+        share(&s, 0, &one).max_pool2d(&bad).map(drop)
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("at most half the kernel"), "{err}");
 }

@@ -490,3 +490,89 @@ fn accuracy_table_covers_every_function() {
         );
     }
 }
+
+#[test]
+fn raised_domain_bounds_keep_reciprocal_and_inv_sqrt_convergent() {
+    // The initial guess's slope is tiny for large bounds (5.8e-6 for b = 1000); it must not
+    // be rounded away, or the iteration leaves its basin and returns wild values.
+    let xs = [0.1, 10.0, 300.0, 450.0, 700.0, 1000.0];
+    for b in [500.0, 1000.0] {
+        let cfg = ApproxConfig {
+            reciprocal_max: b,
+            reciprocal_iterations: 6,
+            ..ApproxConfig::default()
+        };
+        let inside: Vec<f64> = xs.iter().copied().filter(|&x| x <= b).collect();
+        let out = mpc::run_local(2, common::cfg(40), |s| {
+            s.share_f64(&[inside.len()], &inside, 0)?
+                .reciprocal_with(&cfg)?
+                .reveal_f64()
+        })
+        .unwrap();
+        for (g, x) in out[0].iter().zip(&inside) {
+            assert!(
+                (g - 1.0 / x).abs() <= 2e-3 * (1.0 / x).max(1.0),
+                "b={b}: 1/{x} gave {g}"
+            );
+        }
+    }
+    let cfg = ApproxConfig {
+        inv_sqrt_max: 1e4,
+        ..ApproxConfig::default()
+    };
+    let ys = [1.0, 5000.0, 10000.0];
+    let out = mpc::run_local(2, common::cfg(41), |s| {
+        s.share_f64(&[3], &ys, 0)?.inv_sqrt_with(&cfg)?.reveal_f64()
+    })
+    .unwrap();
+    for (g, x) in out[0].iter().zip(&ys) {
+        let want = 1.0 / x.sqrt();
+        assert!(
+            (g - want).abs() <= 2e-3 * want.max(0.01),
+            "1/sqrt({x}) gave {g}"
+        );
+    }
+}
+
+#[test]
+fn softmax_over_long_uniform_rows_stays_uniform() {
+    for n in [512usize, 1000] {
+        let out = mpc::run_local(2, common::cfg(42), |s| {
+            s.share_f64(&[1, n], &vec![0.0; n], 0)?
+                .softmax(1)?
+                .reveal_f64()
+        })
+        .unwrap();
+        for g in &out[0] {
+            assert!((g - 1.0 / n as f64).abs() < 2e-4, "n={n}: {g}");
+        }
+    }
+}
+
+#[test]
+fn integer_inputs_are_promoted_to_fixed_point() {
+    let ints = RingTensor::from_i64(&[3], &[1, 2, 4]).unwrap();
+    let out = mpc::run_local(2, common::cfg(43), |s| {
+        let x = s.share(&ints, 0)?;
+        Ok(vec![
+            x.sigmoid()?.reveal_f64()?,
+            x.sqrt()?.reveal_f64()?,
+            x.erf()?.reveal_f64()?,
+        ])
+    })
+    .unwrap();
+    let o = &out[0];
+    for (i, v) in [1.0f64, 2.0, 4.0].iter().enumerate() {
+        assert!(
+            (o[0][i] - 1.0 / (1.0 + (-v).exp())).abs() < 1e-3,
+            "sigmoid({v}) = {}",
+            o[0][i]
+        );
+        assert!((o[1][i] - v.sqrt()).abs() < 1e-2, "sqrt({v}) = {}", o[1][i]);
+        assert!(
+            (o[2][i] - erf_f64(*v)).abs() < 1e-3,
+            "erf({v}) = {}",
+            o[2][i]
+        );
+    }
+}

@@ -4,7 +4,7 @@
 use crate::cryptensor::CrypTensor;
 use crate::error::{Error, Result};
 
-use super::{ApproxConfig, add_f64, constant, mul_many, rsub_f64};
+use super::{ApproxConfig, add_f64, constant, mul_const_precise, mul_many, promote, rsub_f64};
 
 /// Inputs of `exp` inside `sigmoid` and `softmax` are clamped below at this value: `e^-16`
 /// is 0.007 ULP, and clamping keeps `exp` clear of the region where its seed stops
@@ -64,6 +64,9 @@ impl CrypTensor {
     /// Reveals nothing. 2 parties: 32 rounds (ltz 8, product 1, ReLU 8, exp 10,
     /// reciprocal 4, select 1) and 319 bytes per element (CrypTen: 23 rounds, 376 B).
     pub fn sigmoid_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.sigmoid_with(cfg);
+        }
         let b = self.ltz()?;
         let a = self.mul(&sign_factor(&b)?)?;
         let a = a.sub(&add_f64(&a, EXP_FLOOR)?.relu()?)?;
@@ -93,6 +96,9 @@ impl CrypTensor {
     /// # Security
     /// Reveals nothing; the cost of [`CrypTensor::sigmoid_with`].
     pub fn tanh_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.tanh_with(cfg);
+        }
         add_f64(&self.mul_int(2)?.sigmoid_with(cfg)?.mul_int(2)?, -1.0)
     }
 
@@ -137,6 +143,9 @@ impl CrypTensor {
     /// Reveals nothing. 2 parties, rows of 10: the maximum (4 comparison levels), one ReLU,
     /// `exp`, an 8-round reciprocal on the row sums, one product.
     pub fn softmax_with(&self, dim: usize, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.softmax_with(dim, cfg);
+        }
         let n = *self
             .shape()
             .get(dim)
@@ -173,6 +182,9 @@ impl CrypTensor {
     /// # Security
     /// Reveals nothing. The maximum, one ReLU, `exp`, and `log` on the row sums.
     pub fn log_softmax_with(&self, dim: usize, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.log_softmax_with(dim, cfg);
+        }
         let n = *self
             .shape()
             .get(dim)
@@ -183,7 +195,10 @@ impl CrypTensor {
         let (_, s, z) = self.shifted_exp(dim, cfg)?;
         let scale = (n as f64 / 100.0).max(1.0);
         let ls = if scale > 1.0 {
-            add_f64(&s.mul_f64(1.0 / scale)?.log_with(cfg)?, scale.ln())?
+            add_f64(
+                &mul_const_precise(&s, 1.0 / scale)?.log_with(cfg)?,
+                scale.ln(),
+            )?
         } else {
             s.log_with(cfg)?
         };
@@ -215,6 +230,9 @@ impl CrypTensor {
     /// # Security
     /// Reveals nothing: erf's cost plus one truncation and one product.
     pub fn gelu_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.gelu_with(cfg);
+        }
         let phi2 = add_f64(
             &self
                 .mul_f64(std::f64::consts::FRAC_1_SQRT_2)?
@@ -248,6 +266,9 @@ impl CrypTensor {
     /// Reveals nothing. 2 parties: 30 rounds (ltz 8, reciprocal 20, two products), 559 bytes
     /// per element.
     pub fn reciprocal_signed_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.reciprocal_signed_with(cfg);
+        }
         let s = sign_factor(&self.ltz()?)?;
         self.mul(&s)?.reciprocal_with(cfg)?.mul(&s)
     }
@@ -273,6 +294,9 @@ impl CrypTensor {
     /// # Security
     /// Reveals nothing: the signed reciprocal of `other` plus one product.
     pub fn div_with(&self, other: &CrypTensor, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.div_with(other, cfg);
+        }
         self.mul(&other.reciprocal_signed_with(cfg)?)
     }
 }

@@ -3,7 +3,7 @@
 use crate::cryptensor::CrypTensor;
 use crate::error::Result;
 
-use super::{ApproxConfig, add_f64, constant, relabel};
+use super::{ApproxConfig, add_f64, constant, promote, relabel};
 
 /// Extra fractional bits of the Clenshaw recurrence in `erf`.
 const EXTRA: u32 = 4;
@@ -99,6 +99,9 @@ impl CrypTensor {
     /// Reveals nothing. 2 parties: the clamp (8 rounds) plus `terms + 1` rounds; default 21
     /// rounds, 319 bytes per element.
     pub fn erf_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.erf_with(cfg);
+        }
         cfg.validate()?;
         let r2 = ERF_RANGE * ERF_RANGE;
         let coeffs = chebyshev_coeffs(

@@ -3,7 +3,7 @@
 use crate::cryptensor::CrypTensor;
 use crate::error::Result;
 
-use super::{ApproxConfig, add_f64, lin_comb, mul_many, relabel, rsub_f64, square_many};
+use super::{ApproxConfig, add_f64, lin_comb, mul_many, promote, relabel, rsub_f64, square_many};
 
 /// `(1 + u)^(2^k) - 1` for `u` at `frac + k` fractional bits, returned at `frac` bits.
 ///
@@ -54,6 +54,9 @@ impl CrypTensor {
     /// Reveals nothing. 2 parties: `k + 2` rounds and `8k + 24` bytes per element (default:
     /// 10 rounds, 88 B); 3 parties add the dealer truncations.
     pub fn exp_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.exp_with(cfg);
+        }
         cfg.validate()?;
         let f = self.frac_bits();
         let k = cfg.exp_squarings;
@@ -94,6 +97,9 @@ impl CrypTensor {
     /// Reveals nothing. 2 parties, default config: `(k+2)·(iterations+1) + iterations·4`
     /// rounds (38) and 504 bytes per element.
     pub fn log_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.log_with(cfg);
+        }
         cfg.validate()?;
         let guess_exp = add_f64(&self.mul_int(-2)?, -1.0)?.exp_with(cfg)?;
         let mut y = add_f64(&lin_comb(&[self, &guess_exp], &[1.0 / 60.0, -20.0])?, 3.0)?;

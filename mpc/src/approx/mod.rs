@@ -166,6 +166,55 @@ pub(crate) fn relabel(x: &CrypTensor, frac: u32) -> CrypTensor {
     }
 }
 
+/// Smallest scale the nonlinear functions compute at: below it their extra-precision steps
+/// (up to 4 bits below the working scale) would have nothing to work with.
+pub(crate) const MIN_FRAC_BITS: u32 = 12;
+
+/// An input below the session's fixed-point scale (e.g. an integer tensor) promoted to it, so
+/// that `sigmoid` of the integers `[1, 2]` is computed at full precision; `None` when the
+/// input is already at (or above) that scale.
+///
+/// # Errors
+/// A session scale below [`MIN_FRAC_BITS`].
+pub(crate) fn promote(x: &CrypTensor) -> Result<Option<CrypTensor>> {
+    let target = x
+        .session()
+        .map_or(tensor::DEFAULT_FRAC_BITS, |s| s.config().frac_bits);
+    if target < MIN_FRAC_BITS {
+        return Err(Error::InvalidArgument {
+            op: "nonlinear function",
+            reason: format!(
+                "needs at least {MIN_FRAC_BITS} fractional bits, the session uses {target}"
+            ),
+        });
+    }
+    let f = x.frac_bits();
+    if f >= target {
+        return Ok(None);
+    }
+    Ok(Some(relabel(&x.mul_int(1i64 << (target - f))?, target)))
+}
+
+/// `x · s` for a public real `s` that may be tiny (e.g. `1e-7`): `s` is encoded with `m` extra
+/// fractional bits so that it keeps about 20 significant bits, and the product is divided by
+/// `2^m` afterwards (free for 2 parties, one round otherwise). `mul_f64` alone would round such
+/// an `s` to a few ULP, or to zero.
+pub(crate) fn mul_const_precise(x: &CrypTensor, s: f64) -> Result<CrypTensor> {
+    let f = x.frac_bits();
+    let scaled = s.abs() * 2f64.powi(f as i32);
+    let want = if scaled > 0.0 {
+        (20.0 - scaled.log2()).ceil().max(0.0) as u32
+    } else {
+        0
+    };
+    let m = want.min(62u32.saturating_sub(2 * f));
+    if m == 0 {
+        return x.mul_f64(s);
+    }
+    let p = x.mul(&constant(s, f + m)?)?;
+    Ok(relabel(&p.div_int(1u64 << m)?, f))
+}
+
 /// A public scalar `v` at `frac` fractional bits.
 pub(crate) fn constant(v: f64, frac: u32) -> Result<CrypTensor> {
     Ok(CrypTensor::Public(RingTensor::scalar_raw(

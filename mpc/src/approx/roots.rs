@@ -3,7 +3,10 @@
 use crate::cryptensor::CrypTensor;
 use crate::error::{Error, Result};
 
-use super::{ApproxConfig, add_f64, lin_comb, mul_many, ones_like, relabel, rsub_f64};
+use super::{
+    ApproxConfig, add_f64, lin_comb, mul_const_precise, mul_many, ones_like, promote, relabel,
+    rsub_f64,
+};
 
 /// Extra fractional bits of `y²` inside `inv_sqrt`.
 const EXTRA: u32 = 3;
@@ -44,10 +47,13 @@ impl CrypTensor {
     /// Reveals nothing. 2 parties: `iterations·(steps+1)` rounds and
     /// `iterations·(32·steps)` bytes per element (default 20 rounds, 480 B).
     pub fn reciprocal_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.reciprocal_with(cfg);
+        }
         cfg.validate()?;
         let b = cfg.reciprocal_max;
         let c = 6.48 / b;
-        let mut y = add_f64(&self.mul_f64(-0.9 * c / b)?, c)?;
+        let mut y = add_f64(&mul_const_precise(self, -0.9 * c / b)?, c)?;
         for _ in 0..cfg.reciprocal_iterations {
             let mut e = rsub_f64(1.0, &self.mul(&y)?)?;
             for step in 0..cfg.reciprocal_steps {
@@ -95,10 +101,13 @@ impl CrypTensor {
     /// Reveals nothing. 2 parties: `2·iterations` rounds, `48·iterations` bytes per element
     /// (default 24 rounds, 576 B).
     pub fn inv_sqrt_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.inv_sqrt_with(cfg);
+        }
         cfg.validate()?;
         let b = cfg.inv_sqrt_max;
         let c = 3.94 / b.sqrt();
-        let mut y = add_f64(&self.mul_f64(-0.9 * c / b)?, c)?;
+        let mut y = add_f64(&mul_const_precise(self, -0.9 * c / b)?, c)?;
         let f = self.frac_bits();
         for _ in 0..cfg.inv_sqrt_iterations {
             // y² is small where x is large: keep x·y and y² at EXTRA more fractional bits
@@ -138,6 +147,9 @@ impl CrypTensor {
     /// # Security
     /// Reveals nothing. 2 parties: `2·iterations + 1` rounds (default 25), 592 B per element.
     pub fn sqrt_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.sqrt_with(cfg);
+        }
         self.mul(&self.inv_sqrt_with(cfg)?)
     }
 
@@ -168,6 +180,9 @@ impl CrypTensor {
     /// # Security
     /// Reveals nothing. Costs the products above (plus a reciprocal for `n < 0`).
     pub fn pow_with(&self, n: i32, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.pow_with(n, cfg);
+        }
         if n < 0 {
             return self.reciprocal_with(cfg)?.pow_with(-n, cfg);
         }

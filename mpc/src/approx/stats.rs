@@ -3,7 +3,7 @@
 use crate::cryptensor::CrypTensor;
 use crate::error::{Error, Result};
 
-use super::ApproxConfig;
+use super::{ApproxConfig, promote};
 
 impl CrypTensor {
     /// Variance over `dims` (all if empty) with PyTorch's `correction`: the sum of squared
@@ -21,6 +21,9 @@ impl CrypTensor {
     /// Reveals nothing. One square round (8 B per element, 2 parties) plus two public
     /// divisions (free for 2 parties).
     pub fn var(&self, dims: &[usize], correction: u64, keepdim: bool) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.var(dims, correction, keepdim);
+        }
         let n = match self {
             CrypTensor::Public(t) => t.reduced_count(dims)?,
             CrypTensor::Private(s) => s.share.reduced_count(dims)?,

@@ -3,7 +3,7 @@
 use crate::cryptensor::CrypTensor;
 use crate::error::Result;
 
-use super::{ApproxConfig, add_f64, lin_comb, mul_many, relabel, square_many};
+use super::{ApproxConfig, add_f64, lin_comb, mul_many, promote, relabel, square_many};
 
 impl CrypTensor {
     /// `cos x` with the default [`ApproxConfig`].
@@ -49,6 +49,9 @@ impl CrypTensor {
     /// Reveals nothing. 2 parties: `k + 2` rounds and `24k + 24` bytes per element (default
     /// 10 rounds, 216 B).
     pub fn cos_sin_with(&self, cfg: &ApproxConfig) -> Result<(CrypTensor, CrypTensor)> {
+        if let Some(p) = promote(self)? {
+            return p.cos_sin_with(cfg);
+        }
         cfg.validate()?;
         let f = self.frac_bits();
         let k = cfg.trig_squarings;
