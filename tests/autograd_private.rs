@@ -19,9 +19,9 @@ fn data(seed: u64, shape: &[usize]) -> RingTensor {
     RingTensor::from_f64(shape, &v, 16).unwrap()
 }
 
-/// loss = mean((x·W + b)², over all) with x data, W and b parameters.
+/// loss = mean(relu(x·W + b)², over all) with x data, W and b parameters.
 fn loss<T: TensorOps>(x: &Var<T>, w: &Var<T>, b: &Var<T>) -> Result<Var<T>, T::Error> {
-    let h = x.matmul(w)?.add(b)?;
+    let h = x.matmul(w)?.add(b)?.relu_with_mask()?.0;
     h.mul(&h)?.mean(&[], false)
 }
 

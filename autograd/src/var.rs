@@ -51,6 +51,8 @@ enum Op<T: TensorOps> {
     Transpose(Var<T>, usize, usize),
     SumTo(Var<T>),
     BroadcastTo(Var<T>),
+    /// ReLU, with its derivative mask from the forward pass.
+    Relu(Var<T>, T),
 }
 
 struct Node<T: TensorOps> {
@@ -208,7 +210,8 @@ impl<T: TensorOps> Var<T> {
             | Op::Reshape(a)
             | Op::Transpose(a, ..)
             | Op::SumTo(a)
-            | Op::BroadcastTo(a) => vec![a],
+            | Op::BroadcastTo(a)
+            | Op::Relu(a, _) => vec![a],
         }
     }
 
@@ -265,6 +268,8 @@ impl<T: TensorOps> Var<T> {
             Op::Transpose(a, d0, d1) => vec![(a, g.transpose(*d0, *d1)?)],
             Op::SumTo(a) => vec![(a, g.broadcast_to(&shape_of(a))?)],
             Op::BroadcastTo(a) => vec![(a, g.sum_to(&shape_of(a))?)],
+            // the mask is a 0/1 integer tensor: the product needs no truncation
+            Op::Relu(a, mask) => vec![(a, g.mul(mask)?)],
         })
     }
 }
@@ -381,6 +386,11 @@ impl<T: TensorOps> TensorOps for Var<T> {
             &[self],
             Op::BroadcastTo(self.clone()),
         ))
+    }
+    fn relu_with_mask(&self) -> Result<(Self, Self), T::Error> {
+        let (r, mask) = self.value().relu_with_mask()?;
+        let out = Self::from_op(r, &[self], Op::Relu(self.clone(), mask.clone()));
+        Ok((out, Self::constant(mask)))
     }
     fn ones_like(&self) -> Result<Self, T::Error> {
         Ok(Self::constant(self.value().ones_like()?))

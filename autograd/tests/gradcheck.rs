@@ -214,3 +214,24 @@ fn a_1d_matmul_backward_is_an_explicit_error() {
     let err = y.backward().unwrap_err();
     assert!(err.to_string().contains("not differentiable yet"), "{err}");
 }
+
+#[test]
+fn relu_passes_gradient_only_where_the_input_is_not_negative() {
+    // keep every input at least 0.1 away from the kink, beyond the finite-difference step
+    let x = rnd(50, &[2, 5], 2.0).map(|v| {
+        let v = v as i64;
+        (if v < 0 { v - (1 << 17) } else { v + (1 << 17) }) as u64
+    });
+    check("relu", &|v| Ok(v[0].relu_with_mask()?.0), vec![x.clone()]);
+    check(
+        "relu in a composition",
+        &|v| v[0].matmul(&v[1])?.relu_with_mask()?.0.sum(&[1], false),
+        vec![x, rnd(51, &[5, 3], 1.0)],
+    );
+    let (r, m) = RingTensor::from_f64(&[3], &[-1.0, 0.0, 2.0], F)
+        .unwrap()
+        .relu_with_mask()
+        .unwrap();
+    assert_eq!(r.to_f64(), vec![0.0, 0.0, 2.0]);
+    assert_eq!(m.to_i64(), vec![0, 1, 1], "the mask takes 1 at 0");
+}

@@ -627,6 +627,9 @@ impl tensor::TensorOps for CrypTensor {
     fn broadcast_to(&self, shape: &[usize]) -> Result<Self> {
         self.map_linear(|t| t.broadcast_to(shape))
     }
+    fn relu_with_mask(&self) -> Result<(Self, Self)> {
+        CrypTensor::relu_with_mask(self)
+    }
     fn ones_like(&self) -> Result<Self> {
         let f = self.frac_bits();
         Ok(CrypTensor::Public(RingTensor::full_raw(

@@ -592,3 +592,40 @@ fn max_pooling_is_exact_at_the_ends_of_the_range_and_refuses_oversized_padding()
     .unwrap_err();
     assert!(err.to_string().contains("at most half the kernel"), "{err}");
 }
+
+#[test]
+fn relu_with_mask_matches_plaintext_and_costs_one_more_round_than_relu() {
+    let x = RingTensor::from_raw(
+        &[1024],
+        fixed(19, &[1024], 1 << 20)
+            .as_slice()
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i % 7 == 0 { 0 } else { *v })
+            .collect(),
+        16,
+    )
+    .unwrap();
+    let out = run_local(2, cfg(19), |s| {
+        let p = share(&s, 0, &x);
+        s.reset_stats();
+        let (r, m) = p.relu_with_mask()?;
+        let st = s.stats();
+        Ok((r.reveal()?, m.reveal()?, st))
+    })
+    .unwrap();
+    let (r, m, st) = &out[0];
+    assert_eq!(
+        r.to_i64(),
+        x.to_i64().iter().map(|&v| v.max(0)).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        m.to_i64(),
+        x.to_i64()
+            .iter()
+            .map(|&v| i64::from(v >= 0))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(m.frac_bits(), 0);
+    assert_eq!((st.rounds, st.bytes_sent), (9, 48_384 + 8_320 + 128));
+}

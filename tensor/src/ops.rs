@@ -78,6 +78,12 @@ pub trait TensorOps: Clone + Sized {
     /// # Errors
     /// This shape does not broadcast to `shape`.
     fn broadcast_to(&self, shape: &[usize]) -> Result<Self, Self::Error>;
+    /// `max(x, 0)` and the mask `[x >= 0]` as 0/1 integers (scale 1), which is ReLU's
+    /// derivative (taking 1 at 0). The mask is data, not a differentiable value.
+    ///
+    /// # Errors
+    /// For private tensors, network failures.
+    fn relu_with_mask(&self) -> Result<(Self, Self), Self::Error>;
     /// A public tensor of ones with this tensor's shape and scale.
     ///
     /// # Errors
@@ -126,6 +132,11 @@ impl TensorOps for RingTensor {
     }
     fn broadcast_to(&self, shape: &[usize]) -> Result<Self, Error> {
         RingTensor::broadcast_to(self, shape)
+    }
+    fn relu_with_mask(&self) -> Result<(Self, Self), Error> {
+        let relu = self.map(|v| if (v as i64) < 0 { 0 } else { v });
+        let mask = self.map(|v| u64::from((v as i64) >= 0)).with_frac_bits(0);
+        Ok((relu, mask))
     }
     fn ones_like(&self) -> Result<Self, Error> {
         Ok(RingTensor::full_raw(
