@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use mpc::{CrypTensor, run_local};
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 use tensor::{Pool2dParams, RingTensor};
 
 fn raw(v: &[i64], frac: u32) -> RingTensor {
@@ -135,22 +134,8 @@ fn public_operands_and_public_tensors_compare_too() {
     assert_eq!(out[0].1, x.map(|v| if (v as i64) < 0 { 0 } else { v }));
 }
 
-fn config(cases: u32) -> ProptestConfig {
-    let base = ProptestConfig::default();
-    let rng_seed = match base.rng_seed {
-        RngSeed::Random => RngSeed::Fixed(0x636d_705f_7072_6f70),
-        fixed => fixed,
-    };
-    ProptestConfig {
-        cases,
-        rng_seed,
-        failure_persistence: None,
-        ..base
-    }
-}
-
 proptest! {
-    #![proptest_config(config(16))]
+    #![proptest_config(seeded_proptest(16, 0x636d_705f_7072_6f70))]
 
     #[test]
     fn comparisons_match_plaintext_on_random_pairs(

@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use mpc::{TruncMode, run_local};
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 use tensor::RingTensor;
 
 fn tensor_of(shape: &[usize], vals: &[i64], frac: u32) -> RingTensor {
@@ -15,22 +14,8 @@ fn tensor_of(shape: &[usize], vals: &[i64], frac: u32) -> RingTensor {
     RingTensor::from_raw(shape, vals[..n].iter().map(|&v| v as u64).collect(), frac).unwrap()
 }
 
-fn config(cases: u32) -> ProptestConfig {
-    let base = ProptestConfig::default();
-    let rng_seed = match base.rng_seed {
-        RngSeed::Random => RngSeed::Fixed(0x6d70_635f_7072_6f70),
-        fixed => fixed,
-    };
-    ProptestConfig {
-        cases,
-        rng_seed,
-        failure_persistence: None,
-        ..base
-    }
-}
-
 proptest! {
-    #![proptest_config(config(24))]
+    #![proptest_config(seeded_proptest(24, 0x6d70_635f_7072_6f70))]
 
     #[test]
     fn share_then_reveal_is_identity_for_any_ring_values(

@@ -87,3 +87,20 @@ pub fn assert_within_one_ulp_either_way(got: &RingTensor, want: &RingTensor, wha
         assert!((-1..=1).contains(&d), "{what}: element {i} off by {d} ULP");
     }
 }
+
+/// A proptest configuration with `cases` cases, a fixed seed (so a failure reproduces; set
+/// `PROPTEST_RNG_SEED` to explore others) and no regression files.
+pub fn seeded_proptest(cases: u32, seed: u64) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, RngSeed};
+    let base = Config::default();
+    let rng_seed = match base.rng_seed {
+        RngSeed::Random => RngSeed::Fixed(seed),
+        fixed => fixed,
+    };
+    Config {
+        cases,
+        rng_seed,
+        failure_persistence: None,
+        ..base
+    }
+}
