@@ -1,0 +1,109 @@
+//! A short private training run: the same `nn` code trains on plaintext and on secret shares
+//! (model from party 0, data from party 1), and the losses stay together.
+
+use umbra::autograd::Var;
+use umbra::nn::{Linear, Module, ReLU, Sequential, Sgd, mse_loss};
+use umbra::{CrypTensor, RingTensor, Session, SessionConfig, TensorOps, run_local};
+
+fn t(shape: &[usize], v: &[f64]) -> RingTensor {
+    RingTensor::from_f64(shape, v, 16).unwrap()
+}
+
+struct Setup {
+    params: Vec<RingTensor>,
+    x: RingTensor,
+    y: RingTensor,
+}
+
+fn setup() -> Setup {
+    let xs: Vec<f64> = (0..16).map(|i| -1.0 + 2.0 * i as f64 / 15.0).collect();
+    let ys: Vec<f64> = xs.iter().map(|x| x.abs()).collect();
+    let w1: Vec<f64> = (0..8)
+        .map(|i| {
+            if i % 2 == 0 {
+                0.3 + 0.1 * i as f64
+            } else {
+                -0.3 - 0.1 * i as f64
+            }
+        })
+        .collect();
+    let b1: Vec<f64> = (0..8).map(|i| 0.05 * (i as f64 - 3.5)).collect();
+    let w2: Vec<f64> = (0..8).map(|i| 0.1 + 0.02 * i as f64).collect();
+    Setup {
+        params: vec![
+            t(&[8, 1], &w1),
+            t(&[8], &b1),
+            t(&[1, 8], &w2),
+            t(&[1], &[0.0]),
+        ],
+        x: t(&[16, 1], &xs),
+        y: t(&[16, 1], &ys),
+    }
+}
+
+fn model<T: TensorOps + 'static>(p: Vec<T>) -> Sequential<Var<T>> {
+    let mut p = p.into_iter().map(Var::leaf);
+    let mut next = || p.next().expect("four parameters");
+    let l1 = Linear::new(next(), Some(next()));
+    let l2 = Linear::new(next(), Some(next()));
+    Sequential::new(vec![Box::new(l1), Box::new(ReLU), Box::new(l2)])
+}
+
+/// Trains for `steps` and returns the loss before each step and after the last.
+fn train<T: TensorOps + 'static>(
+    params: Vec<T>,
+    x: T,
+    y: T,
+    steps: usize,
+    loss_value: impl Fn(&T) -> Result<f64, T::Error>,
+) -> Result<Vec<f64>, T::Error> {
+    let mut m = model(params);
+    let (x, y) = (Var::constant(x), Var::constant(y));
+    let opt = Sgd::new(0.1);
+    let mut losses = Vec::new();
+    for _ in 0..steps {
+        let loss = mse_loss(&m.forward(&x)?, &y)?;
+        losses.push(loss_value(loss.value())?);
+        loss.backward()?;
+        opt.step(&mut m.parameters_mut())?;
+    }
+    losses.push(loss_value(mse_loss(&m.forward(&x)?, &y)?.value())?);
+    Ok(losses)
+}
+
+#[test]
+fn private_training_follows_plaintext_training() {
+    let s = setup();
+    let steps = 40;
+    let plain = train(s.params.clone(), s.x.clone(), s.y.clone(), steps, |l| {
+        Ok(l.to_f64()[0])
+    })
+    .unwrap();
+    assert!(
+        plain[steps] < plain[0] / 5.0,
+        "plaintext training must learn: {plain:?}"
+    );
+    for n in [2, 3] {
+        let config = SessionConfig {
+            insecure_test_seed: Some(11),
+            ..SessionConfig::default()
+        };
+        let out = run_local(n, config, |ctx: Session| {
+            let params = s
+                .params
+                .iter()
+                .map(|p| ctx.share(p, 0))
+                .collect::<mpc::Result<Vec<CrypTensor>>>()?;
+            let (x, y) = (ctx.share(&s.x, 1)?, ctx.share(&s.y, 1)?);
+            train(params, x, y, steps, |l| Ok(l.reveal_f64()?[0]))
+        })
+        .unwrap();
+        let private = &out[0];
+        for (k, (p, q)) in private.iter().zip(&plain).enumerate() {
+            assert!(
+                (p - q).abs() < 2e-3,
+                "n={n}, step {k}: private loss {p} vs plaintext {q}"
+            );
+        }
+    }
+}
