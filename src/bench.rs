@@ -289,16 +289,7 @@ fn specs(size_scale: f64) -> Vec<OpSpec> {
         format!("softmax_{rows}x{cols}"),
         vec![(vec![rows, cols], logits)],
         Box::new(|t| t[0].softmax(1)),
-        Box::new(move || {
-            ol.chunks(cols)
-                .flat_map(|r| {
-                    let mx = r.iter().copied().fold(f64::MIN, f64::max);
-                    let e: Vec<f64> = r.iter().map(|x| (x - mx).exp()).collect();
-                    let sum: f64 = e.iter().sum();
-                    e.into_iter().map(move |x| x / sum)
-                })
-                .collect()
-        }),
+        Box::new(move || mpc::approx::softmax_f64(&ol, cols)),
     ));
     let pb = sc(64);
     let img = quantize(&data(8, pb * 16 * 24 * 24, 4.0));

@@ -450,18 +450,9 @@ impl CrypTensor {
             let b = cond.ltz()?;
             return Ok((b.mul(dv)?, b.unsqueeze(2)?.mul(doh)?));
         };
-        let c = match cond {
-            CrypTensor::Private(s) => s.share.clone(),
-            CrypTensor::Public(t) => {
-                if session.party() == 0 {
-                    t.clone()
-                } else {
-                    RingTensor::zeros(t.shape(), t.frac_bits())
-                }
-            }
-        };
+        let c = cond.share_for(&session);
         let (bits, m) = Self::sign_bits(&session, &[&c])?;
-        // Expand: one bit per value, then the same bit for each of the n one-hot entries.
+        // Expand: one bit per value, then the same bit for each of the n payload entries.
         let total = m + m * n;
         let mut expanded = vec![0u64; total.div_ceil(64)];
         let bit = |i: usize| (bits[i / 64] >> (i % 64)) & 1;
@@ -472,19 +463,7 @@ impl CrypTensor {
                 expanded[k / 64] |= bit(i) << (k % 64);
             }
         }
-        let share_of = |t: &CrypTensor| -> Result<RingTensor> {
-            Ok(match t {
-                CrypTensor::Private(s) => s.share.clone(),
-                CrypTensor::Public(p) => {
-                    if session.party() == 0 {
-                        p.clone()
-                    } else {
-                        RingTensor::zeros(p.shape(), p.frac_bits())
-                    }
-                }
-            })
-        };
-        let (v, o) = (share_of(dv)?, share_of(doh)?);
+        let (v, o) = (dv.share_for(&session), doh.share_for(&session));
         let joined = RingTensor::concat(
             &[&v.flatten(), &o.flatten().with_frac_bits(v.frac_bits())],
             0,

@@ -95,6 +95,17 @@ impl CrypTensor {
         }
     }
 
+    /// This party's additive share of the value in `session`: its own share when private; for a
+    /// public value, the value itself at party 0 and zeros elsewhere (a sharing nobody needs to
+    /// send).
+    pub(crate) fn share_for(&self, session: &Session) -> RingTensor {
+        match self {
+            CrypTensor::Private(s) => s.share.clone(),
+            CrypTensor::Public(p) if session.party() == 0 => p.clone(),
+            CrypTensor::Public(p) => RingTensor::zeros(p.shape(), p.frac_bits()),
+        }
+    }
+
     /// Applies a local (communication-free) map to the plaintext or to each share. Only valid
     /// for maps that are linear over Z_2^64 and do not mix in constants (shape ops, negation,
     /// sums, products by public integers).
@@ -576,8 +587,7 @@ impl CrypTensor {
                     }
                     s.share.clone()
                 }
-                CrypTensor::Public(p) if session.party() == 0 => p.clone(),
-                CrypTensor::Public(p) => RingTensor::zeros(p.shape(), p.frac_bits()),
+                CrypTensor::Public(_) => t.share_for(session),
             });
         }
         let refs: Vec<&RingTensor> = shares.iter().collect();

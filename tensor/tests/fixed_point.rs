@@ -5,8 +5,9 @@
 //! Randomness is seeded with [`SEED`] so that a failure reproduces; set `PROPTEST_RNG_SEED`
 //! to explore other seeds.
 
+mod common;
+
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 use tensor::fixed::{decode, encode};
 use tensor::{FixedPoint, RingTensor};
 
@@ -16,19 +17,8 @@ const SEED: u64 = 0x756d_6272_615f_6670;
 /// The fractional-bit counts the codec properties run at.
 const FRAC_BITS: [u32; 5] = [0, 8, 16, 20, 32];
 
-/// A seeded proptest configuration with `cases` cases and no regression files.
 fn config(cases: u32) -> ProptestConfig {
-    let base = ProptestConfig::default();
-    let rng_seed = match base.rng_seed {
-        RngSeed::Random => RngSeed::Fixed(SEED),
-        fixed => fixed,
-    };
-    ProptestConfig {
-        cases,
-        rng_seed,
-        failure_persistence: None,
-        ..base
-    }
+    common::seeded(cases, SEED)
 }
 
 /// `2^e` as `f64`, computed without `powi` (which is not guaranteed exact).

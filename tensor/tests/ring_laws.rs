@@ -7,26 +7,16 @@
 
 use std::num::Wrapping;
 
+mod common;
+
 use proptest::prelude::*;
-use proptest::test_runner::RngSeed;
 use tensor::RingTensor;
 
 /// The fixed seed of every property in this file (unless `PROPTEST_RNG_SEED` overrides it).
 const SEED: u64 = 0x756d_6272_615f_726c;
 
-/// A seeded proptest configuration with `cases` cases and no regression files.
 fn config(cases: u32) -> ProptestConfig {
-    let base = ProptestConfig::default();
-    let rng_seed = match base.rng_seed {
-        RngSeed::Random => RngSeed::Fixed(SEED),
-        fixed => fixed,
-    };
-    ProptestConfig {
-        cases,
-        rng_seed,
-        failure_persistence: None,
-        ..base
-    }
+    common::seeded(cases, SEED)
 }
 
 type W = Wrapping<u64>;

@@ -101,6 +101,20 @@ fn map(f: fn(f64) -> f64) -> impl Fn(&[f64]) -> Vec<f64> {
     move |xs| xs.iter().map(|&x| f(x)).collect()
 }
 
+/// Softmax of each row of `cols` values, in `f64` with max subtraction: the oracle for the
+/// private `softmax`.
+pub fn softmax_f64(v: &[f64], cols: usize) -> Vec<f64> {
+    v.chunks(cols)
+        .flat_map(|row| {
+            let m = row.iter().copied().fold(f64::MIN, f64::max);
+            let s: f64 = row.iter().map(|a| (a - m).exp()).sum();
+            row.iter()
+                .map(move |a| (a - m).exp() / s)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 /// Measures every function of the library on a sweep of its documented domain (1000 points
 /// per function; the statistics on 100 rows of 10) with `parties` in-process parties and the
 /// default [`super::ApproxConfig`].
@@ -250,17 +264,7 @@ pub fn accuracy_table(parties: usize) -> Result<Vec<AccuracyRow>> {
     let (r, c) = (100, 10);
     let logits = linspace(-10.0, 10.0, r * c);
     let logits: Vec<f64> = (0..r * c).map(|i| logits[(i * 37) % (r * c)]).collect();
-    let softmax_rows = move |v: &[f64]| -> Vec<f64> {
-        v.chunks(c)
-            .flat_map(|row| {
-                let m = row.iter().cloned().fold(f64::MIN, f64::max);
-                let s: f64 = row.iter().map(|a| (a - m).exp()).sum();
-                row.iter()
-                    .map(move |a| (a - m).exp() / s)
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    };
+    let softmax_rows = move |v: &[f64]| softmax_f64(v, c);
     rows.push(measure(
         parties,
         "softmax(dim=1)",

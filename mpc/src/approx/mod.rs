@@ -47,7 +47,7 @@ mod roots;
 mod stats;
 mod trig;
 
-pub use accuracy::{AccuracyRow, Op, accuracy_table, linspace, logspace, measure};
+pub use accuracy::{AccuracyRow, Op, accuracy_table, linspace, logspace, measure, softmax_f64};
 pub use chebyshev::erf_f64;
 
 use tensor::RingTensor;
