@@ -61,15 +61,32 @@ pub fn and(session: &Session, x: &[u64], y: &[u64]) -> Result<Vec<u64>> {
         .try_into()
         .expect("fetch checks the slot count");
     let (a, b) = (a.as_slice(), b.as_slice());
-    let mut ef = Vec::with_capacity(2 * n);
-    ef.extend(x.iter().zip(a).map(|(x, a)| x ^ a));
-    ef.extend(y.iter().zip(b).map(|(y, b)| y ^ b));
-    let ef = open_xor(session, ef, "and open")?;
-    let (e, f) = ef.split_at(n);
+    // The masked operands go straight into the frame; the opened e and f are re-derived from
+    // this party's words and the peers' in the final pass (as in the arithmetic Beaver mul).
+    let frame = build_frame(2 * n, |w| {
+        let (we, wf) = w.split_at_mut(n);
+        for ((o, x), a) in we.iter_mut().zip(x).zip(a) {
+            *o = x ^ a;
+        }
+        for ((o, y), b) in wf.iter_mut().zip(y).zip(b) {
+            *o = y ^ b;
+        }
+    });
+    let frames = exchange_frames(session, frame, "and open")?;
+    let mut theirs = vec![0u64; 2 * n];
+    for f in &frames {
+        theirs
+            .iter_mut()
+            .zip(frame_words(f).iter())
+            .for_each(|(t, w)| *t ^= w);
+    }
+    let (pe, pf) = theirs.split_at(n);
     // z_i = c_i ⊕ (e ∧ y_i) ⊕ (a_i ∧ f): XOR-sums to ab ⊕ (x⊕a)y ⊕ a(y⊕b) = xy.
     let mut z = c.into_raw();
     for i in 0..n {
-        z[i] ^= (e[i] & y[i]) ^ (a[i] & f[i]);
+        let e = x[i] ^ a[i] ^ pe[i];
+        let f = y[i] ^ b[i] ^ pf[i];
+        z[i] ^= (e & y[i]) ^ (a[i] & f);
     }
     Ok(z)
 }
