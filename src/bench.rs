@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use mpc::{CrypTensor, SessionConfig, run_local};
+use mpc::{CrypTensor, Session, SessionConfig, run_local};
 use serde::Serialize;
-use tensor::{Conv2dParams, Pool2dParams, kernel};
+use tensor::{Conv2dParams, Pool2dParams, RingTensor, kernel};
 
 /// One protocol benchmark result (one JSON line).
 #[derive(Debug, Clone, Serialize)]
@@ -14,7 +14,7 @@ pub struct OpRow {
     pub name: String,
     /// Number of parties.
     pub parties: usize,
-    /// `inproc` (threads and channels) for now.
+    /// `inproc` (threads and channels), `quic` or `tcp` (separate processes).
     pub transport: &'static str,
     /// Elements of the output (or of the operand, for `reveal`).
     pub elements: usize,
@@ -328,6 +328,47 @@ struct PartyRun {
 /// heaps and the caches, as any benchmark harness does.
 const WARMUP: usize = 1;
 
+/// One party's measurement of `spec` on its session.
+fn measure(s: &Session, spec: &OpSpec, prefetch: bool, reps: usize) -> mpc::Result<PartyRun> {
+    let inputs = spec
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, (shape, vals))| s.share_f64(shape, vals, i % s.n_parties()))
+        .collect::<mpc::Result<Vec<_>>>()?;
+    let mut elapsed = Vec::with_capacity(reps);
+    let mut last = None;
+    let mut requests = Vec::new();
+    for rep in 0..WARMUP + reps {
+        // The warm-up records the op's tuple requests; the online measurement prefetches
+        // exactly those before each timed repetition.
+        if prefetch && rep >= WARMUP {
+            s.prefetch(&requests)?;
+        }
+        // One tiny round so that all parties start the clock together.
+        s.share_f64(&[1], &[0.0], 0)?.reveal()?;
+        s.reset_stats();
+        let t0 = Instant::now();
+        let (out, made) = s.record_requests(|| (spec.op)(&inputs))?;
+        let t = t0.elapsed().as_secs_f64();
+        if rep < WARMUP {
+            requests = made;
+        }
+        let stats = s.stats();
+        if rep >= WARMUP {
+            elapsed.push(t);
+        }
+        last = Some((out, stats));
+    }
+    let (out, stats) = last.expect("at least one repetition");
+    let revealed = out.reveal_f64()?;
+    Ok(PartyRun {
+        elapsed,
+        stats,
+        revealed,
+    })
+}
+
 fn run_spec(
     spec: &OpSpec,
     parties: usize,
@@ -335,44 +376,54 @@ fn run_spec(
     reps: usize,
 ) -> mpc::Result<Vec<PartyRun>> {
     run_local(parties, SessionConfig::default(), |s| {
-        let inputs = spec
-            .inputs
-            .iter()
-            .enumerate()
-            .map(|(i, (shape, vals))| s.share_f64(shape, vals, i % s.n_parties()))
-            .collect::<mpc::Result<Vec<_>>>()?;
-        let mut elapsed = Vec::with_capacity(reps);
-        let mut last = None;
-        let mut requests = Vec::new();
-        for rep in 0..WARMUP + reps {
-            // The warm-up records the op's tuple requests; the online measurement prefetches
-            // exactly those before each timed repetition.
-            if prefetch && rep >= WARMUP {
-                s.prefetch(&requests)?;
-            }
-            // One tiny round so that all parties start the clock together.
-            s.share_f64(&[1], &[0.0], 0)?.reveal()?;
-            s.reset_stats();
-            let t0 = Instant::now();
-            let (out, made) = s.record_requests(|| (spec.op)(&inputs))?;
-            let t = t0.elapsed().as_secs_f64();
-            if rep < WARMUP {
-                requests = made;
-            }
-            let stats = s.stats();
-            if rep >= WARMUP {
-                elapsed.push(t);
-            }
-            last = Some((out, stats));
-        }
-        let (out, stats) = last.expect("at least one repetition");
-        let revealed = out.reveal_f64()?;
-        Ok(PartyRun {
-            elapsed,
-            stats,
-            revealed,
-        })
+        measure(&s, spec, prefetch, reps)
     })
+}
+
+/// Every party's measurement, gathered at every party: each party shares its timings (in
+/// nanoseconds) and counts as integers, and all are revealed. Public numbers, gathered after
+/// the timed work.
+fn gather(s: &Session, mine: PartyRun) -> mpc::Result<Vec<PartyRun>> {
+    let reps = mine.elapsed.len();
+    let mut words: Vec<i64> = mine.elapsed.iter().map(|t| (t * 1e9) as i64).collect();
+    words.extend([
+        mine.stats.bytes_sent as i64,
+        mine.stats.bytes_received as i64,
+        mine.stats.messages_sent as i64,
+        mine.stats.rounds as i64,
+    ]);
+    let shape = [words.len()];
+    let mut all = Vec::with_capacity(s.n_parties());
+    for p in 0..s.n_parties() {
+        let shared = if p == s.party() {
+            s.share(&RingTensor::from_i64(&shape, &words)?, p)?
+        } else {
+            s.share_from(&shape, 0, p)?
+        };
+        let w: Vec<i64> = shared
+            .reveal()?
+            .as_slice()
+            .iter()
+            .map(|&v| v as i64)
+            .collect();
+        all.push(PartyRun {
+            elapsed: w[..reps].iter().map(|&ns| ns as f64 / 1e9).collect(),
+            stats: mpc::CommStats {
+                bytes_sent: w[reps] as u64,
+                bytes_received: w[reps + 1] as u64,
+                messages_sent: w[reps + 2] as u64,
+                rounds: w[reps + 3] as u64,
+            },
+            revealed: if p == s.party() {
+                mine.revealed.clone()
+            } else {
+                Vec::new()
+            },
+        });
+    }
+    // Put this party's revealed result first, where `row` reads it.
+    all.swap(0, s.party());
+    Ok(all)
 }
 
 /// The op's time in repetition `rep` is the slowest party's; the reported time is the best
@@ -397,51 +448,83 @@ pub fn ops(
     mut emit: impl FnMut(&OpRow),
 ) -> mpc::Result<Vec<OpRow>> {
     let mut rows = Vec::new();
-    let wanted = |name: &str| only.is_none_or(|o| name.starts_with(o));
-    for spec in specs(size_scale).into_iter().filter(|s| wanted(&s.name)) {
+    for spec in selected(size_scale, only) {
         let with_dealer = run_spec(&spec, parties, false, reps)?;
         let online = run_spec(&spec, parties, true, reps)?;
-        let oracle = (spec.oracle)();
-        let errors: Vec<(f64, f64)> = with_dealer[0]
-            .revealed
-            .iter()
-            .zip(&oracle)
-            .map(|(a, b)| ((a - b).abs(), *b))
-            .collect();
-        let max_abs_err = errors.iter().map(|e| e.0).fold(0.0, f64::max);
-        let gross_errors = errors
-            .iter()
-            .filter(|(e, want)| *e > 0.01 * want.abs().max(1.0))
-            .count();
-        let row = OpRow {
-            name: spec.name.clone(),
-            parties,
-            transport: "inproc",
-            elements: oracle.len(),
-            wall_s: best_time(&with_dealer),
-            online_wall_s: best_time(&online),
-            bytes_sent_per_party: with_dealer
-                .iter()
-                .map(|r| r.stats.bytes_sent)
-                .max()
-                .unwrap_or(0),
-            messages_per_party: with_dealer
-                .iter()
-                .map(|r| r.stats.messages_sent)
-                .max()
-                .unwrap_or(0),
-            rounds: with_dealer
-                .iter()
-                .map(|r| r.stats.rounds)
-                .max()
-                .unwrap_or(0),
-            max_abs_err,
-            gross_errors,
-        };
+        let row = row(&spec, parties, "inproc", &with_dealer, &online);
         emit(&row);
         rows.push(row);
     }
     Ok(rows)
+}
+
+/// [`ops`] as one party of a networked session (each party a process, started by
+/// `umbra launch` or `umbra party`). Every party runs it; rows are emitted at party 0 only.
+///
+/// # Errors
+/// A protocol or network failure.
+pub fn ops_networked(
+    s: &Session,
+    transport: &'static str,
+    size_scale: f64,
+    only: Option<&str>,
+    reps: usize,
+    mut emit: impl FnMut(&OpRow),
+) -> mpc::Result<Vec<OpRow>> {
+    let mut rows = Vec::new();
+    for spec in selected(size_scale, only) {
+        let with_dealer = gather(s, measure(s, &spec, false, reps)?)?;
+        let online = gather(s, measure(s, &spec, true, reps)?)?;
+        let row = row(&spec, s.n_parties(), transport, &with_dealer, &online);
+        if s.party() == 0 {
+            emit(&row);
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn selected(size_scale: f64, only: Option<&str>) -> Vec<OpSpec> {
+    let wanted = |name: &str| only.is_none_or(|o| name.starts_with(o));
+    specs(size_scale)
+        .into_iter()
+        .filter(|s| wanted(&s.name))
+        .collect()
+}
+
+fn row(
+    spec: &OpSpec,
+    parties: usize,
+    transport: &'static str,
+    with_dealer: &[PartyRun],
+    online: &[PartyRun],
+) -> OpRow {
+    let oracle = (spec.oracle)();
+    let errors: Vec<(f64, f64)> = with_dealer[0]
+        .revealed
+        .iter()
+        .zip(&oracle)
+        .map(|(a, b)| ((a - b).abs(), *b))
+        .collect();
+    let max_abs_err = errors.iter().map(|e| e.0).fold(0.0, f64::max);
+    let gross_errors = errors
+        .iter()
+        .filter(|(e, want)| *e > 0.01 * want.abs().max(1.0))
+        .count();
+    let most = |f: fn(&PartyRun) -> u64| with_dealer.iter().map(f).max().unwrap_or(0);
+    OpRow {
+        name: spec.name.clone(),
+        parties,
+        transport,
+        elements: oracle.len(),
+        wall_s: best_time(with_dealer),
+        online_wall_s: best_time(online),
+        bytes_sent_per_party: most(|r| r.stats.bytes_sent),
+        messages_per_party: most(|r| r.stats.messages_sent),
+        rounds: most(|r| r.stats.rounds),
+        max_abs_err,
+        gross_errors,
+    }
 }
 
 /// Benchmarks the raw GEMM kernel at 256, 512 and 1024 cubed, single-threaded and with all

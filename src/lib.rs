@@ -5,6 +5,10 @@
 //! below it (see the README's crate map) and hosts the glue that needs more than one layer:
 //! the demos and the benchmarks behind the `umbra` CLI.
 //!
+//! A program that runs as one party of a real session (one process per party, started by
+//! `umbra launch` or `umbra party`) joins it with [`init`]; `run_local` runs every party as a
+//! thread of one process.
+//!
 //! ```
 //! use umbra::{run_local, SessionConfig};
 //! let revealed = run_local(3, SessionConfig::default(), |ctx| {
@@ -19,10 +23,12 @@
 
 pub mod bench;
 pub mod demo;
+pub mod testprog;
 
 pub use mpc::{
     self, CommStats, CrypTensor, InsecureTestDealer, Session, SessionConfig, TruncMode,
     TupleRequest, run_local,
 };
+pub use party::{init, init_with};
 pub use tensor::{self, Conv2dParams, FixedPoint, Pool2dParams, RingTensor, TensorOps};
 pub use {autograd, nn, party};

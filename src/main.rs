@@ -1,7 +1,11 @@
-//! The `umbra` command line: demos and benchmarks (keygen, dealer, party and launch arrive
-//! with the network milestone).
+//! The `umbra` command line: demos, benchmarks, and running real parties (keygen, dealer,
+//! party, launch).
 
-use anyhow::Result;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use party::{MemberEnv, Timeouts, Transport};
 
 // mimalloc keeps freed pages for reuse instead of returning large blocks to the OS; with
 // glibc's default malloc every multi-megabyte share buffer is a fresh mmap, and the page
@@ -11,6 +15,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 
 /// umbra: secure multi-party machine learning.
+///
+/// Try it on one machine: `umbra demo matmul` (in-process parties), then
+/// `umbra launch --parties 3 --dealer -- umbra testprog matmul-relu` (one process per party,
+/// talking over authenticated QUIC on 127.0.0.1).
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
@@ -29,6 +37,167 @@ enum Command {
     Bench {
         #[command(subcommand)]
         bench: Bench,
+    },
+    /// Make a key pair and certificate per member and the cluster file that pins them.
+    ///
+    /// Copy cluster.toml to every member, and each member's own .key/.crt to it only.
+    Keygen {
+        /// Number of parties.
+        #[arg(long)]
+        parties: usize,
+        /// Also make the dealer's key (it is listed last in --hosts).
+        #[arg(long)]
+        dealer: bool,
+        /// Directory to write into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Comma-separated `host` or `host:port` per member, parties in order then the dealer
+        /// (default: everyone on 127.0.0.1, ports counting up from --port).
+        #[arg(long, value_delimiter = ',')]
+        hosts: Vec<String>,
+        /// Port for hosts given without one.
+        #[arg(long, default_value_t = 7100)]
+        port: u16,
+        /// Replace an existing cluster file and its keys.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a fresh random session id (give the same one to every party of a run).
+    Session,
+    /// Run PROGRAM as one party of a multi-host session (one `umbra party` per host).
+    ///
+    /// PROGRAM joins through `umbra::init()`, which reads the settings from the environment.
+    /// Exits with PROGRAM's exit status.
+    Party {
+        /// The cluster file (from `umbra keygen`).
+        #[arg(long)]
+        cluster: PathBuf,
+        /// This party's index.
+        #[arg(long)]
+        id: u16,
+        /// Session id, 32 hex digits, the same on every party (`umbra session` makes one).
+        #[arg(long, env = "UMBRA_SESSION")]
+        session: String,
+        /// Private key (default: party-ID.key beside the cluster file).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Certificate (default: party-ID.crt beside the cluster file).
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// Listen on this address instead of the cluster file's (e.g. 0.0.0.0:7100).
+        #[arg(long)]
+        bind: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        net: NetArgs,
+        /// The program and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        program: Vec<String>,
+    },
+    /// Serve correlated randomness (Beaver triples and friends) to the parties of a cluster.
+    Dealer {
+        /// The cluster file (from `umbra keygen --dealer`).
+        #[arg(long)]
+        cluster: PathBuf,
+        /// Private key (default: dealer.key beside the cluster file).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Certificate (default: dealer.crt beside the cluster file).
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// Exit after this many sessions have ended (default: serve forever).
+        #[arg(long)]
+        sessions: Option<usize>,
+        /// Listen on this address instead of the cluster file's.
+        #[arg(long)]
+        bind: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Run PROGRAM as N local parties (torchrun-style): fresh keys, a dealer, one process per
+    /// party on 127.0.0.1, output prefixed with the party, non-zero exit if any party fails.
+    Launch {
+        /// Number of parties.
+        #[arg(long, default_value_t = 2)]
+        parties: usize,
+        /// Start a dealer (needed by anything that multiplies or compares).
+        #[arg(long)]
+        dealer: bool,
+        #[command(flatten)]
+        net: NetArgs,
+        /// The program and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        program: Vec<String>,
+    },
+    /// Small party programs for tests and first steps (run them under `umbra launch`).
+    #[command(hide = true)]
+    Testprog {
+        #[command(subcommand)]
+        prog: Testprog,
+    },
+}
+
+/// Network settings shared by `party`, `dealer` and `launch`.
+#[derive(clap::Args, Clone, Copy)]
+struct NetArgs {
+    /// `quic` or `tcp` (both TLS 1.3 with pinned certificates).
+    #[arg(long, default_value = "quic")]
+    transport: TransportArg,
+    /// How long a receive waits for a peer, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    recv_timeout_ms: u64,
+    /// How long set-up waits for every peer to connect, in milliseconds.
+    #[arg(long, default_value_t = 60_000)]
+    connect_timeout_ms: u64,
+    /// QUIC: how long a silent connection lives before the peer counts as dead, in ms.
+    #[arg(long, default_value_t = 10_000)]
+    idle_timeout_ms: u64,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TransportArg {
+    Quic,
+    Tcp,
+}
+
+impl NetArgs {
+    fn transport(&self) -> Transport {
+        match self.transport {
+            TransportArg::Quic => Transport::Quic,
+            TransportArg::Tcp => Transport::Tcp,
+        }
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            recv: Duration::from_millis(self.recv_timeout_ms),
+            connect: Duration::from_millis(self.connect_timeout_ms),
+            idle: Duration::from_millis(self.idle_timeout_ms),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Testprog {
+    /// relu(X·W) with X from party 0 and W from party 1; prints `RESULT [..]`.
+    MatmulRelu,
+    /// Party VICTIM crashes (abort) after set-up; the others then attempt a private product.
+    Crash {
+        #[arg(long, default_value_t = 1)]
+        victim: usize,
+    },
+    /// Party VICTIM stops responding for SECS seconds after set-up.
+    Stall {
+        #[arg(long, default_value_t = 1)]
+        victim: usize,
+        #[arg(long, default_value_t = 30)]
+        secs: u64,
+    },
+    /// Party VICTIM exits with CODE after set-up.
+    Exit {
+        #[arg(long, default_value_t = 1)]
+        victim: usize,
+        #[arg(long, default_value_t = 3)]
+        code: i32,
     },
 }
 
@@ -49,7 +218,8 @@ enum Bench {
         /// Number of parties (at least 2).
         #[arg(long, default_value_t = 2)]
         parties: usize,
-        /// Transport; only `inproc` (threads and channels) exists so far.
+        /// `inproc` (threads and channels, one process), or `quic` / `tcp` (one process per
+        /// party on 127.0.0.1, through `umbra launch`).
         #[arg(long, default_value = "inproc")]
         transport: String,
         /// Scale every problem size by this factor (1.0 = the documented sizes).
@@ -108,15 +278,35 @@ fn main() -> Result<()> {
                     json,
                 },
         } => {
-            if transport != "inproc" {
-                anyhow::bail!(
-                    "unknown transport `{transport}`: only `inproc` is available in this build"
-                );
-            }
             if !(scale > 0.0 && scale <= 1.0) {
                 anyhow::bail!("--scale must be in (0, 1], got {scale}");
             }
-            if !json {
+            let transport: &'static str = match transport.as_str() {
+                "inproc" => "inproc",
+                "quic" => "quic",
+                "tcp" => "tcp",
+                other => {
+                    anyhow::bail!("unknown transport `{other}`: expected `inproc`, `quic` or `tcp`")
+                }
+            };
+            let networked = transport != "inproc";
+            let as_party = MemberEnv::from_env()?.is_some();
+            if networked && !as_party {
+                // Re-run this very command as one process per party.
+                let mut program = std::env::args().collect::<Vec<_>>();
+                program[0] = party::launch::current_exe()?.display().to_string();
+                let code = party::launch::launch(&party::launch::LaunchOptions {
+                    parties,
+                    dealer: true,
+                    program,
+                    transport: transport.parse()?,
+                    timeouts: Timeouts::default(),
+                    umbra_exe: party::launch::current_exe()?,
+                    prefix: false,
+                })?;
+                std::process::exit(code);
+            }
+            let header = || {
                 println!(
                     "{:<34} {:>7} {:>10} {:>10} {:>14} {:>6} {:>10} {:>6}",
                     "op",
@@ -127,9 +317,9 @@ fn main() -> Result<()> {
                     "rounds",
                     "max err",
                     "gross"
-                );
-            }
-            umbra::bench::ops(parties, scale, only.as_deref(), reps.max(1), |r| {
+                )
+            };
+            let print = |r: &umbra::bench::OpRow| {
                 if json {
                     println!("{}", serde_json::to_string(r).expect("serialisable"));
                 } else {
@@ -145,7 +335,26 @@ fn main() -> Result<()> {
                         r.gross_errors
                     );
                 }
-            })?;
+            };
+            if networked {
+                let s = umbra::init()?;
+                if !json && s.party() == 0 {
+                    header();
+                }
+                umbra::bench::ops_networked(
+                    &s,
+                    transport,
+                    scale,
+                    only.as_deref(),
+                    reps.max(1),
+                    print,
+                )?;
+            } else {
+                if !json {
+                    header();
+                }
+                umbra::bench::ops(parties, scale, only.as_deref(), reps.max(1), print)?;
+            }
         }
         Command::Bench {
             bench:
@@ -193,6 +402,142 @@ fn main() -> Result<()> {
                     );
                 }
             });
+        }
+        Command::Keygen {
+            parties,
+            dealer,
+            out,
+            hosts,
+            port,
+            force,
+        } => {
+            let path = party::keygen::keygen(&party::keygen::KeygenOptions {
+                parties,
+                dealer,
+                hosts,
+                base_port: port,
+                out: out.clone(),
+                force,
+            })?;
+            println!(
+                "wrote {} and a key pair per member in {}",
+                path.display(),
+                out.display()
+            );
+            println!(
+                "give cluster.toml to every member and each member only its own .key/.crt; \
+                 start each run with the same fresh `--session` (`umbra session` prints one)"
+            );
+        }
+        Command::Session => {
+            println!("{}", party::wire::hex(&party::env::fresh_session()?));
+        }
+        Command::Party {
+            cluster,
+            id,
+            session,
+            key,
+            cert,
+            bind,
+            net,
+            program,
+        } => {
+            let session = party::wire::unhex::<16>(&session)
+                .map_err(|e| anyhow::anyhow!("--session: {e}"))?;
+            let (dkey, dcert) = party::env::default_key_files(&cluster, id);
+            let env = MemberEnv {
+                cluster: cluster.clone(),
+                me: id,
+                session,
+                key: key.unwrap_or(dkey),
+                cert: cert.unwrap_or(dcert),
+                transport: net.transport(),
+                timeouts: net.timeouts(),
+                bind,
+            };
+            // Fail here, with the reason, rather than in the program.
+            env.node_config()?;
+            let status = std::process::Command::new(&program[0])
+                .args(&program[1..])
+                .envs(env.to_env())
+                .status()
+                .with_context(|| format!("starting {}", program[0]))?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+        Command::Dealer {
+            cluster,
+            key,
+            cert,
+            sessions,
+            bind,
+            net,
+        } => {
+            let (dkey, dcert) = party::env::default_key_files(&cluster, party::wire::DEALER);
+            let env = MemberEnv {
+                cluster,
+                me: party::wire::DEALER,
+                session: [0; 16],
+                key: key.unwrap_or(dkey),
+                cert: cert.unwrap_or(dcert),
+                transport: net.transport(),
+                timeouts: net.timeouts(),
+                bind,
+            };
+            party::dealer::serve(env.node_config()?, sessions)?;
+        }
+        Command::Launch {
+            parties,
+            dealer,
+            net,
+            program,
+        } => {
+            let code = party::launch::launch(&party::launch::LaunchOptions {
+                parties,
+                dealer,
+                program,
+                transport: net.transport(),
+                timeouts: net.timeouts(),
+                umbra_exe: party::launch::current_exe()?,
+                prefix: true,
+            })?;
+            std::process::exit(code);
+        }
+        Command::Testprog { prog } => testprog(prog)?,
+    }
+    Ok(())
+}
+
+fn testprog(prog: Testprog) -> Result<()> {
+    let s = umbra::init()?;
+    let me = s.party();
+    match prog {
+        Testprog::MatmulRelu => {
+            let out = umbra::testprog::matmul_relu(&s)?;
+            println!("RESULT {}", serde_json::to_string(&out)?);
+        }
+        Testprog::Crash { victim } => {
+            umbra::testprog::one_mul(&s)?;
+            if me == victim {
+                eprintln!("party {me}: crashing on purpose");
+                std::process::abort();
+            }
+            umbra::testprog::one_mul(&s)?;
+        }
+        Testprog::Stall { victim, secs } => {
+            umbra::testprog::one_mul(&s)?;
+            if me == victim {
+                eprintln!("party {me}: stalling for {secs} s on purpose");
+                std::thread::sleep(Duration::from_secs(secs));
+                return Ok(());
+            }
+            umbra::testprog::one_mul(&s)?;
+        }
+        Testprog::Exit { victim, code } => {
+            if me == victim {
+                eprintln!("party {me}: exiting with {code} on purpose");
+                std::process::exit(code);
+            }
+            umbra::testprog::one_mul(&s)?;
         }
     }
     Ok(())

@@ -19,30 +19,35 @@ use crate::error::{Error, Result};
 /// forever on `recv` (a dead or silent peer becomes [`Error::Disconnected`] or
 /// [`Error::Timeout`]), and must not buffer unboundedly on the sender side in a way that can
 /// deadlock two parties sending large frames to each other at once.
+///
+/// Every frame carries the name of the protocol step that sends it. A network transport
+/// puts a tag derived from it in the frame header and refuses a frame whose tag differs from
+/// the step the receiver is in, so parties that fall out of step fail with an error naming
+/// the step instead of misreading each other's frames.
 pub trait Comm: Send {
     /// This party's index, `0..n_parties()`.
     fn party(&self) -> usize;
     /// Number of parties in the session.
     fn n_parties(&self) -> usize;
-    /// Sends one frame to `to`.
+    /// Sends one frame of protocol step `step` to `to`.
     ///
     /// # Errors
     /// Unknown or own index, or a broken link.
-    fn send(&mut self, to: usize, frame: Vec<u8>) -> Result<()>;
-    /// Receives the next frame from `from`.
+    fn send(&mut self, to: usize, frame: Vec<u8>, step: &'static str) -> Result<()>;
+    /// Receives the next frame from `from`, which must belong to protocol step `step`.
     ///
     /// # Errors
-    /// Unknown or own index, a broken link, or the receive timeout.
-    fn recv(&mut self, from: usize) -> Result<Vec<u8>>;
+    /// Unknown or own index, a broken link, a frame of another step, or the receive timeout.
+    fn recv(&mut self, from: usize, step: &'static str) -> Result<Vec<u8>>;
 
     /// Receives the next frame from `from`, which the protocol step `step` expects to be
     /// exactly `len` bytes long. Transports that read a length prefix should override this to
-    /// reject a wrong length before allocating anything sized by the peer.
+    /// reject a wrong length before using anything sized by the peer.
     ///
     /// # Errors
     /// As [`Comm::recv`], plus [`Error::FrameLength`].
     fn recv_expect(&mut self, from: usize, len: usize, step: &'static str) -> Result<Vec<u8>> {
-        let frame = self.recv(from)?;
+        let frame = self.recv(from, step)?;
         if frame.len() != len {
             return Err(Error::FrameLength {
                 peer: from,
@@ -54,19 +59,27 @@ pub trait Comm: Send {
         Ok(frame)
     }
 
+    /// Tells every peer that this party gives up on the session, and why, so that they fail
+    /// at once with [`Error::PeerAborted`] instead of waiting for a timeout. Best effort:
+    /// never blocks for long and never fails. The in-process mesh needs nothing here (a
+    /// party's channels close when its thread ends).
+    fn abort(&mut self, reason: &str) {
+        let _ = reason;
+    }
+
     /// Sends `frame` to every peer, then receives one frame from each: one round. Returns the
     /// peers' frames indexed by party (this party's slot is empty).
     ///
     /// # Errors
     /// A broken link or a timeout.
-    fn exchange(&mut self, frame: Vec<u8>) -> Result<Vec<Vec<u8>>> {
+    fn exchange(&mut self, frame: Vec<u8>, step: &'static str) -> Result<Vec<Vec<u8>>> {
         let (me, n) = (self.party(), self.n_parties());
         for p in (0..n).filter(|&p| p != me) {
-            self.send(p, frame.clone())?;
+            self.send(p, frame.clone(), step)?;
         }
         let mut out = vec![Vec::new(); n];
         for (p, slot) in out.iter_mut().enumerate().filter(|(p, _)| *p != me) {
-            *slot = self.recv(p)?;
+            *slot = self.recv(p, step)?;
         }
         Ok(out)
     }
@@ -76,7 +89,12 @@ pub trait Comm: Send {
     ///
     /// # Errors
     /// `root` unknown, `frame` given by a non-root or missing at the root, or a link failure.
-    fn broadcast(&mut self, root: usize, frame: Option<Vec<u8>>) -> Result<Vec<u8>> {
+    fn broadcast(
+        &mut self,
+        root: usize,
+        frame: Option<Vec<u8>>,
+        step: &'static str,
+    ) -> Result<Vec<u8>> {
         let (me, n) = (self.party(), self.n_parties());
         if root >= n {
             return Err(Error::UnknownParty {
@@ -87,11 +105,11 @@ pub trait Comm: Send {
         match (me == root, frame) {
             (true, Some(f)) => {
                 for p in (0..n).filter(|&p| p != me) {
-                    self.send(p, f.clone())?;
+                    self.send(p, f.clone(), step)?;
                 }
                 Ok(f)
             }
-            (false, None) => self.recv(root),
+            (false, None) => self.recv(root, step),
             (true, None) => Err(Error::InvalidArgument {
                 op: "broadcast",
                 reason: format!("root {root} has no frame to send"),
@@ -111,14 +129,17 @@ impl<C: Comm + ?Sized> Comm for Box<C> {
     fn n_parties(&self) -> usize {
         (**self).n_parties()
     }
-    fn send(&mut self, to: usize, frame: Vec<u8>) -> Result<()> {
-        (**self).send(to, frame)
+    fn send(&mut self, to: usize, frame: Vec<u8>, step: &'static str) -> Result<()> {
+        (**self).send(to, frame, step)
     }
-    fn recv(&mut self, from: usize) -> Result<Vec<u8>> {
-        (**self).recv(from)
+    fn recv(&mut self, from: usize, step: &'static str) -> Result<Vec<u8>> {
+        (**self).recv(from, step)
     }
     fn recv_expect(&mut self, from: usize, len: usize, step: &'static str) -> Result<Vec<u8>> {
         (**self).recv_expect(from, len, step)
+    }
+    fn abort(&mut self, reason: &str) {
+        (**self).abort(reason);
     }
 }
 
@@ -181,7 +202,7 @@ pub fn exchange_u64s(
     step: &'static str,
 ) -> Result<Vec<Vec<u64>>> {
     let me = comm.party();
-    let frames = comm.exchange(encode_u64s(words))?;
+    let frames = comm.exchange(encode_u64s(words), step)?;
     frames
         .iter()
         .enumerate()
@@ -288,15 +309,16 @@ impl Comm for LocalComm {
         self.senders.len()
     }
 
-    fn send(&mut self, to: usize, frame: Vec<u8>) -> Result<()> {
+    fn send(&mut self, to: usize, frame: Vec<u8>, step: &'static str) -> Result<()> {
         self.check_peer(to)?;
         let tx = self.senders[to]
             .as_ref()
             .expect("mesh has a sender per peer");
-        tx.send(frame).map_err(|_| Error::Disconnected { peer: to })
+        tx.send(frame)
+            .map_err(|_| Error::Disconnected { peer: to, step })
     }
 
-    fn recv(&mut self, from: usize) -> Result<Vec<u8>> {
+    fn recv(&mut self, from: usize, step: &'static str) -> Result<Vec<u8>> {
         self.check_peer(from)?;
         let rx = self.receivers[from]
             .as_ref()
@@ -304,9 +326,10 @@ impl Comm for LocalComm {
         rx.recv_timeout(self.timeout).map_err(|e| match e {
             RecvTimeoutError::Timeout => Error::Timeout {
                 peer: from,
+                step,
                 timeout_ms: self.timeout.as_millis(),
             },
-            RecvTimeoutError::Disconnected => Error::Disconnected { peer: from },
+            RecvTimeoutError::Disconnected => Error::Disconnected { peer: from, step },
         })
     }
 }
@@ -375,9 +398,9 @@ impl<C: Comm> Comm for CountingComm<C> {
     fn n_parties(&self) -> usize {
         self.inner.n_parties()
     }
-    fn send(&mut self, to: usize, frame: Vec<u8>) -> Result<()> {
+    fn send(&mut self, to: usize, frame: Vec<u8>, step: &'static str) -> Result<()> {
         let len = frame.len() as u64;
-        self.inner.send(to, frame)?;
+        self.inner.send(to, frame, step)?;
         if !self.in_send_phase {
             self.stats.rounds += 1;
             self.in_send_phase = true;
@@ -386,8 +409,8 @@ impl<C: Comm> Comm for CountingComm<C> {
         self.stats.messages_sent += 1;
         Ok(())
     }
-    fn recv(&mut self, from: usize) -> Result<Vec<u8>> {
-        let frame = self.inner.recv(from)?;
+    fn recv(&mut self, from: usize, step: &'static str) -> Result<Vec<u8>> {
+        let frame = self.inner.recv(from, step)?;
         self.count_received(&frame);
         Ok(frame)
     }
@@ -395,6 +418,9 @@ impl<C: Comm> Comm for CountingComm<C> {
         let frame = self.inner.recv_expect(from, len, step)?;
         self.count_received(&frame);
         Ok(frame)
+    }
+    fn abort(&mut self, reason: &str) {
+        self.inner.abort(reason);
     }
 }
 
@@ -418,8 +444,8 @@ mod tests {
             .collect::<Vec<_>>();
         let (a, b) = mesh.split_at_mut(1);
         let (a, b) = (&mut a[0], &mut b[0]);
-        a.send(1, encode_u64s(&[1, 2])).unwrap();
-        a.send(1, encode_u64s(&[3])).unwrap();
+        a.send(1, encode_u64s(&[1, 2]), "t").unwrap();
+        a.send(1, encode_u64s(&[3]), "t").unwrap();
         assert_eq!(recv_u64s(b, 0, 2, "t").unwrap(), vec![1, 2]);
         assert!(matches!(
             recv_u64s(b, 0, 2, "t"),
@@ -452,8 +478,8 @@ mod tests {
                         let me = c.party() as u64;
                         let ex = exchange_u64s(&mut c, &[me, me * 10], 2, "t").unwrap();
                         let root = (c.party() == 1).then(|| encode_u64s(&[77]));
-                        let b = c.broadcast(1, root).unwrap();
-                        let wrong = c.broadcast(1, Some(vec![1]));
+                        let b = c.broadcast(1, root, "t").unwrap();
+                        let wrong = c.broadcast(1, Some(vec![1]), "t");
                         (ex, b, wrong.is_err() || c.party() == 1)
                     })
                 })
@@ -481,16 +507,22 @@ mod tests {
         let c = mesh.pop().unwrap();
         let mut a = mesh.remove(0);
         assert!(matches!(
-            a.send(5, vec![]),
+            a.send(5, vec![], "t"),
             Err(Error::UnknownParty {
                 party: 5,
                 n_parties: 3
             })
         ));
-        assert!(matches!(a.recv(0), Err(Error::SelfMessage(0))));
+        assert!(matches!(a.recv(0, "t"), Err(Error::SelfMessage(0))));
         drop(c);
-        assert!(matches!(a.recv(2), Err(Error::Disconnected { peer: 2 })));
+        assert!(matches!(
+            a.recv(2, "t"),
+            Err(Error::Disconnected { peer: 2, step: "t" })
+        ));
         a.set_timeout(Duration::from_millis(20));
-        assert!(matches!(a.recv(1), Err(Error::Timeout { peer: 1, .. })));
+        assert!(matches!(
+            a.recv(1, "t"),
+            Err(Error::Timeout { peer: 1, .. })
+        ));
     }
 }

@@ -19,18 +19,47 @@ pub enum Error {
     #[error("a session needs at least 2 parties, got {0}")]
     TooFewParties(usize),
     /// A peer closed its end of the link (it exited or failed).
-    #[error("party {peer} disconnected (it exited or aborted the session)")]
+    #[error("party {peer} disconnected at step `{step}` (it exited, crashed or lost the link)")]
     Disconnected {
         /// The peer that went away.
         peer: usize,
+        /// The protocol step this party was in.
+        step: &'static str,
     },
     /// A receive waited longer than the configured timeout.
-    #[error("timed out after {timeout_ms} ms waiting for a frame from party {peer}")]
+    #[error("timed out after {timeout_ms} ms waiting for party {peer} at step `{step}`")]
     Timeout {
         /// The silent peer.
         peer: usize,
+        /// The protocol step this party was in.
+        step: &'static str,
         /// The timeout that fired.
         timeout_ms: u128,
+    },
+    /// A peer gave up on the session and said why (its own error, forwarded).
+    #[error("party {peer} aborted the session: {reason}")]
+    PeerAborted {
+        /// The peer that aborted.
+        peer: usize,
+        /// The peer's reason, as it sent it.
+        reason: String,
+    },
+    /// A frame that is not what the link expects next: another session, another sender, a
+    /// replayed or reordered sequence number, another protocol step, or an oversized length.
+    #[error("malformed frame from party {peer}: {reason}")]
+    BadFrame {
+        /// The sender.
+        peer: usize,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A link to a peer failed in a way the transport describes (setup, TLS, I/O).
+    #[error("link to party {peer}: {reason}")]
+    Link {
+        /// The peer.
+        peer: usize,
+        /// What failed.
+        reason: String,
     },
     /// A frame had a different length from the one the protocol step expects.
     #[error("frame from party {peer} at step `{step}` has {got} bytes, expected {expected}")]

@@ -25,7 +25,10 @@ use crate::error::{Error, Result};
 use crate::prg::{AesPrg, Seed};
 
 /// What a protocol asks the dealer for. Shapes are those of the protocol's operands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Requests travel to the network dealer as postcard control messages; a decoded request is
+/// only trusted after [`TupleRequest::slots`] has checked its shapes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TupleRequest {
     /// Elementwise Beaver triple `[a, b, c = a * b]`; `c` has the broadcast shape.
     Mul {
@@ -212,6 +215,15 @@ pub trait TripleSource: Send {
     /// # Errors
     /// The source is unreachable, or the request is malformed.
     fn fetch(&mut self, req: &TupleRequest) -> Result<Vec<RingTensor>>;
+
+    /// The next tuples for `reqs`, in order. A network source overrides this to send the
+    /// whole batch at once, so prefetching costs one round trip rather than one per tuple.
+    ///
+    /// # Errors
+    /// As [`TripleSource::fetch`].
+    fn fetch_many(&mut self, reqs: &[TupleRequest]) -> Result<Vec<Vec<RingTensor>>> {
+        reqs.iter().map(|r| self.fetch(r)).collect()
+    }
 }
 
 /// The dealer's view: every party's seed, and the computation of party 0's corrections.

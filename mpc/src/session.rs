@@ -149,6 +149,59 @@ fn hello(party: usize, n: usize, config: &SessionConfig) -> [u64; 5] {
     ]
 }
 
+/// The two setup rounds: every party checks the others' settings, then pairwise seeds are
+/// agreed (drawn by the lower-numbered party of each pair).
+fn setup_links(
+    comm: &mut CountingComm<Box<dyn Comm>>,
+    party: usize,
+    n: usize,
+    config: &SessionConfig,
+) -> Result<Vec<Option<Seed>>> {
+    // Round 1: everyone agrees on the settings.
+    let ours = hello(party, n, config);
+    for peer in (0..n).filter(|&p| p != party) {
+        comm.send(peer, encode_u64s(&ours), "setup hello")?;
+    }
+    for peer in (0..n).filter(|&p| p != party) {
+        let theirs = recv_u64s(comm, peer, ours.len(), "setup hello")?;
+        const FIELDS: [&str; 5] = [
+            "protocol version",
+            "party count",
+            "fractional bits",
+            "local truncation",
+            "party index",
+        ];
+        let expected = [ours[0], ours[1], ours[2], ours[3], peer as u64];
+        if let Some(i) = (0..FIELDS.len()).find(|&i| theirs[i] != expected[i]) {
+            return Err(Error::ConfigMismatch {
+                peer,
+                setting: FIELDS[i],
+                ours: expected[i],
+                theirs: theirs[i],
+            });
+        }
+    }
+    // Round 2: pairwise seeds, drawn by the lower-numbered party of each pair.
+    let mut pair_seeds: Vec<Option<Seed>> = (0..n).map(|_| None).collect();
+    for (j, slot) in pair_seeds.iter_mut().enumerate().skip(party + 1) {
+        let seed = match config.insecure_test_seed {
+            Some(s) => Seed::insecure_from_u64(s).derive((party * n + j) as u64),
+            None => Seed::from_os()?,
+        };
+        let b = seed.to_bytes();
+        let words = [
+            u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
+            u64::from_le_bytes(b[8..].try_into().expect("8 bytes")),
+        ];
+        comm.send(j, encode_u64s(&words), "pairwise seed")?;
+        *slot = Some(seed);
+    }
+    for (i, slot) in pair_seeds.iter_mut().enumerate().take(party) {
+        *slot = Some(words_to_seed(&recv_u64s(comm, i, 2, "pairwise seed")?));
+    }
+    Ok(pair_seeds)
+}
+
 impl Session {
     /// Starts a session over `comm`: checks that every peer runs with the same settings and
     /// agrees pairwise seeds (two rounds; see the module docs).
@@ -194,48 +247,13 @@ impl Session {
             });
         }
         let mut comm = CountingComm::new(comm);
-        // Round 1: everyone agrees on the settings.
-        let ours = hello(party, n, &config);
-        for peer in (0..n).filter(|&p| p != party) {
-            comm.send(peer, encode_u64s(&ours))?;
-        }
-        for peer in (0..n).filter(|&p| p != party) {
-            let theirs = recv_u64s(&mut comm, peer, ours.len(), "setup hello")?;
-            const FIELDS: [&str; 5] = [
-                "protocol version",
-                "party count",
-                "fractional bits",
-                "local truncation",
-                "party index",
-            ];
-            let expected = [ours[0], ours[1], ours[2], ours[3], peer as u64];
-            if let Some(i) = (0..FIELDS.len()).find(|&i| theirs[i] != expected[i]) {
-                return Err(Error::ConfigMismatch {
-                    peer,
-                    setting: FIELDS[i],
-                    ours: expected[i],
-                    theirs: theirs[i],
-                });
+        let pair_seeds = match setup_links(&mut comm, party, n, &config) {
+            Ok(seeds) => seeds,
+            Err(e) => {
+                comm.abort(&e.to_string());
+                return Err(e);
             }
-        }
-        // Round 2: pairwise seeds, drawn by the lower-numbered party of each pair.
-        let mut pair_seeds: Vec<Option<Seed>> = (0..n).map(|_| None).collect();
-        for (j, slot) in pair_seeds.iter_mut().enumerate().skip(party + 1) {
-            let seed = match config.insecure_test_seed {
-                Some(s) => Seed::insecure_from_u64(s).derive((party * n + j) as u64),
-                None => Seed::from_os()?,
-            };
-            let b = seed.to_bytes();
-            let words = [
-                u64::from_le_bytes(b[..8].try_into().expect("8 bytes")),
-                u64::from_le_bytes(b[8..].try_into().expect("8 bytes")),
-            ];
-            comm.send(j, encode_u64s(&words))?;
-            *slot = Some(seed);
-        }
-        for (i, slot) in pair_seeds.iter_mut().enumerate().take(party) {
-            *slot = Some(words_to_seed(&recv_u64s(&mut comm, i, 2, "pairwise seed")?));
-        }
+        };
         comm.reset();
         let inner = Inner {
             party,
@@ -311,8 +329,10 @@ impl Session {
             return Err(Error::Aborted);
         }
         let r = step();
-        if r.is_err() {
+        if let Err(e) = &r {
             self.inner.poisoned.set(true);
+            // Peers blocked on this party learn why at once rather than by a timeout.
+            self.inner.comm.borrow_mut().abort(&e.to_string());
         }
         r
     }
@@ -363,12 +383,18 @@ impl Session {
             r.slots()?;
         }
         self.guarded(|| {
-            let mut fetched = Vec::with_capacity(requests.len());
-            let mut source = self.inner.source.borrow_mut();
-            for r in requests {
-                fetched.push((r.clone(), source.fetch(r)?));
+            let tuples = self.inner.source.borrow_mut().fetch_many(requests)?;
+            if tuples.len() != requests.len() {
+                return Err(Error::TripleSource(format!(
+                    "asked for {} tuples, got {}",
+                    requests.len(),
+                    tuples.len()
+                )));
             }
-            self.inner.prefetched.borrow_mut().extend(fetched);
+            self.inner
+                .prefetched
+                .borrow_mut()
+                .extend(requests.iter().cloned().zip(tuples));
             Ok(())
         })
     }

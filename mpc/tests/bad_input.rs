@@ -107,11 +107,12 @@ fn a_malformed_frame_is_rejected_by_length() {
     let src0 = clients.next().unwrap();
     let rogue = std::thread::spawn(move || {
         // complete setup (hello, then the seed from party 0), then answer the opening with 3 bytes
-        let _ = c1.recv(0);
+        let _ = c1.recv(0, "setup hello");
         let hello = [mpc::session::PROTOCOL_VERSION, 2, 16, 1, 1];
-        c1.send(0, mpc::comm::encode_u64s(&hello)).unwrap();
-        let _ = c1.recv(0);
-        c1.send(0, vec![1, 2, 3]).unwrap();
+        c1.send(0, mpc::comm::encode_u64s(&hello), "setup hello")
+            .unwrap();
+        let _ = c1.recv(0, "pairwise seed");
+        c1.send(0, vec![1, 2, 3], "beaver open").unwrap();
         c1
     });
     let s = Session::new(Box::new(c0), Box::new(src0), cfg(6)).unwrap();

@@ -37,12 +37,12 @@ impl<C: Comm> Comm for RecordingComm<C> {
     fn n_parties(&self) -> usize {
         self.inner.n_parties()
     }
-    fn send(&mut self, to: usize, frame: Vec<u8>) -> mpc::Result<()> {
+    fn send(&mut self, to: usize, frame: Vec<u8>, step: &'static str) -> mpc::Result<()> {
         self.log.lock().unwrap().push((true, to, frame.len()));
-        self.inner.send(to, frame)
+        self.inner.send(to, frame, step)
     }
-    fn recv(&mut self, from: usize) -> mpc::Result<Vec<u8>> {
-        let f = self.inner.recv(from)?;
+    fn recv(&mut self, from: usize, step: &'static str) -> mpc::Result<Vec<u8>> {
+        let f = self.inner.recv(from, step)?;
         self.log.lock().unwrap().push((false, from, f.len()));
         Ok(f)
     }

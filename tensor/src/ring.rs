@@ -69,7 +69,7 @@ fn kernel_threads() -> usize {
 }
 
 /// Convolution hyper-parameters, as in `torch.nn.functional.conv2d`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Conv2dParams {
     /// Stride (height, width).
     pub stride: (usize, usize),

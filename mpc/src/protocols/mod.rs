@@ -84,7 +84,7 @@ pub(crate) fn exchange_frames(
             } else {
                 frame.clone().expect("not sent yet")
             };
-            comm.send(peer, f)?;
+            comm.send(peer, f, step)?;
         }
         peers
             .iter()

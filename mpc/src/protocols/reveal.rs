@@ -32,7 +32,7 @@ pub fn open_to(session: &Session, share: &RingTensor, to: usize) -> Result<Optio
     session.with_comm(|comm| {
         let me = comm.party();
         if me != to {
-            comm.send(to, encode_u64s(share.as_slice()))?;
+            comm.send(to, encode_u64s(share.as_slice()), "reveal_to")?;
             return Ok(None);
         }
         let mut acc = share.clone();

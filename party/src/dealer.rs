@@ -1,0 +1,409 @@
+//! The dealer service and its party-side client.
+//!
+//! The dealer shares one fresh seed with each party of a session (sent over the party's
+//! authenticated link at join). Every party expands its tuple shares from that seed itself;
+//! only party 0 asks for anything more: for each batch of requests the dealer recomputes all
+//! parties' expansions and returns party 0's corrections (`mpc::provider` describes the seed
+//! scheme). Requests travel in batches ([`mpc::TripleSource::fetch_many`]), so prefetching
+//! the tuples of a whole computation costs one round trip.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mpc::provider::{DealerCore, assemble_tuple};
+use mpc::{RingTensor, Seed, TripleSource, TupleRequest};
+use tokio::sync::Notify;
+
+use crate::error::{Error, Result};
+use crate::link::{CLOSE_ABORT, CLOSE_DONE, Inbound, Link, LinkEnd};
+use crate::net::{Node, NodeConfig, session_hex};
+use crate::wire::{
+    DEALER, DealerMsg, SessionId, TAG_ABORT, TAG_BYE, TAG_DEALER, TAG_DEALER_DATA, decode_control,
+    encode_control, node_name,
+};
+
+/// Requests per batch message (keeps each control message far below its cap).
+const BATCH: usize = 512;
+
+struct SessionState {
+    core: Arc<DealerCore>,
+    seeds: Vec<[u8; 16]>,
+    joined: Vec<bool>,
+    done: usize,
+}
+
+struct Shared {
+    n: usize,
+    sessions: Mutex<HashMap<SessionId, SessionState>>,
+    completed: Mutex<usize>,
+    finished: Notify,
+}
+
+/// Runs the dealer service for `cfg.cluster` until `sessions` sessions have ended (forever
+/// if `None`).
+///
+/// # Errors
+/// The node cannot start (key, address); per-connection failures are logged, not fatal.
+pub fn serve(cfg: NodeConfig, sessions: Option<usize>) -> Result<()> {
+    if cfg.me != DEALER {
+        return Err(Error::Config(
+            "the dealer runs with the dealer's identity".into(),
+        ));
+    }
+    let node = Arc::new(Node::start(cfg)?);
+    let shared = Arc::new(Shared {
+        n: node.cluster.n_parties(),
+        sessions: Mutex::new(HashMap::new()),
+        completed: Mutex::new(0),
+        finished: Notify::new(),
+    });
+    let listener = node.listener();
+    let dialer = node.dialer();
+    let rules = node.rules(false);
+    let accept = {
+        let shared = shared.clone();
+        async move {
+            while let Some(p) = listener.next().await {
+                let (dialer, rules, shared) = (dialer.clone(), rules.clone(), shared.clone());
+                tokio::spawn(async move {
+                    let est = match dialer.accept(p).await {
+                        Ok(est) if est.peer == DEALER => {
+                            tracing::warn!(
+                                "refused a connection presenting the dealer's own certificate"
+                            );
+                            return;
+                        }
+                        Ok(est) => est,
+                        Err(e) => {
+                            tracing::warn!("{e}");
+                            return;
+                        }
+                    };
+                    match Link::open(est, &rules).await {
+                        Ok(link) => serve_party(link, shared, sessions).await,
+                        Err(e) => tracing::warn!("refused a party: {e}"),
+                    }
+                });
+            }
+        }
+    };
+    let task = node.rt.spawn(accept);
+    node.rt.block_on(shared.finished.notified());
+    task.abort();
+    Ok(())
+}
+
+async fn serve_party(mut link: Link, shared: Arc<Shared>, sessions: Option<usize>) {
+    let party = usize::from(link.peer);
+    let session = link.session();
+    let outcome = party_conversation(&mut link, &shared, party).await;
+    match &outcome {
+        Ok(()) => link.close(CLOSE_DONE, "done"),
+        Err(why) => {
+            tracing::warn!("session {}: party {party}: {why}", session_hex(&session));
+            let _ = tokio::time::timeout(
+                Duration::from_millis(300),
+                link.send(TAG_ABORT, why.as_bytes()),
+            )
+            .await;
+            link.close(CLOSE_ABORT, why);
+        }
+    }
+    let complete = {
+        let mut sessions = shared.sessions.lock().expect("dealer state");
+        match sessions.get_mut(&session) {
+            Some(s) => {
+                s.done += 1;
+                if s.done == shared.n {
+                    sessions.remove(&session);
+                    true
+                } else {
+                    false
+                }
+            }
+            None => false,
+        }
+    };
+    if complete {
+        let mut c = shared.completed.lock().expect("dealer state");
+        *c += 1;
+        tracing::info!("session {} complete", session_hex(&session));
+        if sessions.is_some_and(|limit| *c >= limit) {
+            shared.finished.notify_one();
+        }
+    }
+}
+
+async fn next_control(link: &mut Link) -> std::result::Result<Option<DealerMsg>, String> {
+    match link.next().await {
+        Inbound::Frame {
+            tag: TAG_DEALER,
+            data,
+        } => decode_control(&data).map(Some),
+        Inbound::Frame { tag, .. } => Err(format!("unexpected frame tag {tag:#x}")),
+        Inbound::End(LinkEnd::Bye) => Ok(None),
+        Inbound::End(end) => Err(format!("link ended: {end:?}")),
+    }
+}
+
+async fn party_conversation(
+    link: &mut Link,
+    shared: &Shared,
+    party: usize,
+) -> std::result::Result<(), String> {
+    if next_control(link).await? != Some(DealerMsg::Join) {
+        return Err("expected a join".into());
+    }
+    let (seed, core) = {
+        let mut sessions = shared.sessions.lock().expect("dealer state");
+        let state = match sessions.entry(link.session()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                let seeds: Vec<Seed> = (0..shared.n)
+                    .map(|_| Seed::from_os())
+                    .collect::<mpc::Result<_>>()
+                    .map_err(|e| e.to_string())?;
+                v.insert(SessionState {
+                    seeds: seeds.iter().map(Seed::to_bytes).collect(),
+                    core: Arc::new(DealerCore::new(seeds)),
+                    joined: vec![false; shared.n],
+                    done: 0,
+                })
+            }
+        };
+        if state.joined[party] {
+            return Err(format!("party {party} joined this session twice"));
+        }
+        state.joined[party] = true;
+        (state.seeds[party], state.core.clone())
+    };
+    link.send(TAG_DEALER, &encode_control(&DealerMsg::Seed(seed)))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut next_q = 0u64;
+    loop {
+        match next_control(link).await? {
+            None => return Ok(()),
+            Some(DealerMsg::Requests { first, reqs }) if party == 0 => {
+                if first != next_q {
+                    return Err(format!("requests start at {first}, expected {next_q}"));
+                }
+                for req in reqs {
+                    req.slots().map_err(|e| format!("bad request: {e}"))?;
+                    let q = next_q;
+                    next_q += 1;
+                    let core = core.clone();
+                    let corrections =
+                        tokio::task::spawn_blocking(move || core.corrections(q, &req))
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .map_err(|e| e.to_string())?;
+                    for c in corrections {
+                        link.send(TAG_DEALER_DATA, &mpc::comm::encode_u64s(c.as_slice()))
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+            Some(other) => return Err(format!("unexpected message from party {party}: {other:?}")),
+        }
+    }
+}
+
+/// A party's [`TripleSource`] backed by the dealer service.
+pub struct DealerClient {
+    node: Arc<Node>,
+    party: usize,
+    seed: Seed,
+    next: u64,
+    /// Party 0's link; the other parties need the dealer only once, for their seed.
+    link: Option<Link>,
+}
+
+impl std::fmt::Debug for DealerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DealerClient")
+            .field("party", &self.party)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}
+
+fn source_err(msg: impl std::fmt::Display) -> mpc::Error {
+    mpc::Error::TripleSource(format!("dealer: {msg}"))
+}
+
+impl DealerClient {
+    /// Joins the session at the cluster's dealer and receives this party's seed.
+    pub(crate) fn connect(node: Arc<Node>) -> Result<Self> {
+        let dealer = node
+            .cluster
+            .dealer
+            .clone()
+            .ok_or_else(|| Error::Config("the cluster file has no dealer".into()))?;
+        let party = usize::from(node.me);
+        let deadline = Instant::now() + node.timeouts.connect;
+        let dialer = node.dialer();
+        let rules = node.rules(true);
+        let recv_timeout = node.timeouts.recv;
+        let (link, seed) = node.rt.block_on(async {
+            let est = loop {
+                match dialer.dial(&dealer).await {
+                    Ok(est) => break est,
+                    Err(e) if e.retry && Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => return Err(Error::Dealer(e.msg)),
+                }
+            };
+            let mut link = Link::open(est, &rules).await.map_err(Error::Dealer)?;
+            link.send(TAG_DEALER, &encode_control(&DealerMsg::Join))
+                .await
+                .map_err(|e| Error::Dealer(e.to_string()))?;
+            let reply = tokio::time::timeout(recv_timeout, next_control(&mut link))
+                .await
+                .map_err(|_| Error::Dealer("no seed within the receive timeout".into()))?;
+            match reply {
+                Ok(Some(DealerMsg::Seed(s))) => Ok((link, Seed::from_bytes(s))),
+                Ok(other) => Err(Error::Dealer(format!("expected a seed, got {other:?}"))),
+                Err(e) => Err(Error::Dealer(e)),
+            }
+        })?;
+        let mut client = Self {
+            node,
+            party,
+            seed,
+            next: 0,
+            link: Some(link),
+        };
+        if party != 0 {
+            client.hang_up();
+        }
+        Ok(client)
+    }
+
+    fn hang_up(&mut self) {
+        if let Some(mut link) = self.link.take() {
+            self.node.rt.block_on(async {
+                let _ = tokio::time::timeout(Duration::from_secs(1), link.send(TAG_BYE, &[])).await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    while let Inbound::Frame { .. } = link.next().await {}
+                })
+                .await;
+            });
+            link.close(CLOSE_DONE, "done");
+        }
+    }
+}
+
+impl Drop for DealerClient {
+    fn drop(&mut self) {
+        self.hang_up();
+    }
+}
+
+impl TripleSource for DealerClient {
+    fn fetch(&mut self, req: &TupleRequest) -> mpc::Result<Vec<RingTensor>> {
+        let mut one = self.fetch_many(std::slice::from_ref(req))?;
+        Ok(one.pop().expect("one tuple for one request"))
+    }
+
+    fn fetch_many(&mut self, reqs: &[TupleRequest]) -> mpc::Result<Vec<Vec<RingTensor>>> {
+        let first = self.next;
+        self.next += reqs.len() as u64;
+        let Some(link) = self.link.as_mut() else {
+            return reqs
+                .iter()
+                .enumerate()
+                .map(|(k, r)| assemble_tuple(self.party, &self.seed, first + k as u64, r, None))
+                .collect();
+        };
+        let slots: Vec<_> = reqs
+            .iter()
+            .map(TupleRequest::slots)
+            .collect::<mpc::Result<_>>()?;
+        let timeout = self.node.timeouts.recv;
+        let seed = &self.seed;
+        self.node.rt.block_on(async {
+            let mut out = Vec::with_capacity(reqs.len());
+            for (b, batch) in reqs.chunks(BATCH).enumerate() {
+                let base = first + (b * BATCH) as u64;
+                let msg = DealerMsg::Requests {
+                    first: base,
+                    reqs: batch.to_vec(),
+                };
+                link.send(TAG_DEALER, &encode_control(&msg))
+                    .await
+                    .map_err(|e| source_err(crate::link::describe(&e)))?;
+                for (k, req) in batch.iter().enumerate() {
+                    let mut corrections = Vec::new();
+                    for (shape, correlated) in &slots[b * BATCH + k] {
+                        if !correlated {
+                            continue;
+                        }
+                        let words = tensor::shape::numel(shape);
+                        let frame = match tokio::time::timeout(timeout, link.next()).await {
+                            Err(_) => {
+                                return Err(source_err("no correction within the receive timeout"));
+                            }
+                            Ok(Inbound::Frame {
+                                tag: TAG_DEALER_DATA,
+                                data,
+                            }) => data,
+                            Ok(Inbound::Frame { tag, .. }) => {
+                                return Err(source_err(format!("unexpected frame tag {tag:#x}")));
+                            }
+                            Ok(Inbound::End(end)) => {
+                                return Err(source_err(format!("link ended: {end:?}")));
+                            }
+                        };
+                        let data = mpc::comm::decode_u64s(&frame, words, 0, "dealer correction")?;
+                        corrections.push(RingTensor::from_raw(shape, data, 0)?);
+                    }
+                    out.push(assemble_tuple(
+                        0,
+                        seed,
+                        base + k as u64,
+                        req,
+                        Some(corrections),
+                    )?);
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// The triple source of a cluster without a dealer: linear operations work, anything that
+/// needs correlated randomness fails with an error saying what to do.
+#[derive(Debug)]
+pub struct NoDealer;
+
+impl TripleSource for NoDealer {
+    fn fetch(&mut self, req: &TupleRequest) -> mpc::Result<Vec<RingTensor>> {
+        Err(mpc::Error::TripleSource(format!(
+            "{req:?} needs a dealer, and this cluster has none (add one with `umbra launch --dealer` or a [dealer] entry in the cluster file)"
+        )))
+    }
+}
+
+/// Connects a party: the mesh to the other parties and, if the cluster has one, the dealer.
+pub(crate) fn connect_party(
+    cfg: NodeConfig,
+) -> Result<(crate::net::NetComm, Box<dyn TripleSource>)> {
+    let has_dealer = cfg.cluster.dealer.is_some();
+    let who = node_name(cfg.me);
+    let node = Arc::new(Node::start(cfg)?);
+    // Dial the dealer first: it is up before the parties, and party seeds arrive while the
+    // mesh forms.
+    let source: Box<dyn TripleSource> = if has_dealer {
+        Box::new(
+            DealerClient::connect(node.clone()).map_err(|e| Error::Setup(format!("{who}: {e}")))?,
+        )
+    } else {
+        Box::new(NoDealer)
+    };
+    let comm = crate::net::NetComm::connect(node)?;
+    Ok((comm, source))
+}

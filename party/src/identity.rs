@@ -1,0 +1,122 @@
+//! Key pairs and self-signed certificates: making them, storing them, loading them.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+use crate::error::{Error, Result, io_err};
+
+/// A member's certificate and private key. `Debug` shows the fingerprint, never the key.
+pub struct Identity {
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("fingerprint", &crate::wire::hex(&self.fingerprint()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// SHA-256 of a certificate's DER bytes: what the cluster file pins.
+pub fn fingerprint(cert_der: &[u8]) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, cert_der);
+    d.as_ref().try_into().expect("SHA-256 is 32 bytes")
+}
+
+impl Identity {
+    /// A fresh ECDSA P-256 key pair and a self-signed certificate naming `name` (for example
+    /// `party-0`) and any extra host names. The key comes from the OS random generator.
+    ///
+    /// # Errors
+    /// Certificate generation failed.
+    pub fn generate(name: &str, extra_names: &[String]) -> Result<Self> {
+        let mut names = vec![name.to_owned()];
+        names.extend(extra_names.iter().cloned());
+        let ck = rcgen::generate_simple_self_signed(names)
+            .map_err(|e| Error::Key(format!("generating {name}'s certificate: {e}")))?;
+        Ok(Self {
+            cert: ck.cert.der().clone(),
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der())),
+        })
+    }
+
+    /// Reads a PEM certificate and a PEM private key.
+    ///
+    /// # Errors
+    /// A file is missing or holds no certificate / key.
+    pub fn load(cert_path: &Path, key_path: &Path) -> Result<Self> {
+        let cert = CertificateDer::from_pem_file(cert_path)
+            .map_err(|e| Error::Key(format!("certificate {}: {e}", cert_path.display())))?;
+        let key = PrivateKeyDer::from_pem_file(key_path)
+            .map_err(|e| Error::Key(format!("private key {}: {e}", key_path.display())))?;
+        Ok(Self { cert, key })
+    }
+
+    /// Writes `DIR/STEM.crt` and `DIR/STEM.key` (the key readable by its owner only).
+    ///
+    /// # Errors
+    /// The files cannot be written.
+    pub fn save(&self, dir: &Path, stem: &str) -> Result<(PathBuf, PathBuf)> {
+        let cert_path = dir.join(format!("{stem}.crt"));
+        let key_path = dir.join(format!("{stem}.key"));
+        let cert_pem = pem("CERTIFICATE", self.cert.as_ref());
+        std::fs::write(&cert_path, cert_pem).map_err(io_err("certificate", &cert_path))?;
+        let key_pem = pem("PRIVATE KEY", self.key.secret_der());
+        write_private(&key_path, key_pem.as_bytes()).map_err(io_err("private key", &key_path))?;
+        Ok((cert_path, key_path))
+    }
+
+    /// SHA-256 of the certificate.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        fingerprint(self.cert.as_ref())
+    }
+
+    pub(crate) fn cert(&self) -> CertificateDer<'static> {
+        self.cert.clone()
+    }
+
+    pub(crate) fn key(&self) -> PrivateKeyDer<'static> {
+        self.key.clone_key()
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(bytes)
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    pem::encode(&pem::Pem::new(label, der))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identities_survive_a_save_and_load() {
+        let dir = std::env::temp_dir().join(format!("umbra-id-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let id = Identity::generate("party-0", &[]).unwrap();
+        let (c, k) = id.save(&dir, "party-0").unwrap();
+        let back = Identity::load(&c, &k).unwrap();
+        assert_eq!(back.fingerprint(), id.fingerprint());
+        assert_eq!(back.key().secret_der(), id.key().secret_der());
+        assert!(!format!("{back:?}").contains("key:"));
+        let err = Identity::load(&k, &c).unwrap_err().to_string();
+        assert!(err.contains("certificate"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,861 @@
+//! Connecting members: listeners, dialling with retries, TLS identification, and the party
+//! mesh. [`NetComm`] is the `mpc::Comm` over the mesh.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quinn::crypto::rustls::{HandshakeData, QuicClientConfig, QuicServerConfig};
+use rustls::pki_types::ServerName;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+
+use crate::cluster::{Cluster, Member, tls_name};
+use crate::error::{Error, Result};
+use crate::identity::{Identity, fingerprint};
+use crate::link::{
+    CLOSE_ABORT, CLOSE_DONE, Closer, Established, HelloRules, Inbound, Link, LinkEnd, describe,
+    describe_quic,
+};
+use crate::tls::{TlsConfigs, configs};
+use crate::wire::{ALPN, DEALER, SessionId, TAG_ABORT, TAG_BYE, hex, node_name, step_tag};
+
+/// TLS exporter label for the session binding.
+const EXPORTER_LABEL: &[u8] = b"EXPORTER-umbra-session-binding";
+
+/// Which transport carries the links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// QUIC (quinn) with TLS 1.3: the default.
+    #[default]
+    Quic,
+    /// TCP with TLS 1.3 (tokio-rustls): the same framing and authentication; lower latency
+    /// and higher bandwidth on fast local networks.
+    Tcp,
+}
+
+impl std::str::FromStr for Transport {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "quic" => Ok(Transport::Quic),
+            "tcp" => Ok(Transport::Tcp),
+            other => Err(Error::Config(format!(
+                "unknown transport `{other}` (expected `quic` or `tcp`)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transport::Quic => "quic",
+            Transport::Tcp => "tcp",
+        })
+    }
+}
+
+/// Timeouts of a member. Defaults: 60 s to receive a frame, 60 s for every peer to connect,
+/// 10 s of silence before a QUIC connection counts as dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// How long a receive (or a blocked send) waits.
+    pub recv: Duration,
+    /// How long set-up waits for all peers.
+    pub connect: Duration,
+    /// How long a QUIC connection may be silent (keep-alives every quarter of it).
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            recv: Duration::from_secs(60),
+            connect: Duration::from_secs(60),
+            idle: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything a member needs to join: the cluster, who it is, its key, the session and the
+/// transport.
+#[derive(Debug)]
+pub struct NodeConfig {
+    /// The cluster file.
+    pub cluster: Cluster,
+    /// This member's node id (party index or [`DEALER`]).
+    pub me: u16,
+    /// This member's certificate and key.
+    pub identity: Identity,
+    /// The session (every party of a run uses the same id).
+    pub session: SessionId,
+    /// The transport.
+    pub transport: Transport,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Listen here instead of the cluster file's address (e.g. `0.0.0.0:7100` behind NAT).
+    pub bind: Option<SocketAddr>,
+}
+
+/// A member's network machinery: the runtime, TLS, and the listener.
+pub(crate) struct Node {
+    pub(crate) rt: Runtime,
+    pub(crate) cluster: Arc<Cluster>,
+    pub(crate) me: u16,
+    pub(crate) session: SessionId,
+    pub(crate) transport: Transport,
+    pub(crate) timeouts: Timeouts,
+    tls: TlsConfigs,
+    quic: Option<quinn::Endpoint>,
+    quic_client: Option<quinn::ClientConfig>,
+    listener: Listener,
+}
+
+/// A member's listening socket (cheap to clone into tasks).
+#[derive(Clone)]
+pub(crate) enum Listener {
+    Quic(quinn::Endpoint),
+    Tcp(Arc<TcpListener>),
+}
+
+impl Listener {
+    /// The next connection attempt (`None` once the endpoint is closed).
+    pub(crate) async fn next(&self) -> Option<Pending> {
+        match self {
+            Listener::Quic(ep) => ep.accept().await.map(|i| Pending::Quic(Box::new(i))),
+            Listener::Tcp(l) => loop {
+                match l.accept().await {
+                    Ok((s, a)) => break Some(Pending::Tcp(s, a)),
+                    Err(e) => tracing::warn!("accept failed: {e}"),
+                }
+            },
+        }
+    }
+}
+
+/// A connection attempt that arrived at the listener.
+pub(crate) enum Pending {
+    Quic(Box<quinn::Incoming>),
+    Tcp(TcpStream, SocketAddr),
+}
+
+fn quic_transport(idle: Duration) -> Result<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.stream_receive_window(quinn::VarInt::from_u32(16 << 20));
+    t.receive_window(quinn::VarInt::from_u32(64 << 20));
+    t.send_window(64 << 20);
+    t.max_idle_timeout(Some(quinn::IdleTimeout::try_from(idle).map_err(|_| {
+        Error::Config(format!("idle timeout {idle:?} is too long"))
+    })?));
+    t.keep_alive_interval(Some(idle / 4));
+    t.initial_rtt(Duration::from_millis(10));
+    t.max_concurrent_bidi_streams(0u32.into());
+    t.max_concurrent_uni_streams(4u32.into());
+    Ok(t)
+}
+
+impl Node {
+    /// Builds the runtime and binds the listener. The dealer listens; so does every party
+    /// (lower-numbered parties dial higher-numbered ones, everyone dials the dealer).
+    pub(crate) fn start(cfg: NodeConfig) -> Result<Node> {
+        let me_member = cfg
+            .cluster
+            .member(cfg.me)
+            .ok_or_else(|| {
+                Error::Config(format!("{} is not in the cluster file", node_name(cfg.me)))
+            })?
+            .clone();
+        if me_member.fingerprint != cfg.identity.fingerprint() {
+            return Err(Error::Key(format!(
+                "this key's certificate ({}) is not the one the cluster file pins for {} ({})",
+                &hex(&cfg.identity.fingerprint())[..16],
+                node_name(cfg.me),
+                &hex(&me_member.fingerprint)[..16]
+            )));
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("umbra-net")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Setup(format!("starting the network runtime: {e}")))?;
+        let tls = configs(&cfg.cluster, &cfg.identity)?;
+        let bind = cfg.bind.unwrap_or(me_member.addr);
+        let (mut quic, mut quic_client) = (None, None);
+        let _guard = rt.enter();
+        let listener = match cfg.transport {
+            Transport::Quic => {
+                let transport = Arc::new(quic_transport(cfg.timeouts.idle)?);
+                let server_crypto = QuicServerConfig::try_from(tls.server.as_ref().clone())
+                    .map_err(|e| Error::Setup(format!("QUIC server TLS: {e}")))?;
+                let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_crypto));
+                server.transport_config(transport.clone());
+                server.migration(false);
+                server.max_incoming(64);
+                let client_crypto = QuicClientConfig::try_from(tls.client.as_ref().clone())
+                    .map_err(|e| Error::Setup(format!("QUIC client TLS: {e}")))?;
+                let mut client = quinn::ClientConfig::new(Arc::new(client_crypto));
+                client.transport_config(transport);
+                let ep = quinn::Endpoint::server(server, bind).map_err(|e| {
+                    Error::Setup(format!(
+                        "{} cannot listen on udp {bind}: {e}",
+                        node_name(cfg.me)
+                    ))
+                })?;
+                quic = Some(ep.clone());
+                quic_client = Some(client);
+                Listener::Quic(ep)
+            }
+            Transport::Tcp => {
+                let l = rt.block_on(TcpListener::bind(bind)).map_err(|e| {
+                    Error::Setup(format!(
+                        "{} cannot listen on tcp {bind}: {e}",
+                        node_name(cfg.me)
+                    ))
+                })?;
+                Listener::Tcp(Arc::new(l))
+            }
+        };
+        drop(_guard);
+        Ok(Node {
+            rt,
+            cluster: Arc::new(cfg.cluster),
+            me: cfg.me,
+            session: cfg.session,
+            transport: cfg.transport,
+            timeouts: cfg.timeouts,
+            tls,
+            quic,
+            quic_client,
+            listener,
+        })
+    }
+
+    /// A cheap handle for tasks.
+    pub(crate) fn dialer(&self) -> Dialer {
+        Dialer {
+            cluster: self.cluster.clone(),
+            tls: self.tls.clone(),
+            quic: self.quic.clone(),
+            quic_client: self.quic_client.clone(),
+        }
+    }
+
+    /// The listener, for an accept loop.
+    pub(crate) fn listener(&self) -> Listener {
+        self.listener.clone()
+    }
+
+    /// Stops listening, and lets QUIC finish closing connections (bounded).
+    pub(crate) fn shutdown(&self) {
+        if let Some(ep) = &self.quic {
+            ep.close(CLOSE_DONE.into(), b"done");
+            let ep = ep.clone();
+            let _ = self.rt.block_on(async {
+                tokio::time::timeout(Duration::from_millis(300), ep.wait_idle()).await
+            });
+        }
+    }
+
+    pub(crate) fn rules(&self, speak_first: bool) -> HelloRules {
+        HelloRules {
+            me: self.me,
+            n_parties: self.cluster.n_parties() as u16,
+            session: (self.me != DEALER).then_some(self.session),
+            speak_first,
+        }
+    }
+}
+
+/// What dialling and accepting need, cloneable into tasks.
+#[derive(Clone)]
+pub(crate) struct Dialer {
+    cluster: Arc<Cluster>,
+    tls: TlsConfigs,
+    quic: Option<quinn::Endpoint>,
+    quic_client: Option<quinn::ClientConfig>,
+}
+
+/// A failed dial: whether trying again can help.
+pub(crate) struct DialError {
+    pub(crate) retry: bool,
+    pub(crate) msg: String,
+}
+
+fn peer_of(cluster: &Cluster, cert: Option<&[u8]>) -> std::result::Result<u16, String> {
+    let cert = cert.ok_or("presented no certificate")?;
+    cluster
+        .by_fingerprint(&fingerprint(cert))
+        .map(|m| m.id)
+        .ok_or_else(|| "presented a certificate that is not in the cluster file".to_owned())
+}
+
+impl Dialer {
+    /// Connects to `peer` once: TCP or QUIC, then TLS with the pinned verifier.
+    pub(crate) async fn dial(&self, peer: &Member) -> std::result::Result<Established, DialError> {
+        let name = tls_name(peer.id);
+        let who = node_name(peer.id);
+        let fatal = |msg: String| DialError { retry: false, msg };
+        if let (Some(ep), Some(client)) = (&self.quic, &self.quic_client) {
+            let connecting = ep
+                .connect_with(client.clone(), peer.addr, &name)
+                .map_err(|e| fatal(format!("cannot dial {who} at {}: {e}", peer.addr)))?;
+            let conn = match tokio::time::timeout(Duration::from_secs(2), connecting).await {
+                Err(_) => {
+                    return Err(DialError {
+                        retry: true,
+                        msg: format!("{who} at {} does not answer", peer.addr),
+                    });
+                }
+                Ok(Err(e)) => {
+                    let retry = matches!(
+                        e,
+                        quinn::ConnectionError::TimedOut | quinn::ConnectionError::Reset
+                    );
+                    return Err(DialError {
+                        retry,
+                        msg: format!(
+                            "connecting to {who} at {}: {}",
+                            peer.addr,
+                            describe_quic(&e)
+                        ),
+                    });
+                }
+                Ok(Ok(c)) => c,
+            };
+            check_alpn_quic(&conn).map_err(fatal)?;
+            return quic_established(conn, peer.id).await.map_err(fatal);
+        }
+        let tcp = match TcpStream::connect(peer.addr).await {
+            Ok(s) => s,
+            Err(e) => {
+                return Err(DialError {
+                    retry: true,
+                    msg: format!("{who} at {}: {e}", peer.addr),
+                });
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let server_name = ServerName::try_from(name).map_err(|e| fatal(e.to_string()))?;
+        let tls = tokio_rustls::TlsConnector::from(self.tls.client.clone())
+            .connect(server_name, tcp)
+            .await
+            .map_err(|e| fatal(format!("TLS with {who} at {}: {e}", peer.addr)))?;
+        let (_, conn) = tls.get_ref();
+        if conn.alpn_protocol() != Some(ALPN) {
+            return Err(fatal(format!(
+                "{who} does not speak {}",
+                String::from_utf8_lossy(ALPN)
+            )));
+        }
+        let mut ekm = [0u8; 32];
+        conn.export_keying_material(&mut ekm, EXPORTER_LABEL, None)
+            .map_err(|e| fatal(format!("TLS exporter: {e}")))?;
+        let (r, w) = tokio::io::split(tokio_rustls::TlsStream::Client(tls));
+        Ok(Established {
+            peer: peer.id,
+            reader: Box::new(r),
+            writer: Box::new(w),
+            closer: Closer::Tcp,
+            ekm,
+        })
+    }
+
+    /// Completes an incoming connection: TLS (the client verifier admits any member), then
+    /// identifies the member by its certificate.
+    pub(crate) async fn accept(
+        &self,
+        pending: Pending,
+    ) -> std::result::Result<Established, String> {
+        match pending {
+            Pending::Quic(incoming) => {
+                let incoming = *incoming;
+                let remote = incoming.remote_address();
+                let known = self
+                    .cluster
+                    .parties
+                    .iter()
+                    .chain(self.cluster.dealer.as_ref())
+                    .any(|m| m.addr.ip() == remote.ip());
+                if !known {
+                    incoming.refuse();
+                    return Err(format!(
+                        "refused a connection from {remote}: not a cluster address"
+                    ));
+                }
+                let conn = incoming.await.map_err(|e| {
+                    format!(
+                        "a connection from {remote} failed its handshake: {}",
+                        describe_quic(&e)
+                    )
+                })?;
+                check_alpn_quic(&conn)?;
+                let cert = conn.peer_identity().and_then(|id| {
+                    id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                        .ok()
+                });
+                let peer = peer_of(
+                    &self.cluster,
+                    cert.as_ref().and_then(|c| c.first()).map(|c| c.as_ref()),
+                )
+                .map_err(|e| format!("the connection from {remote} {e}"))?;
+                quic_established(conn, peer).await
+            }
+            Pending::Tcp(tcp, remote) => {
+                let _ = tcp.set_nodelay(true);
+                let tls = tokio_rustls::TlsAcceptor::from(self.tls.server.clone())
+                    .accept(tcp)
+                    .await
+                    .map_err(|e| format!("a connection from {remote} failed its handshake: {e}"))?;
+                let (_, conn) = tls.get_ref();
+                if conn.alpn_protocol() != Some(ALPN) {
+                    return Err(format!(
+                        "the connection from {remote} does not speak umbra/1"
+                    ));
+                }
+                let peer = peer_of(
+                    &self.cluster,
+                    conn.peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| c.as_ref()),
+                )
+                .map_err(|e| format!("the connection from {remote} {e}"))?;
+                let mut ekm = [0u8; 32];
+                conn.export_keying_material(&mut ekm, EXPORTER_LABEL, None)
+                    .map_err(|e| format!("TLS exporter: {e}"))?;
+                let (r, w) = tokio::io::split(tokio_rustls::TlsStream::Server(tls));
+                Ok(Established {
+                    peer,
+                    reader: Box::new(r),
+                    writer: Box::new(w),
+                    closer: Closer::Tcp,
+                    ekm,
+                })
+            }
+        }
+    }
+}
+
+fn check_alpn_quic(conn: &quinn::Connection) -> std::result::Result<(), String> {
+    let proto = conn
+        .handshake_data()
+        .and_then(|h| h.downcast::<HandshakeData>().ok())
+        .and_then(|h| h.protocol);
+    if proto.as_deref() == Some(ALPN) {
+        Ok(())
+    } else {
+        Err(format!("{} does not speak umbra/1", conn.remote_address()))
+    }
+}
+
+async fn quic_established(
+    conn: quinn::Connection,
+    peer: u16,
+) -> std::result::Result<Established, String> {
+    let mut ekm = [0u8; 32];
+    conn.export_keying_material(&mut ekm, EXPORTER_LABEL, b"")
+        .map_err(|_| "TLS exporter failed".to_owned())?;
+    let send = conn.open_uni().await.map_err(|e| {
+        format!(
+            "opening a stream to {}: {}",
+            node_name(peer),
+            describe_quic(&e)
+        )
+    })?;
+    // The peer's stream becomes visible when its first bytes (the hello) arrive.
+    let accept = conn.clone();
+    let recv = LazyUni::new(accept);
+    Ok(Established {
+        peer,
+        reader: Box::new(recv),
+        writer: Box::new(send),
+        closer: Closer::Quic(conn),
+        ekm,
+    })
+}
+
+/// A reader for the peer's unidirectional stream that accepts it on the first read, so that
+/// both sides can send their hello before either has seen the other's stream.
+struct LazyUni {
+    state: LazyState,
+}
+
+enum LazyState {
+    Waiting(
+        std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                        Output = std::result::Result<quinn::RecvStream, quinn::ConnectionError>,
+                    > + Send,
+            >,
+        >,
+    ),
+    Open(quinn::RecvStream),
+    Failed,
+}
+
+impl LazyUni {
+    fn new(conn: quinn::Connection) -> Self {
+        Self {
+            state: LazyState::Waiting(Box::pin(async move { conn.accept_uni().await })),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for LazyUni {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        loop {
+            match &mut self.state {
+                LazyState::Waiting(fut) => match fut.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(s)) => self.state = LazyState::Open(s),
+                    Poll::Ready(Err(e)) => {
+                        self.state = LazyState::Failed;
+                        let err: std::io::Error = quinn::ReadError::ConnectionLost(e).into();
+                        return Poll::Ready(Err(err));
+                    }
+                },
+                LazyState::Open(s) => return std::pin::Pin::new(s).poll_read(cx, buf),
+                LazyState::Failed => {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::NotConnected,
+                        "the peer's stream never opened",
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// Links to every other party, built by [`NetComm::connect`].
+async fn mesh(node: &Node, deadline: Instant) -> Result<Vec<Option<Link>>> {
+    let n = node.cluster.n_parties();
+    let me = node.me;
+    let (tx, mut rx) = mpsc::channel::<std::result::Result<Link, (bool, String)>>(64);
+    let dialer = node.dialer();
+    // Accept from lower-numbered parties.
+    let acceptor = {
+        let tx = tx.clone();
+        let dialer = dialer.clone();
+        let rules = node.rules(true);
+        let listener = node.listener();
+        async move {
+            while let Some(p) = listener.next().await {
+                let tx = tx.clone();
+                let dialer = dialer.clone();
+                let rules = rules.clone();
+                tokio::spawn(async move {
+                    let r = match dialer.accept(p).await {
+                        Ok(est) if est.peer == DEALER || est.peer >= rules.me => Err((
+                            false,
+                            format!(
+                                "{} dialled this party, but only lower-numbered parties do",
+                                node_name(est.peer)
+                            ),
+                        )),
+                        Ok(est) => Link::open(est, &rules).await.map_err(|e| (false, e)),
+                        Err(e) => Err((false, e)),
+                    };
+                    let _ = tx.send(r).await;
+                });
+            }
+        }
+    };
+    let acceptor = node.rt.spawn(acceptor);
+    // Dial higher-numbered parties, retrying until the deadline.
+    for j in (usize::from(me) + 1)..n {
+        let peer = node.cluster.parties[j].clone();
+        let tx = tx.clone();
+        let dialer = dialer.clone();
+        let rules = node.rules(true);
+        node.rt.spawn(async move {
+            let r = loop {
+                match dialer.dial(&peer).await {
+                    Ok(est) => break Link::open(est, &rules).await.map_err(|e| (true, e)),
+                    Err(e) if e.retry && Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => break Err((true, e.msg)),
+                }
+            };
+            let _ = tx.send(r).await;
+        });
+    }
+    drop(tx);
+    let mut links: Vec<Option<Link>> = (0..n).map(|_| None).collect();
+    let mut refused = Vec::new();
+    let missing = |links: &Vec<Option<Link>>| {
+        (0..n)
+            .filter(|&j| j != usize::from(me) && links[j].is_none())
+            .map(|j| format!("party {j} ({})", node.cluster.parties[j].address))
+            .collect::<Vec<_>>()
+    };
+    while !missing(&links).is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some(Ok(link))) => {
+                let j = usize::from(link.peer);
+                if links[j].is_some() {
+                    refused.push(format!("a second connection from party {j}"));
+                    continue;
+                }
+                links[j] = Some(link);
+            }
+            Ok(Some(Err((true, msg)))) => {
+                acceptor.abort();
+                return Err(Error::Setup(format!("{}: {msg}", node_name(me))));
+            }
+            Ok(Some(Err((false, msg)))) => {
+                tracing::warn!("{msg}");
+                refused.push(msg);
+            }
+            Ok(None) | Err(_) => {
+                acceptor.abort();
+                let mut msg = format!(
+                    "{}: timed out after {:?} waiting for {} to connect",
+                    node_name(me),
+                    node.timeouts.connect,
+                    missing(&links).join(", ")
+                );
+                if !refused.is_empty() {
+                    msg += &format!("; refused meanwhile: {}", refused.join("; "));
+                }
+                return Err(Error::Setup(msg));
+            }
+        }
+    }
+    acceptor.abort();
+    Ok(links)
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// `mpc::Comm` over authenticated links to every other party.
+///
+/// Sends and receives block the calling thread (the protocol code is synchronous); the
+/// network runs on a small tokio runtime behind it. A receive waits at most the configured
+/// timeout; a peer that aborts, crashes or misbehaves turns into an error naming the peer and
+/// the protocol step. Dropping a `NetComm` says goodbye to every peer and waits (bounded) for
+/// theirs, so nothing sent is lost when a program ends.
+pub struct NetComm {
+    node: Arc<Node>,
+    me: usize,
+    links: Vec<Option<Link>>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for NetComm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetComm")
+            .field("party", &self.me)
+            .field("n_parties", &self.links.len())
+            .field("transport", &self.node.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NetComm {
+    /// Connects to every other party of `node`'s cluster (lower-numbered parties dial
+    /// higher-numbered ones) and checks every peer's hello.
+    pub(crate) fn connect(node: Arc<Node>) -> Result<Self> {
+        if node.me == DEALER {
+            return Err(Error::Config("the dealer is not a party".into()));
+        }
+        let deadline = Instant::now() + node.timeouts.connect;
+        let links = node.rt.block_on(mesh(&node, deadline))?;
+        Ok(Self {
+            me: usize::from(node.me),
+            node,
+            links,
+            finished: false,
+        })
+    }
+
+    fn link(&mut self, peer: usize) -> mpc::Result<&mut Link> {
+        let n = self.links.len();
+        if peer >= n {
+            return Err(mpc::Error::UnknownParty {
+                party: peer,
+                n_parties: n,
+            });
+        }
+        if peer == self.me {
+            return Err(mpc::Error::SelfMessage(peer));
+        }
+        if self.finished {
+            return Err(mpc::Error::Aborted);
+        }
+        Ok(self.links[peer].as_mut().expect("a link to every peer"))
+    }
+
+    /// Writes raw bytes to `to`'s link, bypassing the framing. **Fault-injection tests only.**
+    #[doc(hidden)]
+    pub fn send_raw_for_tests(&mut self, to: usize, bytes: &[u8]) -> mpc::Result<()> {
+        let node = self.node.clone();
+        let link = self.link(to)?;
+        node.rt
+            .block_on(link.send_raw(bytes))
+            .map_err(|e| mpc::Error::Link {
+                peer: to,
+                reason: describe(&e),
+            })
+    }
+
+    /// The session id of the links. **Fault-injection tests only.**
+    #[doc(hidden)]
+    pub fn session_for_tests(&self) -> SessionId {
+        self.node.session
+    }
+}
+
+fn end_error(peer: usize, step: &'static str, end: LinkEnd) -> mpc::Error {
+    match end {
+        LinkEnd::Bye => mpc::Error::Disconnected { peer, step },
+        LinkEnd::Aborted(reason) => mpc::Error::PeerAborted { peer, reason },
+        LinkEnd::Lost(why) => mpc::Error::Link {
+            peer,
+            reason: format!("lost at step `{step}`: {why}"),
+        },
+        LinkEnd::Bad(reason) => mpc::Error::BadFrame { peer, reason },
+    }
+}
+
+impl mpc::Comm for NetComm {
+    fn party(&self) -> usize {
+        self.me
+    }
+
+    fn n_parties(&self) -> usize {
+        self.links.len()
+    }
+
+    fn send(&mut self, to: usize, frame: Vec<u8>, step: &'static str) -> mpc::Result<()> {
+        let node = self.node.clone();
+        let timeout = node.timeouts.recv;
+        let link = self.link(to)?;
+        let sent = node.rt.block_on(async {
+            tokio::time::timeout(timeout, link.send(step_tag(step), &frame)).await
+        });
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Err(_) => Err(mpc::Error::Timeout {
+                peer: to,
+                step,
+                timeout_ms: timeout.as_millis(),
+            }),
+            Ok(Err(e)) => {
+                // The reader usually knows better why the link broke (an abort, say).
+                let end = node.rt.block_on(async {
+                    tokio::time::timeout(Duration::from_millis(200), async {
+                        loop {
+                            if let Inbound::End(end) = link.next().await {
+                                break end;
+                            }
+                        }
+                    })
+                    .await
+                });
+                Err(end_error(
+                    to,
+                    step,
+                    end.unwrap_or_else(|_| {
+                        LinkEnd::Lost(format!("sending failed: {}", describe(&e)))
+                    }),
+                ))
+            }
+        }
+    }
+
+    fn recv(&mut self, from: usize, step: &'static str) -> mpc::Result<Vec<u8>> {
+        let node = self.node.clone();
+        let timeout = node.timeouts.recv;
+        let link = self.link(from)?;
+        match node
+            .rt
+            .block_on(async { tokio::time::timeout(timeout, link.next()).await })
+        {
+            Err(_) => Err(mpc::Error::Timeout {
+                peer: from,
+                step,
+                timeout_ms: timeout.as_millis(),
+            }),
+            Ok(Inbound::Frame { tag, data }) if tag == step_tag(step) => Ok(data),
+            Ok(Inbound::Frame { .. }) => Err(mpc::Error::BadFrame {
+                peer: from,
+                reason: format!(
+                    "a frame of another protocol step arrived while this party is at step `{step}` (the parties are out of step)"
+                ),
+            }),
+            Ok(Inbound::End(end)) => Err(end_error(from, step, end)),
+        }
+    }
+
+    fn abort(&mut self, reason: &str) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let node = self.node.clone();
+        for link in self.links.iter_mut().flatten() {
+            if link.ended().is_none() {
+                let _ = node.rt.block_on(async {
+                    tokio::time::timeout(
+                        Duration::from_millis(300),
+                        link.send(TAG_ABORT, reason.as_bytes()),
+                    )
+                    .await
+                });
+            }
+            link.close(CLOSE_ABORT, reason);
+        }
+    }
+}
+
+impl Drop for NetComm {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let node = self.node.clone();
+        let links = &mut self.links;
+        node.rt.block_on(async {
+            for link in links.iter_mut().flatten() {
+                if link.ended().is_none() {
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(1), link.send(TAG_BYE, &[])).await;
+                }
+            }
+            // Wait for every peer's goodbye, so that nothing either side sent is cut off.
+            let wait = node.timeouts.recv.min(Duration::from_secs(10));
+            let _ = tokio::time::timeout(wait, async {
+                for link in links.iter_mut().flatten() {
+                    while let Inbound::Frame { .. } = link.next().await {}
+                }
+            })
+            .await;
+            for link in links.iter_mut().flatten() {
+                link.shutdown().await;
+            }
+        });
+        for link in self.links.iter_mut().flatten() {
+            link.close(CLOSE_DONE, "done");
+        }
+    }
+}
+
+/// Re-exported for the dealer module.
+pub(crate) fn session_hex(s: &SessionId) -> String {
+    hex(s)
+}

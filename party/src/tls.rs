@@ -1,0 +1,224 @@
+//! TLS 1.3 with pinned certificates: each side of every connection accepts exactly the
+//! certificate the cluster file lists for the member it talks to, and nothing else. There is
+//! no certificate authority, no web PKI and no validity-date check (rotation is a new
+//! cluster file); signatures are still verified, so only the holder of the pinned key passes.
+//! ALPN carries the wire version; 0-RTT is never enabled (its data is replayable).
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+use crate::cluster::{Cluster, tls_name};
+use crate::error::{Error, Result};
+use crate::identity::{Identity, fingerprint};
+use crate::wire::{ALPN, hex};
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The pinned roster, shared by both verifiers.
+#[derive(Debug)]
+struct Pins {
+    /// (TLS name, fingerprint) of every member.
+    members: Vec<(String, [u8; 32])>,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl Pins {
+    fn new(cluster: &Cluster) -> Self {
+        let members = cluster
+            .parties
+            .iter()
+            .chain(cluster.dealer.as_ref())
+            .map(|m| (tls_name(m.id), m.fingerprint))
+            .collect();
+        Self {
+            members,
+            algs: provider().signature_verification_algorithms,
+        }
+    }
+
+    fn refuse(reason: String) -> rustls::Error {
+        rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(
+            PinError(reason),
+        ))))
+    }
+
+    fn check_chain(intermediates: &[CertificateDer<'_>]) -> std::result::Result<(), rustls::Error> {
+        if intermediates.is_empty() {
+            Ok(())
+        } else {
+            Err(Self::refuse(format!(
+                "sent a chain of {} extra certificates; members present one self-signed certificate",
+                intermediates.len()
+            )))
+        }
+    }
+}
+
+/// Why a certificate was refused, carried inside the rustls error.
+#[derive(Debug)]
+struct PinError(String);
+
+impl std::fmt::Display for PinError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PinError {}
+
+/// Client side: the server must present the certificate pinned for the name we dialled.
+#[derive(Debug)]
+struct PinnedServer(Pins);
+
+impl ServerCertVerifier for PinnedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Pins::check_chain(intermediates)?;
+        let name = server_name.to_str();
+        let Some((_, want)) = self.0.members.iter().find(|(n, _)| *n == name) else {
+            return Err(Pins::refuse(format!("{name} is not in the cluster file")));
+        };
+        let got = fingerprint(end_entity.as_ref());
+        if &got == want {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let whose = match self.0.members.iter().find(|(_, f)| *f == got) {
+            Some((other, _)) => format!("it is {other}'s certificate"),
+            None => "it is not in the cluster file".to_owned(),
+        };
+        Err(Pins::refuse(format!(
+            "{name} presented certificate {} but the cluster file pins {} ({whose})",
+            &hex(&got)[..16],
+            &hex(want)[..16]
+        )))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.algs.supported_schemes()
+    }
+}
+
+/// Server side: a client must present some member's pinned certificate; which member it is
+/// decides what it may claim in its hello.
+#[derive(Debug)]
+struct PinnedClient(Pins);
+
+impl ClientCertVerifier for PinnedClient {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> std::result::Result<ClientCertVerified, rustls::Error> {
+        Pins::check_chain(intermediates)?;
+        let got = fingerprint(end_entity.as_ref());
+        if self.0.members.iter().any(|(_, f)| *f == got) {
+            Ok(ClientCertVerified::assertion())
+        } else {
+            Err(Pins::refuse(format!(
+                "client certificate {} is not in the cluster file",
+                &hex(&got)[..16]
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.algs.supported_schemes()
+    }
+}
+
+/// The rustls configurations of one member.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsConfigs {
+    /// For connections this member accepts.
+    pub(crate) server: Arc<rustls::ServerConfig>,
+    /// For connections this member dials.
+    pub(crate) client: Arc<rustls::ClientConfig>,
+}
+
+/// Builds both configurations for `me` in `cluster`: TLS 1.3 only, pinned verifiers on both
+/// sides, client certificates mandatory, ALPN `umbra/1`, no 0-RTT.
+///
+/// # Errors
+/// The identity's key is unusable.
+pub(crate) fn configs(cluster: &Cluster, me: &Identity) -> Result<TlsConfigs> {
+    let key_err = |e: rustls::Error| Error::Key(format!("this member's key: {e}"));
+    let mut server = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(key_err)?
+        .with_client_cert_verifier(Arc::new(PinnedClient(Pins::new(cluster))))
+        .with_single_cert(vec![me.cert()], me.key())
+        .map_err(key_err)?;
+    server.alpn_protocols = vec![ALPN.to_vec()];
+    server.max_early_data_size = 0;
+    let mut client = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(key_err)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedServer(Pins::new(cluster))))
+        .with_client_auth_cert(vec![me.cert()], me.key())
+        .map_err(key_err)?;
+    client.alpn_protocols = vec![ALPN.to_vec()];
+    client.enable_early_data = false;
+    Ok(TlsConfigs {
+        server: Arc::new(server),
+        client: Arc::new(client),
+    })
+}
