@@ -624,3 +624,126 @@ pub fn accuracy_markdown(rows: &[AccuracyRow]) -> String {
     }
     s
 }
+
+/// One transport benchmark result.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetRow {
+    /// `bulk_exchange` or `round_trip`.
+    pub name: &'static str,
+    /// `quic` or `tcp`.
+    pub transport: String,
+    /// Payload bytes per frame.
+    pub frame_bytes: usize,
+    /// Bulk: payload gigabits per second in each direction (both directions at once).
+    pub gbit_s_per_direction: f64,
+    /// Round trip: microseconds per round (send a frame, receive the peer's).
+    pub us_per_round: f64,
+}
+
+/// Raw transport speed between two parties on loopback, each on its own thread with its own
+/// network runtime and authenticated links: bulk exchange of `mib`-MiB frames in both
+/// directions at once (best of `reps`), and lock-step rounds of 8-byte frames.
+///
+/// # Errors
+/// Keys or links could not be set up, or a link failed.
+pub fn net(
+    transport: party::Transport,
+    mib: usize,
+    reps: usize,
+    rounds: usize,
+) -> anyhow::Result<Vec<NetRow>> {
+    use mpc::Comm;
+    let dir = std::env::temp_dir().join(format!("umbra-bench-net-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let ports: Vec<String> = (0..2)
+        .map(|_| -> anyhow::Result<String> {
+            let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
+            Ok(format!("127.0.0.1:{}", s.local_addr()?.port()))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let cluster_path = party::keygen::keygen(&party::keygen::KeygenOptions {
+        parties: 2,
+        dealer: false,
+        hosts: ports,
+        base_port: 0,
+        out: dir.clone(),
+        force: true,
+    })?;
+    let cluster = party::Cluster::load(&cluster_path)?;
+    let frame = mib << 20;
+    let results = std::thread::scope(|s| -> anyhow::Result<Vec<(f64, f64)>> {
+        let handles: Vec<_> = (0..2u16)
+            .map(|me| {
+                let cluster = cluster.clone();
+                let dir = dir.clone();
+                s.spawn(move || -> anyhow::Result<(f64, f64)> {
+                    let name = format!("party-{me}");
+                    let identity = party::Identity::load(
+                        &dir.join(format!("{name}.crt")),
+                        &dir.join(format!("{name}.key")),
+                    )?;
+                    let mut c = party::connect_mesh(party::NodeConfig {
+                        cluster,
+                        me,
+                        identity,
+                        session: [9; 16],
+                        transport,
+                        timeouts: party::Timeouts::default(),
+                        bind: None,
+                    })?;
+                    let peer = 1 - usize::from(me);
+                    let payload = vec![me as u8; frame];
+                    let mut best = f64::INFINITY;
+                    for _ in 0..reps + 1 {
+                        c.send(peer, vec![0; 8], "sync")?;
+                        c.recv(peer, "sync")?;
+                        let t = Instant::now();
+                        c.send(peer, payload.clone(), "bulk")?;
+                        let got = c.recv_expect(peer, frame, "bulk")?;
+                        best = best.min(t.elapsed().as_secs_f64());
+                        anyhow::ensure!(got[0] == peer as u8, "wrong payload");
+                    }
+                    let t = Instant::now();
+                    for _ in 0..rounds {
+                        if me == 0 {
+                            c.send(peer, vec![1; 8], "ping")?;
+                            c.recv_expect(peer, 8, "pong")?;
+                        } else {
+                            c.recv_expect(peer, 8, "ping")?;
+                            c.send(peer, vec![2; 8], "pong")?;
+                        }
+                    }
+                    let per_round = t.elapsed().as_secs_f64() / rounds as f64 / 2.0;
+                    Ok((best, per_round))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("a party thread panicked"))?
+            })
+            .collect()
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let results = results?;
+    let bulk = results.iter().map(|r| r.0).fold(0.0, f64::max);
+    let round = results[0].1;
+    Ok(vec![
+        NetRow {
+            name: "bulk_exchange",
+            transport: transport.to_string(),
+            frame_bytes: frame,
+            gbit_s_per_direction: frame as f64 * 8.0 / bulk / 1e9,
+            us_per_round: 0.0,
+        },
+        NetRow {
+            name: "round_trip",
+            transport: transport.to_string(),
+            frame_bytes: 8,
+            gbit_s_per_direction: 0.0,
+            us_per_round: round * 1e6,
+        },
+    ])
+}

@@ -248,6 +248,25 @@ enum Bench {
         #[arg(long, conflicts_with = "json")]
         markdown: bool,
     },
+    /// Raw transport speed between two parties on loopback: bulk Gbit/s per direction and
+    /// microseconds per lock-step round.
+    Net {
+        /// `quic` or `tcp`.
+        #[arg(long, default_value = "quic")]
+        transport: TransportArg,
+        /// Frame size for the bulk exchange, MiB.
+        #[arg(long, default_value_t = 64)]
+        mib: usize,
+        /// Bulk repetitions (the best is reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Lock-step rounds for the latency figure.
+        #[arg(long, default_value_t = 2000)]
+        rounds: usize,
+        /// Print one JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// The raw wrapping-u64 GEMM kernel at 256, 512 and 1024 cubed.
     Gemm {
         /// Repetitions per size (the best is reported).
@@ -390,6 +409,41 @@ fn main() -> Result<()> {
             }
         }
         Command::Bench {
+            bench:
+                Bench::Net {
+                    transport,
+                    mib,
+                    reps,
+                    rounds,
+                    json,
+                },
+        } => {
+            let transport = NetArgs {
+                transport,
+                recv_timeout_ms: 0,
+                connect_timeout_ms: 0,
+                idle_timeout_ms: 0,
+            }
+            .transport();
+            for r in umbra::bench::net(transport, mib.max(1), reps.max(1), rounds.max(1))? {
+                if json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else if r.name == "bulk_exchange" {
+                    println!(
+                        "{} bulk exchange, {} MiB frames: {:.2} Gbit/s per direction",
+                        r.transport,
+                        r.frame_bytes >> 20,
+                        r.gbit_s_per_direction
+                    );
+                } else {
+                    println!(
+                        "{} lock-step rounds, 8-byte frames: {:.1} us per round",
+                        r.transport, r.us_per_round
+                    );
+                }
+            }
+        }
+        Command::Bench {
             bench: Bench::Gemm { reps, json },
         } => {
             umbra::bench::gemm(reps, |r| {
@@ -462,7 +516,7 @@ fn main() -> Result<()> {
                 .envs(env.to_env())
                 .status()
                 .with_context(|| format!("starting {}", program[0]))?;
-            std::process::exit(status.code().unwrap_or(1));
+            std::process::exit(exit_code(status));
         }
         Command::Dealer {
             cluster,
@@ -505,6 +559,19 @@ fn main() -> Result<()> {
         Command::Testprog { prog } => testprog(prog)?,
     }
     Ok(())
+}
+
+/// A child's exit status as this process's exit code: its own code, or 128 + the signal
+/// that killed it (the shell's convention).
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.signal() {
+            return 128 + sig;
+        }
+    }
+    status.code().unwrap_or(1)
 }
 
 fn testprog(prog: Testprog) -> Result<()> {

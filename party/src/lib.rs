@@ -34,4 +34,4 @@ pub use env::{MemberEnv, connect, init, init_with};
 pub use error::{Error, Result};
 pub use identity::Identity;
 pub use mpc::{Comm, TripleSource};
-pub use net::{NetComm, NodeConfig, Timeouts, Transport};
+pub use net::{NetComm, NodeConfig, Timeouts, Transport, connect_mesh};

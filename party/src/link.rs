@@ -31,9 +31,20 @@ const QUEUE_FRAMES: usize = 64;
 const READ_CHUNK: usize = 1 << 20;
 
 /// How a link can be closed.
+#[derive(Clone)]
 pub(crate) enum Closer {
     Quic(quinn::Connection),
     Tcp,
+}
+
+impl Closer {
+    /// Closes a QUIC connection with `code` and `reason` (TCP links close when dropped).
+    pub(crate) fn close(&self, code: u32, reason: &str) {
+        if let Closer::Quic(c) = self {
+            let reason = &reason.as_bytes()[..reason.len().min(800)];
+            c.close(code.into(), reason);
+        }
+    }
 }
 
 /// A connection whose TLS handshake has completed and whose peer is identified by its
@@ -124,11 +135,30 @@ pub(crate) fn describe_quic(c: &quinn::ConnectionError) -> String {
     }
 }
 
+/// How a failed read ended the link: an abort the peer announced in its QUIC close, or a
+/// lost connection.
+fn end_of(e: &io::Error) -> LinkEnd {
+    let closed = e
+        .get_ref()
+        .and_then(|i| match i.downcast_ref::<quinn::ReadError>() {
+            Some(quinn::ReadError::ConnectionLost(quinn::ConnectionError::ApplicationClosed(
+                a,
+            ))) if a.error_code == CLOSE_ABORT.into() => {
+                Some(String::from_utf8_lossy(&a.reason).into_owned())
+            }
+            _ => None,
+        });
+    match closed {
+        Some(reason) => LinkEnd::Aborted(reason),
+        None => LinkEnd::Lost(describe(e)),
+    }
+}
+
 async fn read_loop(mut r: BoxRead, mut expect: Expect, tx: mpsc::Sender<Inbound>) {
     let end = loop {
         let mut hb = [0u8; HEADER_LEN];
         if let Err(e) = r.read_exact(&mut hb).await {
-            break LinkEnd::Lost(describe(&e));
+            break end_of(&e);
         }
         let h = Header::decode(&hb);
         if let Err(why) = expect.check(&h) {
@@ -164,9 +194,10 @@ async fn read_loop(mut r: BoxRead, mut expect: Expect, tx: mpsc::Sender<Inbound>
 
 async fn read_hello(r: &mut BoxRead, from: u16, me: u16) -> Result<(Header, Hello), String> {
     let mut hb = [0u8; HEADER_LEN];
-    r.read_exact(&mut hb)
-        .await
-        .map_err(|e| format!("no hello: {}", describe(&e)))?;
+    r.read_exact(&mut hb).await.map_err(|e| match end_of(&e) {
+        LinkEnd::Aborted(reason) => reason,
+        _ => format!("no hello: {}", describe(&e)),
+    })?;
     let h = Header::decode(&hb);
     if h.tag != TAG_HELLO || h.seq != 0 {
         return Err("the first frame is not a hello".to_owned());
@@ -205,7 +236,20 @@ impl Link {
     /// peer speaks this wire version, is in this session, claims the identity its certificate
     /// proves, addresses this member, has the same party count, and sees the same TLS channel
     /// (the binding).
-    pub(crate) async fn open(mut est: Established, rules: &HelloRules) -> Result<Link, String> {
+    pub(crate) async fn open(est: Established, rules: &HelloRules) -> Result<Link, String> {
+        let closer = est.closer.clone();
+        let opened = Self::open_inner(est, rules).await;
+        if let Err(why) = &opened {
+            // Tell the peer why, so both ends report the same reason.
+            closer.close(
+                CLOSE_ABORT,
+                &format!("{} refused the link: {why}", node_name(rules.me)),
+            );
+        }
+        opened
+    }
+
+    async fn open_inner(mut est: Established, rules: &HelloRules) -> Result<Link, String> {
         let peer = est.peer;
         let who = node_name(peer);
         if rules.speak_first {
@@ -237,8 +281,9 @@ impl Link {
         let session = rules.session.unwrap_or(hello.session);
         if hello.session != session || h.session != session {
             return Err(format!(
-                "{who} is in session {}, this member in session {}",
+                "{who} is in session {}, but {} is in session {}",
                 hex(&hello.session),
+                node_name(rules.me),
                 hex(&session)
             ));
         }
@@ -326,10 +371,7 @@ impl Link {
 
     /// Closes the connection now (queued outgoing data may be lost: say goodbye first).
     pub(crate) fn close(&mut self, code: u32, reason: &str) {
-        if let Closer::Quic(c) = &self.closer {
-            let reason = &reason.as_bytes()[..reason.len().min(800)];
-            c.close(code.into(), reason);
-        }
+        self.closer.close(code, reason);
         self.reader.abort();
     }
 

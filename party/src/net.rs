@@ -141,6 +141,20 @@ pub(crate) enum Pending {
     Tcp(TcpStream, SocketAddr),
 }
 
+/// Socket buffer size asked for on QUIC sockets: a burst of packets from a fast sender then
+/// waits in the kernel instead of being dropped (the kernel caps it at `net.core.rmem_max`).
+const UDP_BUFFER: usize = 4 << 20;
+
+fn udp_socket(bind: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let domain = socket2::Domain::for_address(bind);
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    // Best effort: a smaller buffer only costs speed.
+    let _ = s.set_recv_buffer_size(UDP_BUFFER);
+    let _ = s.set_send_buffer_size(UDP_BUFFER);
+    s.bind(&bind.into())?;
+    Ok(s.into())
+}
+
 fn quic_transport(idle: Duration) -> Result<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.stream_receive_window(quinn::VarInt::from_u32(16 << 20));
@@ -198,12 +212,20 @@ impl Node {
                     .map_err(|e| Error::Setup(format!("QUIC client TLS: {e}")))?;
                 let mut client = quinn::ClientConfig::new(Arc::new(client_crypto));
                 client.transport_config(transport);
-                let ep = quinn::Endpoint::server(server, bind).map_err(|e| {
+                let listen_err = |e: std::io::Error| {
                     Error::Setup(format!(
                         "{} cannot listen on udp {bind}: {e}",
                         node_name(cfg.me)
                     ))
-                })?;
+                };
+                let socket = udp_socket(bind).map_err(listen_err)?;
+                let ep = quinn::Endpoint::new(
+                    quinn::EndpointConfig::default(),
+                    Some(server),
+                    socket,
+                    Arc::new(quinn::TokioRuntime),
+                )
+                .map_err(listen_err)?;
                 quic = Some(ep.clone());
                 quic_client = Some(client);
                 Listener::Quic(ep)
@@ -858,4 +880,13 @@ impl Drop for NetComm {
 /// Re-exported for the dealer module.
 pub(crate) fn session_hex(s: &SessionId) -> String {
     hex(s)
+}
+
+/// Connects a party to the other parties only (no dealer): the transport alone, for tests
+/// and transport benchmarks. Programs use [`crate::init`] or [`crate::connect`].
+///
+/// # Errors
+/// The node cannot start, or the mesh cannot be formed.
+pub fn connect_mesh(cfg: NodeConfig) -> Result<NetComm> {
+    NetComm::connect(Arc::new(Node::start(cfg)?))
 }
