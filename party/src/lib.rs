@@ -10,7 +10,7 @@
 //!
 //! [`NetComm`] implements `mpc::Comm` and [`DealerClient`] implements `mpc::TripleSource`,
 //! so protocol code is the same in-process and across machines. A program joins its session
-//! with [`init`]; `umbra launch` and `umbra party` set the environment it reads ([`env`]).
+//! with [`init`]; `umbra launch` and `umbra party` set the environment it reads ([`mod@env`]).
 //!
 //! Faults end a session instead of hanging it: every receive has a timeout, a party that
 //! fails tells its peers why before closing ([`mpc::Comm::abort`]), and a dead host is
