@@ -46,7 +46,7 @@ fn model<T: TensorOps + 'static>(p: Vec<T>) -> Sequential<Var<T>> {
     let mut next = || p.next().expect("four parameters");
     let l1 = Linear::new(next(), Some(next()));
     let l2 = Linear::new(next(), Some(next()));
-    Sequential::new(vec![Box::new(l1), Box::new(ReLU), Box::new(l2)])
+    Sequential::new(vec![l1.into(), ReLU.into(), l2.into()])
 }
 
 /// Trains for `steps` and returns the loss before each step and after the last.
@@ -59,7 +59,7 @@ fn train<T: TensorOps + 'static>(
 ) -> Result<Vec<f64>, T::Error> {
     let mut m = model(params);
     let (x, y) = (Var::constant(x), Var::constant(y));
-    let opt = Sgd::new(0.1);
+    let mut opt = Sgd::new(0.1);
     let mut losses = Vec::new();
     for _ in 0..steps {
         let loss = mse_loss(&m.forward(&x)?, &y)?;

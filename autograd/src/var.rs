@@ -702,4 +702,13 @@ impl<T: TensorOps> TensorOps for Var<T> {
         let out = self.unary(m, |a| Op::Max(a, mask.clone(), dim, keepdim))?;
         Ok((out, Self::constant(mask)))
     }
+    fn max_dim(&self, dim: usize, keepdim: bool) -> Result<Self, T::Error> {
+        if recording() && self.requires_grad() {
+            return Ok(self.max_dim_with_mask(dim, keepdim)?.0);
+        }
+        Ok(Self::constant(self.value().max_dim(dim, keepdim)?))
+    }
+    fn detach(&self) -> Self {
+        Var::detach(self)
+    }
 }

@@ -745,4 +745,7 @@ impl tensor::TensorOps for CrypTensor {
     fn max_dim_with_mask(&self, dim: usize, keepdim: bool) -> Result<(Self, Self)> {
         CrypTensor::max_dim_with_mask(self, dim, keepdim)
     }
+    fn max_dim(&self, dim: usize, keepdim: bool) -> Result<Self> {
+        self.amax(dim, keepdim)
+    }
 }

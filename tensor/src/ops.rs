@@ -371,6 +371,19 @@ pub trait TensorOps: Clone + Sized {
     /// # Errors
     /// `dim` out of range or empty; network failures.
     fn max_dim_with_mask(&self, dim: usize, keepdim: bool) -> Result<(Self, Self), Self::Error>;
+    /// The maximum over `dim` alone (private tensors skip the mask's cost where nothing
+    /// will differentiate the result).
+    ///
+    /// # Errors
+    /// `dim` out of range or empty; network failures.
+    fn max_dim(&self, dim: usize, keepdim: bool) -> Result<Self, Self::Error> {
+        Ok(self.max_dim_with_mask(dim, keepdim)?.0)
+    }
+    /// The same value with nothing recorded for differentiation (`torch.Tensor.detach`);
+    /// the value itself for tensors that record nothing.
+    fn detach(&self) -> Self {
+        self.clone()
+    }
 }
 
 fn invalid_shapes(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Error {
