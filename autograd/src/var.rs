@@ -281,15 +281,15 @@ impl<T: TensorOps> Var<T> {
         Ok(match &self.node.op {
             Op::Leaf => vec![],
             // Broadcasting in the forward pass is undone by summing in the backward pass.
-            Op::Add(a, b) => vec![(a, g.sum_to(&shape_of(a))?), (b, g.sum_to(&shape_of(b))?)],
-            Op::Sub(a, b) => vec![
-                (a, g.sum_to(&shape_of(a))?),
-                (b, g.neg()?.sum_to(&shape_of(b))?),
-            ],
-            Op::Mul(a, b) => vec![
-                (a, g.mul(b.value())?.sum_to(&shape_of(a))?),
-                (b, g.mul(a.value())?.sum_to(&shape_of(b))?),
-            ],
+            Op::Add(a, b) => needed([a, b], |i| g.sum_to(&shape_of([a, b][i])))?,
+            Op::Sub(a, b) => needed([a, b], |i| match i {
+                0 => g.sum_to(&shape_of(a)),
+                _ => g.neg()?.sum_to(&shape_of(b)),
+            })?,
+            Op::Mul(a, b) => needed([a, b], |i| match i {
+                0 => g.mul(b.value())?.sum_to(&shape_of(a)),
+                _ => g.mul(a.value())?.sum_to(&shape_of(b)),
+            })?,
             Op::Neg(a) => vec![(a, g.neg()?)],
             Op::MulScalar(a, c) => vec![(a, g.mul_scalar(*c)?)],
             Op::Matmul(a, b) => {
@@ -301,12 +301,16 @@ impl<T: TensorOps> Var<T> {
                     }
                     .into());
                 }
-                let bt = b.value().transpose(rb - 2, rb - 1)?;
-                let at = a.value().transpose(ra - 2, ra - 1)?;
-                vec![
-                    (a, g.matmul(&bt)?.sum_to(&shape_of(a))?),
-                    (b, at.matmul(g)?.sum_to(&shape_of(b))?),
-                ]
+                needed([a, b], |i| match i {
+                    0 => g
+                        .matmul(&b.value().transpose(rb - 2, rb - 1)?)?
+                        .sum_to(&shape_of(a)),
+                    _ => a
+                        .value()
+                        .transpose(ra - 2, ra - 1)?
+                        .matmul(g)?
+                        .sum_to(&shape_of(b)),
+                })?
             }
             Op::Sum(a, dims, keepdim) => {
                 vec![(a, expand_reduced(g, &shape_of(a), dims, *keepdim)?)]
@@ -365,7 +369,9 @@ impl<T: TensorOps> Var<T> {
                 let mut out = Vec::with_capacity(parts.len());
                 for p in parts {
                     let len = shape_of(p)[*dim];
-                    out.push((p, g.narrow(*dim, at, len)?));
+                    if p.requires_grad() {
+                        out.push((p, g.narrow(*dim, at, len)?));
+                    }
                     at += len;
                 }
                 out
@@ -389,10 +395,10 @@ impl<T: TensorOps> Var<T> {
             }
             Op::Conv2d(x, w, p) => {
                 let (xs, ws) = (shape_of(x), shape_of(w));
-                vec![
-                    (x, g.conv2d_input_grad(w.value(), (xs[2], xs[3]), p)?),
-                    (w, g.conv2d_weight_grad(x.value(), (ws[2], ws[3]), p)?),
-                ]
+                needed([x, w], |i| match i {
+                    0 => g.conv2d_input_grad(w.value(), (xs[2], xs[3]), p),
+                    _ => g.conv2d_weight_grad(x.value(), (ws[2], ws[3]), p),
+                })?
             }
             Op::Exp(a) => vec![(a, g.mul(out)?)],
             Op::Log(a) => vec![(a, g.mul(&a.value().reciprocal()?)?)],
@@ -400,10 +406,10 @@ impl<T: TensorOps> Var<T> {
             Op::Div(a, b) => {
                 // one signed reciprocal of the divisor serves both rules
                 let r = b.value().ones_like()?.div(b.value())?;
-                vec![
-                    (a, g.mul(&r)?.sum_to(&shape_of(a))?),
-                    (b, g.mul(out)?.mul(&r)?.neg()?.sum_to(&shape_of(b))?),
-                ]
+                needed([a, b], |i| match i {
+                    0 => g.mul(&r)?.sum_to(&shape_of(a)),
+                    _ => g.mul(out)?.mul(&r)?.neg()?.sum_to(&shape_of(b)),
+                })?
             }
             Op::Sqrt(a) => vec![(a, g.mul(&a.value().inv_sqrt()?)?.mul_scalar(0.5)?)],
             Op::InvSqrt(a) => {
@@ -440,6 +446,23 @@ impl<T: TensorOps> Var<T> {
             }
         })
     }
+}
+
+/// The gradients of the inputs that want one, by `rule(i)` for input `i`, evaluated only for
+/// those: on secret shares a gradient costs protocol rounds (the input gradient of a first
+/// layer is a whole private product), and every party skips the same ones, because whether a
+/// value wants a gradient depends only on the program.
+fn needed<T: TensorOps, const N: usize>(
+    inputs: [&Var<T>; N],
+    mut rule: impl FnMut(usize) -> Result<T, T::Error>,
+) -> Result<Vec<(&Var<T>, T)>, T::Error> {
+    let mut out = Vec::with_capacity(N);
+    for (i, v) in inputs.into_iter().enumerate() {
+        if v.requires_grad() {
+            out.push((v, rule(i)?));
+        }
+    }
+    Ok(out)
 }
 
 /// The adjoint of `index_select(dim, indices)` from a dimension of length `len`: every
