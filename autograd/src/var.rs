@@ -6,6 +6,12 @@
 //! applies one chain-rule arm per op ([`Var::backward`]'s `match`). Creation order depends only
 //! on the program, never on hash-map order or timing, so every party of an MPC run issues the
 //! same protocol calls in the same order during backward too.
+//!
+//! No gradient is ever dropped silently: every `TensorOps` op without a default body must be
+//! implemented here, with its rule, or the crate does not compile; of the ops with a default
+//! body, `gelu`, `max_dim` and `detach` are overridden here and the convolution gradients are
+//! compositions of differentiable ops, so they differentiate too. Comparison masks (ReLU's, the maximum's, dropout's) are constants. A rule that cannot
+//! be applied (a 1-D matmul) is an explicit error from `backward`.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;

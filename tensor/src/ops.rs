@@ -1,7 +1,7 @@
 //! [`TensorOps`]: the op contract that autograd and nn are written against.
 //!
 //! [`RingTensor`] (plaintext fixed point) implements it, `mpc::CrypTensor` (secret-shared)
-//! implements it, and `autograd::Var<T>` will implement it as a decorator. Code written
+//! implements it, and `autograd::Var<T>` implements it as a decorator. Code written
 //! against this trait therefore runs on plaintext, privately, and with gradients, unchanged.
 //! Every op returns `Result`: private ops can fail on the network.
 //!
