@@ -3,6 +3,7 @@
 //! Several parties that do not trust each other compute on secret-shared tensors and reveal
 //! only what the program reveals. This facade re-exports the user-facing API of the layers
 //! below it (see the README's crate map) and hosts the glue that needs more than one layer:
+//! sharing a plaintext model from its owner ([`Encrypt`]) and revealing it ([`Decrypt`]), and
 //! the demos and the benchmarks behind the `umbra` CLI.
 //!
 //! A program that runs as one party of a real session (one process per party, started by
@@ -23,8 +24,10 @@
 
 pub mod bench;
 pub mod demo;
+pub mod encrypt;
 pub mod testprog;
 
+pub use encrypt::{Decrypt, Encrypt};
 pub use mpc::{
     self, CommStats, CrypTensor, InsecureTestDealer, Session, SessionConfig, TruncMode,
     TupleRequest, run_local,

@@ -58,3 +58,25 @@ fn private_gradients_match_plaintext_gradients() {
         }
     }
 }
+
+/// Backward computes no gradient that nothing wants: with the data `x` a constant, the only
+/// private product of `y = x·W`'s backward is `xᵀ·g` for `W` (one Beaver matmul), not also
+/// `g·Wᵀ` for `x`. Every party skips the same products, because whether a value wants a
+/// gradient depends only on the program.
+#[test]
+fn backward_skips_the_gradients_of_constants() {
+    let (x, w) = (data(4, &[5, 3]), data(5, &[3, 2]));
+    let out = umbra::mpc::run_parties(2, |s| {
+        let xv = Var::constant(s.share(&x, 0)?);
+        let wv = Var::leaf(s.share(&w, 1)?);
+        let y = xv.matmul(&wv)?;
+        let loss = y.mul(&y)?.sum(&[], false)?; // d loss/dy = 2y, private
+        let before = s.stats();
+        loss.backward()?;
+        Ok((s.stats() - before).bytes_sent)
+    })
+    .unwrap();
+    // one Beaver matmul of xᵀ [3, 5] by g [5, 2] opens both masked operands: 8·(15 + 10)
+    // bytes to the one peer (truncation is local for 2 parties)
+    assert_eq!(out[0], 8 * (15 + 10));
+}

@@ -6,12 +6,18 @@
 //! applies one chain-rule arm per op ([`Var::backward`]'s `match`). Creation order depends only
 //! on the program, never on hash-map order or timing, so every party of an MPC run issues the
 //! same protocol calls in the same order during backward too.
+//!
+//! No gradient is ever dropped silently: every `TensorOps` op without a default body must be
+//! implemented here, with its rule, or the crate does not compile; of the ops with a default
+//! body, `gelu`, `max_dim` and `detach` are overridden here and the convolution gradients are
+//! compositions of differentiable ops, so they differentiate too. Comparison masks (ReLU's, the maximum's, dropout's) are constants. A rule that cannot
+//! be applied (a 1-D matmul) is an explicit error from `backward`.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use tensor::TensorOps;
+use tensor::{Conv2dParams, Pool2dParams, TensorOps, WindowFill};
 
 thread_local! {
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
@@ -53,6 +59,34 @@ enum Op<T: TensorOps> {
     BroadcastTo(Var<T>),
     /// ReLU, with its derivative mask from the forward pass.
     Relu(Var<T>, T),
+    AddScalar(Var<T>),
+    Permute(Var<T>, Vec<usize>),
+    /// Input, dimension, start.
+    Narrow(Var<T>, usize, usize),
+    Pad(Var<T>, Vec<(usize, usize)>),
+    Flip(Var<T>, Vec<usize>),
+    IndexSelect(Var<T>, usize, Vec<usize>),
+    Concat(Vec<Var<T>>, usize),
+    Unfold2d(Var<T>, Pool2dParams, WindowFill),
+    Fold2d(Var<T>, Pool2dParams, WindowFill),
+    AvgPool2d(Var<T>, Pool2dParams),
+    Conv2d(Var<T>, Var<T>, Conv2dParams),
+    // The rules of the nonlinear functions use this node's output where they can, so that
+    // backward costs products, not another approximation.
+    Exp(Var<T>),
+    Log(Var<T>),
+    Reciprocal(Var<T>),
+    Div(Var<T>, Var<T>),
+    Sqrt(Var<T>),
+    InvSqrt(Var<T>),
+    Sigmoid(Var<T>),
+    Tanh(Var<T>),
+    Softmax(Var<T>, usize),
+    LogSoftmax(Var<T>, usize),
+    /// GELU, with its derivative from the forward pass.
+    Gelu(Var<T>, T),
+    /// Maximum over a dimension (`dim`, `keepdim`), with the one-hot mask of where it was.
+    Max(Var<T>, T, usize, bool),
 }
 
 struct Node<T: TensorOps> {
@@ -138,6 +172,11 @@ impl<T: TensorOps> Var<T> {
         Self::constant(self.node.value.clone())
     }
 
+    /// A node for `value` produced from this variable alone by `op`.
+    fn unary(&self, value: T, op: impl FnOnce(Var<T>) -> Op<T>) -> Result<Self, T::Error> {
+        Ok(Self::from_op(value, &[self], op(self.clone())))
+    }
+
     /// A node for `value` produced by `op` from `inputs`.
     fn from_op(value: T, inputs: &[&Var<T>], op: Op<T>) -> Self {
         let rg = recording() && inputs.iter().any(|v| v.requires_grad());
@@ -202,7 +241,13 @@ impl<T: TensorOps> Var<T> {
     fn inputs(&self) -> Vec<&Var<T>> {
         match &self.node.op {
             Op::Leaf => vec![],
-            Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) | Op::Matmul(a, b) => vec![a, b],
+            Op::Add(a, b)
+            | Op::Sub(a, b)
+            | Op::Mul(a, b)
+            | Op::Matmul(a, b)
+            | Op::Div(a, b)
+            | Op::Conv2d(a, b, _) => vec![a, b],
+            Op::Concat(parts, _) => parts.iter().collect(),
             Op::Neg(a)
             | Op::MulScalar(a, _)
             | Op::Sum(a, ..)
@@ -211,25 +256,46 @@ impl<T: TensorOps> Var<T> {
             | Op::Transpose(a, ..)
             | Op::SumTo(a)
             | Op::BroadcastTo(a)
-            | Op::Relu(a, _) => vec![a],
+            | Op::Relu(a, _)
+            | Op::AddScalar(a)
+            | Op::Permute(a, _)
+            | Op::Narrow(a, ..)
+            | Op::Pad(a, _)
+            | Op::Flip(a, _)
+            | Op::IndexSelect(a, ..)
+            | Op::Unfold2d(a, ..)
+            | Op::Fold2d(a, ..)
+            | Op::AvgPool2d(a, _)
+            | Op::Exp(a)
+            | Op::Log(a)
+            | Op::Reciprocal(a)
+            | Op::Sqrt(a)
+            | Op::InvSqrt(a)
+            | Op::Sigmoid(a)
+            | Op::Tanh(a)
+            | Op::Softmax(a, _)
+            | Op::LogSoftmax(a, _)
+            | Op::Gelu(a, _)
+            | Op::Max(a, ..) => vec![a],
         }
     }
 
     /// The chain rule: the gradient of each input given the gradient `g` of this node.
     fn input_grads(&self, g: &T) -> Result<Vec<(&Var<T>, T)>, T::Error> {
         let shape_of = |v: &Var<T>| v.value().dims();
+        let out = &self.node.value;
         Ok(match &self.node.op {
             Op::Leaf => vec![],
             // Broadcasting in the forward pass is undone by summing in the backward pass.
-            Op::Add(a, b) => vec![(a, g.sum_to(&shape_of(a))?), (b, g.sum_to(&shape_of(b))?)],
-            Op::Sub(a, b) => vec![
-                (a, g.sum_to(&shape_of(a))?),
-                (b, g.neg()?.sum_to(&shape_of(b))?),
-            ],
-            Op::Mul(a, b) => vec![
-                (a, g.mul(b.value())?.sum_to(&shape_of(a))?),
-                (b, g.mul(a.value())?.sum_to(&shape_of(b))?),
-            ],
+            Op::Add(a, b) => needed([a, b], |i| g.sum_to(&shape_of([a, b][i])))?,
+            Op::Sub(a, b) => needed([a, b], |i| match i {
+                0 => g.sum_to(&shape_of(a)),
+                _ => g.neg()?.sum_to(&shape_of(b)),
+            })?,
+            Op::Mul(a, b) => needed([a, b], |i| match i {
+                0 => g.mul(b.value())?.sum_to(&shape_of(a)),
+                _ => g.mul(a.value())?.sum_to(&shape_of(b)),
+            })?,
             Op::Neg(a) => vec![(a, g.neg()?)],
             Op::MulScalar(a, c) => vec![(a, g.mul_scalar(*c)?)],
             Op::Matmul(a, b) => {
@@ -241,12 +307,16 @@ impl<T: TensorOps> Var<T> {
                     }
                     .into());
                 }
-                let bt = b.value().transpose(rb - 2, rb - 1)?;
-                let at = a.value().transpose(ra - 2, ra - 1)?;
-                vec![
-                    (a, g.matmul(&bt)?.sum_to(&shape_of(a))?),
-                    (b, at.matmul(g)?.sum_to(&shape_of(b))?),
-                ]
+                needed([a, b], |i| match i {
+                    0 => g
+                        .matmul(&b.value().transpose(rb - 2, rb - 1)?)?
+                        .sum_to(&shape_of(a)),
+                    _ => a
+                        .value()
+                        .transpose(ra - 2, ra - 1)?
+                        .matmul(g)?
+                        .sum_to(&shape_of(b)),
+                })?
             }
             Op::Sum(a, dims, keepdim) => {
                 vec![(a, expand_reduced(g, &shape_of(a), dims, *keepdim)?)]
@@ -270,8 +340,157 @@ impl<T: TensorOps> Var<T> {
             Op::BroadcastTo(a) => vec![(a, g.sum_to(&shape_of(a))?)],
             // the mask is a 0/1 integer tensor: the product needs no truncation
             Op::Relu(a, mask) => vec![(a, g.mul(mask)?)],
+            Op::AddScalar(a) => vec![(a, g.clone())],
+            Op::Permute(a, perm) => {
+                let mut inverse = vec![0; perm.len()];
+                for (i, &p) in perm.iter().enumerate() {
+                    inverse[p] = i;
+                }
+                vec![(a, g.permute(&inverse)?)]
+            }
+            Op::Narrow(a, dim, start) => {
+                let full = shape_of(a)[*dim];
+                let len = g.dims()[*dim];
+                let mut pads = vec![(0, 0); g.dims().len()];
+                pads[*dim] = (*start, full - start - len);
+                vec![(a, g.pad(&pads)?)]
+            }
+            Op::Pad(a, pads) => {
+                let shape = shape_of(a);
+                let mut ga = g.clone();
+                for (d, &(before, _)) in pads.iter().enumerate() {
+                    ga = ga.narrow(d, before, shape[d])?;
+                }
+                vec![(a, ga)]
+            }
+            Op::Flip(a, dims) => vec![(a, g.flip(dims)?)],
+            Op::IndexSelect(a, dim, indices) => {
+                vec![(
+                    a,
+                    index_select_adjoint(g, *dim, indices, shape_of(a)[*dim])?,
+                )]
+            }
+            Op::Concat(parts, dim) => {
+                let mut at = 0;
+                let mut out = Vec::with_capacity(parts.len());
+                for p in parts {
+                    let len = shape_of(p)[*dim];
+                    if p.requires_grad() {
+                        out.push((p, g.narrow(*dim, at, len)?));
+                    }
+                    at += len;
+                }
+                out
+            }
+            Op::Unfold2d(a, p, fill) => {
+                let s = shape_of(a);
+                vec![(a, g.fold2d(p, (s[2], s[3]), *fill)?)]
+            }
+            Op::Fold2d(a, p, fill) => vec![(a, g.unfold2d(p, *fill)?)],
+            Op::AvgPool2d(a, p) => {
+                let s = shape_of(a);
+                let k = p.kernel.0 * p.kernel.1;
+                let mut taps = g.dims();
+                taps.push(1);
+                let spread = g.mul_scalar(1.0 / k as f64)?.reshape(&taps)?;
+                *taps.last_mut().expect("rank 5") = k;
+                let ga = spread
+                    .broadcast_to(&taps)?
+                    .fold2d(p, (s[2], s[3]), WindowFill::Zero)?;
+                vec![(a, ga)]
+            }
+            Op::Conv2d(x, w, p) => {
+                let (xs, ws) = (shape_of(x), shape_of(w));
+                needed([x, w], |i| match i {
+                    0 => g.conv2d_input_grad(w.value(), (xs[2], xs[3]), p),
+                    _ => g.conv2d_weight_grad(x.value(), (ws[2], ws[3]), p),
+                })?
+            }
+            Op::Exp(a) => vec![(a, g.mul(out)?)],
+            Op::Log(a) => vec![(a, g.mul(&a.value().reciprocal()?)?)],
+            Op::Reciprocal(a) => vec![(a, g.mul(&out.mul(out)?)?.neg()?)],
+            Op::Div(a, b) => {
+                // one signed reciprocal of the divisor serves both rules
+                let r = b.value().ones_like()?.div(b.value())?;
+                needed([a, b], |i| match i {
+                    0 => g.mul(&r)?.sum_to(&shape_of(a)),
+                    _ => g.mul(out)?.mul(&r)?.neg()?.sum_to(&shape_of(b)),
+                })?
+            }
+            Op::Sqrt(a) => vec![(a, g.mul(&a.value().inv_sqrt()?)?.mul_scalar(0.5)?)],
+            Op::InvSqrt(a) => {
+                let cube = out.mul(out)?.mul(out)?;
+                vec![(a, g.mul(&cube)?.mul_scalar(-0.5)?)]
+            }
+            Op::Sigmoid(a) => {
+                let ds = out.mul(&out.neg()?.add_scalar(1.0)?)?;
+                vec![(a, g.mul(&ds)?)]
+            }
+            Op::Tanh(a) => {
+                let dt = out.mul(out)?.neg()?.add_scalar(1.0)?;
+                vec![(a, g.mul(&dt)?)]
+            }
+            Op::Softmax(a, dim) => {
+                let dot = g.mul(out)?.sum(&[*dim], true)?;
+                vec![(a, out.mul(&g.sub(&dot)?)?)]
+            }
+            Op::LogSoftmax(a, dim) => {
+                let p = a.value().softmax(*dim)?;
+                vec![(a, g.sub(&p.mul(&g.sum(&[*dim], true)?)?)?)]
+            }
+            Op::Gelu(a, grad) => vec![(a, g.mul(grad)?)],
+            Op::Max(a, mask, dim, keepdim) => {
+                let shape = shape_of(a);
+                let g = if *keepdim {
+                    g.clone()
+                } else {
+                    let mut kept = shape.clone();
+                    kept[*dim] = 1;
+                    g.reshape(&kept)?
+                };
+                vec![(a, g.broadcast_to(&shape)?.mul(mask)?)]
+            }
         })
     }
+}
+
+/// The gradients of the inputs that want one, by `rule(i)` for input `i`, evaluated only for
+/// those: on secret shares a gradient costs protocol rounds (the input gradient of a first
+/// layer is a whole private product), and every party skips the same ones, because whether a
+/// value wants a gradient depends only on the program.
+fn needed<T: TensorOps, const N: usize>(
+    inputs: [&Var<T>; N],
+    mut rule: impl FnMut(usize) -> Result<T, T::Error>,
+) -> Result<Vec<(&Var<T>, T)>, T::Error> {
+    let mut out = Vec::with_capacity(N);
+    for (i, v) in inputs.into_iter().enumerate() {
+        if v.requires_grad() {
+            out.push((v, rule(i)?));
+        }
+    }
+    Ok(out)
+}
+
+/// The adjoint of `index_select(dim, indices)` from a dimension of length `len`: every
+/// gradient slice is added back to the index it was picked from (repeats add up). A product
+/// with a public 0/1 selection matrix, which is exact (no truncation) and local on shares.
+fn index_select_adjoint<T: TensorOps>(
+    g: &T,
+    dim: usize,
+    indices: &[usize],
+    len: usize,
+) -> Result<T, T::Error> {
+    let rank = g.dims().len();
+    let mut sel = vec![0i64; indices.len() * len];
+    for (i, &j) in indices.iter().enumerate() {
+        sel[i * len + j] = 1;
+    }
+    let sel = g.new_int_tensor(&[indices.len(), len], &sel)?;
+    let mut perm: Vec<usize> = (0..rank).filter(|&d| d != dim).collect();
+    perm.push(dim);
+    let mut back: Vec<usize> = (0..rank - 1).collect();
+    back.insert(dim, rank - 1);
+    g.permute(&perm)?.matmul(&sel)?.permute(&back)
 }
 
 /// Broadcasts the gradient of a reduction back to the input's shape.
@@ -394,5 +613,131 @@ impl<T: TensorOps> TensorOps for Var<T> {
     }
     fn ones_like(&self) -> Result<Self, T::Error> {
         Ok(Self::constant(self.value().ones_like()?))
+    }
+    fn new_tensor(&self, shape: &[usize], values: &[f64]) -> Result<Self, T::Error> {
+        Ok(Self::constant(self.value().new_tensor(shape, values)?))
+    }
+    fn new_int_tensor(&self, shape: &[usize], values: &[i64]) -> Result<Self, T::Error> {
+        Ok(Self::constant(self.value().new_int_tensor(shape, values)?))
+    }
+    fn bernoulli_mask(&self, keep: f64, seed: u64) -> Result<Self, T::Error> {
+        Ok(Self::constant(self.value().bernoulli_mask(keep, seed)?))
+    }
+    fn add_scalar(&self, v: f64) -> Result<Self, T::Error> {
+        self.unary(self.value().add_scalar(v)?, Op::AddScalar)
+    }
+    fn permute(&self, perm: &[usize]) -> Result<Self, T::Error> {
+        let value = self.value().permute(perm)?;
+        self.unary(value, |a| Op::Permute(a, perm.to_vec()))
+    }
+    fn narrow(&self, dim: usize, start: usize, len: usize) -> Result<Self, T::Error> {
+        let value = self.value().narrow(dim, start, len)?;
+        self.unary(value, |a| Op::Narrow(a, dim, start))
+    }
+    fn pad(&self, pads: &[(usize, usize)]) -> Result<Self, T::Error> {
+        let value = self.value().pad(pads)?;
+        self.unary(value, |a| Op::Pad(a, pads.to_vec()))
+    }
+    fn flip(&self, dims: &[usize]) -> Result<Self, T::Error> {
+        let value = self.value().flip(dims)?;
+        self.unary(value, |a| Op::Flip(a, dims.to_vec()))
+    }
+    fn index_select(&self, dim: usize, indices: &[usize]) -> Result<Self, T::Error> {
+        let value = self.value().index_select(dim, indices)?;
+        self.unary(value, |a| Op::IndexSelect(a, dim, indices.to_vec()))
+    }
+    fn concat(parts: &[&Self], dim: usize) -> Result<Self, T::Error> {
+        let values: Vec<&T> = parts.iter().map(|p| p.value()).collect();
+        Ok(Self::from_op(
+            T::concat(&values, dim)?,
+            parts,
+            Op::Concat(parts.iter().map(|&p| p.clone()).collect(), dim),
+        ))
+    }
+    fn unfold2d(&self, p: &Pool2dParams, fill: WindowFill) -> Result<Self, T::Error> {
+        let value = self.value().unfold2d(p, fill)?;
+        self.unary(value, |a| Op::Unfold2d(a, *p, fill))
+    }
+    fn fold2d(
+        &self,
+        p: &Pool2dParams,
+        hw: (usize, usize),
+        fill: WindowFill,
+    ) -> Result<Self, T::Error> {
+        let value = self.value().fold2d(p, hw, fill)?;
+        self.unary(value, |a| Op::Fold2d(a, *p, fill))
+    }
+    fn avg_pool2d(&self, p: &Pool2dParams) -> Result<Self, T::Error> {
+        let value = self.value().avg_pool2d(p)?;
+        self.unary(value, |a| Op::AvgPool2d(a, *p))
+    }
+    fn conv2d(&self, weight: &Self, p: &Conv2dParams) -> Result<Self, T::Error> {
+        Ok(Self::from_op(
+            self.value().conv2d(weight.value(), p)?,
+            &[self, weight],
+            Op::Conv2d(self.clone(), weight.clone(), *p),
+        ))
+    }
+    fn exp(&self) -> Result<Self, T::Error> {
+        self.unary(self.value().exp()?, Op::Exp)
+    }
+    fn log(&self) -> Result<Self, T::Error> {
+        self.unary(self.value().log()?, Op::Log)
+    }
+    fn reciprocal(&self) -> Result<Self, T::Error> {
+        self.unary(self.value().reciprocal()?, Op::Reciprocal)
+    }
+    fn div(&self, rhs: &Self) -> Result<Self, T::Error> {
+        Ok(Self::from_op(
+            self.value().div(rhs.value())?,
+            &[self, rhs],
+            Op::Div(self.clone(), rhs.clone()),
+        ))
+    }
+    fn sqrt(&self) -> Result<Self, T::Error> {
+        self.unary(self.value().sqrt()?, Op::Sqrt)
+    }
+    fn inv_sqrt(&self) -> Result<Self, T::Error> {
+        self.unary(self.value().inv_sqrt()?, Op::InvSqrt)
+    }
+    fn sigmoid(&self) -> Result<Self, T::Error> {
+        self.unary(self.value().sigmoid()?, Op::Sigmoid)
+    }
+    fn tanh(&self) -> Result<Self, T::Error> {
+        self.unary(self.value().tanh()?, Op::Tanh)
+    }
+    fn softmax(&self, dim: usize) -> Result<Self, T::Error> {
+        let value = self.value().softmax(dim)?;
+        self.unary(value, |a| Op::Softmax(a, dim))
+    }
+    fn log_softmax(&self, dim: usize) -> Result<Self, T::Error> {
+        let value = self.value().log_softmax(dim)?;
+        self.unary(value, |a| Op::LogSoftmax(a, dim))
+    }
+    fn gelu_with_grad(&self) -> Result<(Self, Self), T::Error> {
+        let (y, grad) = self.value().gelu_with_grad()?;
+        let out = self.unary(y, |a| Op::Gelu(a, grad.clone()))?;
+        Ok((out, Self::constant(grad)))
+    }
+    fn gelu(&self) -> Result<Self, T::Error> {
+        if recording() && self.requires_grad() {
+            return Ok(self.gelu_with_grad()?.0);
+        }
+        // nothing will differentiate this: skip the derivative's cost
+        Ok(Self::constant(self.value().gelu()?))
+    }
+    fn max_dim_with_mask(&self, dim: usize, keepdim: bool) -> Result<(Self, Self), T::Error> {
+        let (m, mask) = self.value().max_dim_with_mask(dim, keepdim)?;
+        let out = self.unary(m, |a| Op::Max(a, mask.clone(), dim, keepdim))?;
+        Ok((out, Self::constant(mask)))
+    }
+    fn max_dim(&self, dim: usize, keepdim: bool) -> Result<Self, T::Error> {
+        if recording() && self.requires_grad() {
+            return Ok(self.max_dim_with_mask(dim, keepdim)?.0);
+        }
+        Ok(Self::constant(self.value().max_dim(dim, keepdim)?))
+    }
+    fn detach(&self) -> Self {
+        Var::detach(self)
     }
 }

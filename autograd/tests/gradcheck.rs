@@ -8,7 +8,7 @@
 //! (a dropped factor or a missing broadcast reduction is off by O(1)).
 
 use autograd::{Var, no_grad};
-use tensor::{RingTensor, TensorOps};
+use tensor::{Conv2dParams, Pool2dParams, RingTensor, TensorOps, WindowFill};
 
 const F: u32 = 20;
 const H: f64 = 1.0 / 128.0;
@@ -234,4 +234,255 @@ fn relu_passes_gradient_only_where_the_input_is_not_negative() {
         .unwrap();
     assert_eq!(r.to_f64(), vec![0.0, 0.0, 2.0]);
     assert_eq!(m.to_i64(), vec![0, 1, 1], "the mask takes 1 at 0");
+}
+
+/// `rnd` moved into `[lo, lo + 2·scale]`: inputs for functions defined on positive reals.
+fn positive(seed: u64, shape: &[usize], lo: f64) -> RingTensor {
+    rnd(seed, shape, 1.0).add_f64(1.0 + lo).unwrap()
+}
+
+/// Distinct values at least 0.1 apart (far beyond the finite-difference step), so that no
+/// maximum changes place under a perturbation.
+fn distinct(seed: u64, shape: &[usize]) -> RingTensor {
+    let n: usize = shape.iter().product();
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut s = seed | 1;
+    for i in (1..n).rev() {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        order.swap(i, (s % (i as u64 + 1)) as usize);
+    }
+    let v: Vec<f64> = order.iter().map(|&k| k as f64 * 0.1 - 1.0).collect();
+    RingTensor::from_f64(shape, &v, F).unwrap()
+}
+
+#[test]
+fn shape_op_rules() {
+    check(
+        "add_scalar",
+        &|v| v[0].add_scalar(1.25),
+        vec![rnd(60, &[4], 2.0)],
+    );
+    check(
+        "permute",
+        &|v| v[0].permute(&[2, 0, 1]),
+        vec![rnd(61, &[2, 3, 2], 2.0)],
+    );
+    check(
+        "narrow",
+        &|v| v[0].narrow(1, 1, 2),
+        vec![rnd(62, &[2, 4], 2.0)],
+    );
+    check(
+        "pad",
+        &|v| v[0].pad(&[(1, 0), (2, 1)]),
+        vec![rnd(63, &[2, 3], 2.0)],
+    );
+    check("flip", &|v| v[0].flip(&[0, 1]), vec![rnd(64, &[2, 3], 2.0)]);
+    check(
+        "index_select with repeats",
+        &|v| v[0].index_select(1, &[2, 0, 2, 2]),
+        vec![rnd(65, &[2, 3, 2], 2.0)],
+    );
+    check(
+        "concat",
+        &|v| Var::concat(&[&v[0], &v[1], &v[0]], 1),
+        vec![rnd(66, &[2, 1], 2.0), rnd(67, &[2, 3], 2.0)],
+    );
+}
+
+#[test]
+fn window_and_pooling_rules() {
+    let p = Pool2dParams {
+        kernel: (2, 3),
+        stride: (1, 2),
+        padding: (1, 1),
+    };
+    for fill in [WindowFill::Zero, WindowFill::FirstTap] {
+        check(
+            "unfold2d",
+            &move |v| v[0].unfold2d(&p, fill),
+            vec![rnd(70, &[1, 2, 3, 4], 2.0)],
+        );
+        check(
+            "fold2d",
+            &move |v| v[0].fold2d(&p, (3, 4), fill),
+            vec![rnd(71, &[1, 2, 4, 2, 6], 2.0)],
+        );
+    }
+    check(
+        "avg_pool2d",
+        &move |v| v[0].avg_pool2d(&p),
+        vec![rnd(72, &[2, 1, 3, 4], 2.0)],
+    );
+    check(
+        "avg_pool2d 2x2",
+        &|v| v[0].avg_pool2d(&Pool2dParams::square(2)),
+        vec![rnd(73, &[1, 2, 4, 4], 2.0)],
+    );
+    // max pooling = unfold with first-tap padding, then a maximum over the taps
+    let mp = Pool2dParams {
+        kernel: (2, 2),
+        stride: (1, 1),
+        padding: (1, 0),
+    };
+    check(
+        "max pool",
+        &move |v| {
+            Ok(v[0]
+                .unfold2d(&mp, WindowFill::FirstTap)?
+                .max_dim_with_mask(4, false)?
+                .0)
+        },
+        vec![distinct(74, &[1, 2, 3, 3])],
+    );
+}
+
+#[test]
+fn convolution_rules() {
+    let cases = [
+        (Conv2dParams::default(), [1, 2, 4, 4], [3, 2, 2, 2]),
+        (
+            Conv2dParams {
+                stride: (2, 1),
+                padding: (1, 2),
+                dilation: (1, 2),
+                groups: 1,
+            },
+            [2, 2, 5, 4],
+            [2, 2, 3, 2],
+        ),
+        (
+            Conv2dParams {
+                stride: (2, 2),
+                padding: (1, 0),
+                dilation: (2, 1),
+                groups: 2,
+            },
+            [1, 4, 6, 5],
+            [4, 2, 2, 3],
+        ),
+    ];
+    for (k, (p, xs, ws)) in cases.into_iter().enumerate() {
+        check(
+            &format!("conv2d case {k}"),
+            &move |v| v[0].conv2d(&v[1], &p),
+            vec![rnd(80 + k as u64, &xs, 1.0), rnd(90 + k as u64, &ws, 1.0)],
+        );
+    }
+}
+
+#[test]
+fn nonlinear_rules() {
+    check("exp", &|v| v[0].exp(), vec![rnd(100, &[2, 3], 2.0)]);
+    check("log", &|v| v[0].log(), vec![positive(101, &[5], 1.0)]);
+    check(
+        "reciprocal",
+        &|v| v[0].reciprocal(),
+        vec![positive(102, &[5], 1.0)],
+    );
+    // a divisor of either sign, at least 1 away from zero, broadcast
+    let signed = positive(103, &[3], 1.0)
+        .mul(&RingTensor::from_i64(&[3], &[1, -1, 1]).unwrap())
+        .unwrap();
+    check(
+        "div",
+        &|v| v[0].div(&v[1]),
+        vec![rnd(104, &[2, 3], 2.0), signed],
+    );
+    check("sqrt", &|v| v[0].sqrt(), vec![positive(105, &[5], 1.0)]);
+    check(
+        "inv_sqrt",
+        &|v| v[0].inv_sqrt(),
+        vec![positive(106, &[5], 1.0)],
+    );
+    check("sigmoid", &|v| v[0].sigmoid(), vec![rnd(107, &[6], 3.0)]);
+    check("tanh", &|v| v[0].tanh(), vec![rnd(108, &[6], 2.0)]);
+    check(
+        "softmax dim 1",
+        &|v| v[0].softmax(1),
+        vec![rnd(109, &[2, 4], 2.0)],
+    );
+    check(
+        "softmax dim 0",
+        &|v| v[0].softmax(0),
+        vec![rnd(110, &[3, 2], 2.0)],
+    );
+    check(
+        "log_softmax",
+        &|v| v[0].log_softmax(1),
+        vec![rnd(111, &[2, 4], 2.0)],
+    );
+    check("gelu", &|v| v[0].gelu(), vec![rnd(112, &[7], 3.0)]);
+    check(
+        "max over a dimension",
+        &|v| Ok(v[0].max_dim_with_mask(0, true)?.0),
+        vec![distinct(113, &[3, 4])],
+    );
+    check(
+        "max, keepdim false",
+        &|v| Ok(v[0].max_dim_with_mask(1, false)?.0),
+        vec![distinct(114, &[3, 4])],
+    );
+}
+
+#[test]
+fn compositions_of_nonlinear_rules() {
+    // a softmax classifier head and a normalisation, end to end
+    check(
+        "cross-entropy-like",
+        &|v| {
+            let logits = v[0].matmul(&v[1])?;
+            logits.log_softmax(1)?.mul(&v[2])?.sum(&[], false)
+        },
+        vec![
+            rnd(120, &[3, 2], 1.0),
+            rnd(121, &[2, 4], 1.0),
+            rnd(122, &[3, 4], 1.0),
+        ],
+    );
+    check(
+        "layer-norm-like",
+        &|v| {
+            let mu = v[0].mean(&[1], true)?;
+            let d = v[0].sub(&mu)?;
+            let var = d.mul(&d)?.mean(&[1], true)?;
+            d.mul(&var.add_scalar(0.5)?.inv_sqrt()?)
+        },
+        vec![rnd(123, &[2, 4], 2.0)],
+    );
+}
+
+#[test]
+fn masks_and_constants_carry_no_gradient() {
+    let x = Var::leaf(distinct(130, &[2, 3]));
+    let (_, mask) = x.max_dim_with_mask(1, false).unwrap();
+    assert!(!mask.requires_grad());
+    let (_, relu_mask) = x.relu_with_mask().unwrap();
+    assert!(!relu_mask.requires_grad());
+    assert!(!x.bernoulli_mask(0.5, 1).unwrap().requires_grad());
+    assert!(!x.new_tensor(&[1], &[1.0]).unwrap().requires_grad());
+    let (_, dgelu) = x.gelu_with_grad().unwrap();
+    assert!(!dgelu.requires_grad());
+    // a product with a mask differentiates through the value only
+    let y = x.mul(&mask).unwrap().sum(&[], false).unwrap();
+    y.backward().unwrap();
+    assert_eq!(
+        x.grad().unwrap().to_i64(),
+        mask.value()
+            .to_i64()
+            .iter()
+            .map(|&m| m << F)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_gradient_rule_at_a_domain_edge_is_an_error_not_a_silent_zero() {
+    // sqrt's rule needs 1/√x: at x = 0 the plaintext oracle refuses instead of dropping it
+    let x = Var::leaf(RingTensor::from_f64(&[2], &[1.0, 0.0], F).unwrap());
+    let y = x.sqrt().unwrap().sum(&[], false).unwrap();
+    let err = y.backward().unwrap_err().to_string();
+    assert!(err.contains("inv_sqrt"), "{err}");
 }

@@ -395,23 +395,32 @@ impl CrypTensor {
         Ok((moved.reshape(&[rows, n])?, rest))
     }
 
-    /// Tree reduction of `[rows, n]` to `[rows]`, tracking a the index of the winner. At each
-    /// level columns are paired (0,1), (2,3), ...; the right one wins only if strictly larger
-    /// (or smaller, for a minimum), so ties go to the lowest index. An odd last column passes
-    /// through.
+    /// Tree reduction of `[rows, n]` to `[rows]`, tracking the winner as `track` says. At
+    /// each level columns are paired (0,1), (2,3), ...; the right one wins only if strictly
+    /// larger (or smaller, for a minimum), so ties go to the lowest index. An odd last column
+    /// passes through.
     fn reduce_extreme(
         values: CrypTensor,
         minimum: bool,
-        track_index: bool,
+        track: Track,
     ) -> Result<(CrypTensor, CrypTensor)> {
         let (rows, n) = (values.shape()[0], values.shape()[1]);
-        // The winner's index rides along as a width-1 payload (width 0 when not wanted):
-        // each level moves it with the same bit as the value, in the same round.
-        let width = usize::from(track_index);
-        let idx: Vec<i64> = (0..rows)
-            .flat_map(|_| (0..n as i64).take(n * width))
-            .collect();
-        let mut index = CrypTensor::Public(RingTensor::from_i64(&[rows, n, width], &idx)?);
+        // The winner rides along as a payload of `width` integers per column (its index, its
+        // one-hot row, or nothing): each level moves it with the same bit as the value, in the
+        // same round.
+        let width = match track {
+            Track::Nothing => 0,
+            Track::Index => 1,
+            Track::OneHot => n,
+        };
+        let payload: Vec<i64> = match track {
+            Track::Nothing => Vec::new(),
+            Track::Index => (0..rows).flat_map(|_| 0..n as i64).collect(),
+            Track::OneHot => (0..rows)
+                .flat_map(|_| (0..n * n).map(move |k| i64::from(k / n == k % n)))
+                .collect(),
+        };
+        let mut index = CrypTensor::Public(RingTensor::from_i64(&[rows, n, width], &payload)?);
         let mut vals = values;
         let mut cols = n;
         while cols > 1 {
@@ -483,7 +492,7 @@ impl CrypTensor {
     /// Values-only reduction over `dim` (no index tracking).
     fn extreme_values(&self, dim: usize, keepdim: bool, minimum: bool) -> Result<CrypTensor> {
         let (rows, mut shape) = self.rows_along(dim)?;
-        let (v, _) = Self::reduce_extreme(rows, minimum, false)?;
+        let (v, _) = Self::reduce_extreme(rows, minimum, Track::Nothing)?;
         if keepdim {
             shape.insert(dim, 1);
         }
@@ -520,7 +529,7 @@ impl CrypTensor {
         minimum: bool,
     ) -> Result<(CrypTensor, CrypTensor)> {
         let (rows, rest) = self.rows_along(dim)?;
-        let (v, oh) = Self::reduce_extreme(rows, minimum, true)?;
+        let (v, oh) = Self::reduce_extreme(rows, minimum, Track::Index)?;
         let idx = oh;
         let mut shape = rest;
         if keepdim {
@@ -550,6 +559,34 @@ impl CrypTensor {
     /// As [`CrypTensor::max_dim`].
     pub fn min_dim(&self, dim: usize, keepdim: bool) -> Result<(CrypTensor, CrypTensor)> {
         self.extreme(dim, keepdim, true)
+    }
+
+    /// Maximum over `dim` and a one-hot 0/1 integer mask of the input's shape marking the
+    /// first maximal element of each row (ties go to the lowest index): what max pooling's
+    /// backward pass needs to route a gradient without learning where the maximum was.
+    ///
+    /// # Errors
+    /// Invalid or empty dimension; link failures.
+    ///
+    /// # Security
+    /// Reveals nothing. The rounds of [`CrypTensor::max_dim`]; the one-hot payload makes each
+    /// level's selection carry `n` integers per pair instead of one, so the bytes grow by
+    /// about `8·n` per element and level.
+    pub fn max_dim_with_mask(&self, dim: usize, keepdim: bool) -> Result<(CrypTensor, CrypTensor)> {
+        let (rows, mut rest) = self.rows_along(dim)?;
+        let n = self.shape()[dim];
+        let (v, one_hot) = Self::reduce_extreme(rows, false, Track::OneHot)?;
+        let rank = self.shape().len();
+        let mut moved = rest.clone();
+        moved.push(n);
+        // rows_along moved `dim` last; move it back
+        let mut back: Vec<usize> = (0..rank - 1).collect();
+        back.insert(dim, rank - 1);
+        let mask = one_hot.reshape(&moved)?.permute(&back)?;
+        if keepdim {
+            rest.insert(dim, 1);
+        }
+        Ok((v.reshape(&rest)?, mask))
     }
 
     /// Index of the first maximum over `dim` (integers).
@@ -805,6 +842,14 @@ impl CrypTensor {
             .index_select(1, &inverse)?
             .reshape(&[n, c, out.0, out.1])
     }
+}
+
+/// What a maximum tree carries along with the winning value.
+#[derive(Clone, Copy)]
+enum Track {
+    Nothing,
+    Index,
+    OneHot,
 }
 
 /// `1 - t` for a 0/1 integer tensor.

@@ -648,4 +648,104 @@ impl tensor::TensorOps for CrypTensor {
             f,
         )))
     }
+    fn new_tensor(&self, shape: &[usize], values: &[f64]) -> Result<Self> {
+        let f = match (self.frac_bits(), self.session()) {
+            (0, Some(s)) => s.config().frac_bits,
+            (0, None) => tensor::DEFAULT_FRAC_BITS,
+            (f, _) => f,
+        };
+        Ok(CrypTensor::Public(RingTensor::from_f64(shape, values, f)?))
+    }
+    fn new_int_tensor(&self, shape: &[usize], values: &[i64]) -> Result<Self> {
+        Ok(CrypTensor::Public(RingTensor::from_i64(shape, values)?))
+    }
+    fn bernoulli_mask(&self, keep: f64, seed: u64) -> Result<Self> {
+        self.bernoulli_like(keep, seed)
+    }
+    fn add_scalar(&self, v: f64) -> Result<Self> {
+        crate::approx::add_scalar(self, v)
+    }
+    fn permute(&self, perm: &[usize]) -> Result<Self> {
+        CrypTensor::permute(self, perm)
+    }
+    fn narrow(&self, dim: usize, start: usize, len: usize) -> Result<Self> {
+        CrypTensor::narrow(self, dim, start, len)
+    }
+    fn pad(&self, pads: &[(usize, usize)]) -> Result<Self> {
+        CrypTensor::pad(self, pads)
+    }
+    fn flip(&self, dims: &[usize]) -> Result<Self> {
+        CrypTensor::flip(self, dims)
+    }
+    fn index_select(&self, dim: usize, indices: &[usize]) -> Result<Self> {
+        CrypTensor::index_select(self, dim, indices)
+    }
+    fn concat(parts: &[&Self], dim: usize) -> Result<Self> {
+        if parts.is_empty() {
+            return Err(Error::InvalidArgument {
+                op: "concat",
+                reason: "no tensors to join".into(),
+            });
+        }
+        CrypTensor::concat(parts, dim)
+    }
+    fn unfold2d(&self, p: &Pool2dParams, fill: tensor::WindowFill) -> Result<Self> {
+        self.map_linear(|t| t.unfold2d(p, fill))
+    }
+    fn fold2d(
+        &self,
+        p: &Pool2dParams,
+        hw: (usize, usize),
+        fill: tensor::WindowFill,
+    ) -> Result<Self> {
+        self.map_linear(|t| t.fold2d(p, hw, fill))
+    }
+    fn avg_pool2d(&self, p: &Pool2dParams) -> Result<Self> {
+        CrypTensor::avg_pool2d(self, p)
+    }
+    fn conv2d(&self, weight: &Self, p: &Conv2dParams) -> Result<Self> {
+        CrypTensor::conv2d(self, weight, p)
+    }
+    fn exp(&self) -> Result<Self> {
+        CrypTensor::exp(self)
+    }
+    fn log(&self) -> Result<Self> {
+        CrypTensor::log(self)
+    }
+    fn reciprocal(&self) -> Result<Self> {
+        CrypTensor::reciprocal(self)
+    }
+    fn div(&self, rhs: &Self) -> Result<Self> {
+        CrypTensor::div(self, rhs)
+    }
+    fn sqrt(&self) -> Result<Self> {
+        CrypTensor::sqrt(self)
+    }
+    fn inv_sqrt(&self) -> Result<Self> {
+        CrypTensor::inv_sqrt(self)
+    }
+    fn sigmoid(&self) -> Result<Self> {
+        CrypTensor::sigmoid(self)
+    }
+    fn tanh(&self) -> Result<Self> {
+        CrypTensor::tanh(self)
+    }
+    fn softmax(&self, dim: usize) -> Result<Self> {
+        CrypTensor::softmax(self, dim)
+    }
+    fn log_softmax(&self, dim: usize) -> Result<Self> {
+        CrypTensor::log_softmax(self, dim)
+    }
+    fn gelu_with_grad(&self) -> Result<(Self, Self)> {
+        CrypTensor::gelu_with_grad(self)
+    }
+    fn gelu(&self) -> Result<Self> {
+        CrypTensor::gelu(self)
+    }
+    fn max_dim_with_mask(&self, dim: usize, keepdim: bool) -> Result<(Self, Self)> {
+        CrypTensor::max_dim_with_mask(self, dim, keepdim)
+    }
+    fn max_dim(&self, dim: usize, keepdim: bool) -> Result<Self> {
+        self.amax(dim, keepdim)
+    }
 }

@@ -33,6 +33,7 @@ pub mod local;
 pub mod prg;
 pub mod protocols;
 pub mod provider;
+pub mod random;
 pub mod session;
 pub mod share;
 

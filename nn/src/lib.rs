@@ -1,13 +1,22 @@
-//! Neural-network modules, losses and optimizers mirroring `torch.nn`, generic over the
-//! tensor op contract.
+//! Neural-network modules, losses, optimizers and weight files mirroring `torch.nn`, generic
+//! over the tensor op contract.
 //!
 //! `nn` depends on `autograd` and `tensor`, never on `mpc`: a model becomes private by how its
-//! parameters are produced (shared in from their owner), not by a different module type.
+//! tensors are produced (shared in from their owner), not by a different module type.
 //! `Linear<RingTensor>` is plaintext inference, `Linear<CrypTensor>` private inference and
-//! `Linear<Var<CrypTensor>>` private training, all with the same code.
+//! `Linear<Var<CrypTensor>>` private training, all with the same code. [`MapParams`] turns one
+//! into another (the root crate's `Encrypt` shares a plaintext model from its owner through
+//! it).
 //!
-//! This is the first slice of the training milestone: [`Module`], [`Linear`], [`ReLU`],
-//! [`Sequential`], [`mse_loss`] and [`Sgd`].
+//! - [`Module`]: forward, named parameters and buffers in a fixed order (every party walks
+//!   them identically), train/eval; containers [`Sequential`] and [`Layer`].
+//! - Layers: [`Linear`], [`Conv2d`], [`Embedding`], [`ReLU`], [`LeakyReLU`], [`Sigmoid`],
+//!   [`Tanh`], [`GELU`], [`Softmax`], [`LogSoftmax`], [`MaxPool2d`], [`AvgPool2d`],
+//!   [`AdaptiveAvgPool2d`], [`Flatten`], [`Dropout`], [`BatchNorm`] (1-D/2-D), [`LayerNorm`].
+//! - Losses ([`loss`]): [`MSELoss`], [`L1Loss`], [`CrossEntropyLoss`], [`NLLLoss`],
+//!   [`BCELoss`], [`BCEWithLogitsLoss`]; class targets are one-hot (see [`one_hot`]).
+//! - Optimizers ([`optim`]): [`Sgd`] (momentum, weight decay, Nesterov), [`Adam`].
+//! - Initialisers ([`init`]) and weight files ([`state`]): [`StateDict`], safetensors.
 //!
 //! ```
 //! use autograd::Var;
@@ -17,7 +26,7 @@
 //! let mut model = Linear::new(Var::leaf(f(&[0.0, 0.0], &[1, 2])), Some(Var::leaf(f(&[0.0], &[1]))));
 //! let x = Var::constant(f(&[1.0, 2.0, -1.0, 0.5], &[2, 2]));
 //! let y = Var::constant(f(&[3.0, -0.5], &[2, 1]));
-//! let opt = Sgd::new(0.1);
+//! let mut opt = Sgd::new(0.1);
 //! let first = mse_loss(&model.forward(&x)?, &y)?;
 //! for _ in 0..20 {
 //!     let loss = mse_loss(&model.forward(&x)?, &y)?;
@@ -30,160 +39,26 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+pub mod error;
+pub mod init;
+mod layers;
+pub mod loss;
+mod module;
+mod norm;
+pub mod optim;
+pub mod state;
+
 pub use autograd::TensorOps;
-use autograd::Var;
-
-/// A layer or a model: a function of its input with parameters in a fixed order.
-pub trait Module<T: TensorOps> {
-    /// The forward pass.
-    ///
-    /// # Errors
-    /// Shape mismatches; for private tensors, network failures.
-    fn forward(&self, x: &T) -> Result<T, T::Error>;
-
-    /// The parameters, in a fixed order (declaration order, layer by layer): every party
-    /// walks them identically.
-    fn parameters(&self) -> Vec<&T>;
-
-    /// The parameters, mutably, in the same order as [`Module::parameters`].
-    fn parameters_mut(&mut self) -> Vec<&mut T>;
-}
-
-/// `y = x·Wᵀ + b`, with `W` of shape `[out, in]` and `b` of shape `[out]`, as `torch.nn.Linear`.
-#[derive(Clone, Debug)]
-pub struct Linear<T> {
-    /// Weight `[out_features, in_features]`.
-    pub weight: T,
-    /// Optional bias `[out_features]`.
-    pub bias: Option<T>,
-}
-
-impl<T: TensorOps> Linear<T> {
-    /// A layer with the given parameters.
-    pub fn new(weight: T, bias: Option<T>) -> Self {
-        Self { weight, bias }
-    }
-}
-
-impl<T: TensorOps> Module<T> for Linear<T> {
-    fn forward(&self, x: &T) -> Result<T, T::Error> {
-        let w = self.weight.dims();
-        if w.len() != 2 {
-            return Err(tensor::Error::InvalidArgument {
-                op: "linear",
-                reason: format!("weight must be [out, in], got {w:?}"),
-            }
-            .into());
-        }
-        let y = x.matmul(&self.weight.transpose(0, 1)?)?;
-        match &self.bias {
-            Some(b) => y.add(b),
-            None => Ok(y),
-        }
-    }
-
-    fn parameters(&self) -> Vec<&T> {
-        std::iter::once(&self.weight)
-            .chain(self.bias.as_ref())
-            .collect()
-    }
-
-    fn parameters_mut(&mut self) -> Vec<&mut T> {
-        std::iter::once(&mut self.weight)
-            .chain(self.bias.as_mut())
-            .collect()
-    }
-}
-
-/// `max(x, 0)`, as `torch.nn.ReLU` (its derivative is taken as 1 at 0).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ReLU;
-
-impl<T: TensorOps> Module<T> for ReLU {
-    fn forward(&self, x: &T) -> Result<T, T::Error> {
-        Ok(x.relu_with_mask()?.0)
-    }
-    fn parameters(&self) -> Vec<&T> {
-        Vec::new()
-    }
-    fn parameters_mut(&mut self) -> Vec<&mut T> {
-        Vec::new()
-    }
-}
-
-/// Modules applied in order, as `torch.nn.Sequential`.
-pub struct Sequential<T> {
-    layers: Vec<Box<dyn Module<T>>>,
-}
-
-impl<T: TensorOps> Sequential<T> {
-    /// The given layers, first applied first.
-    pub fn new(layers: Vec<Box<dyn Module<T>>>) -> Self {
-        Self { layers }
-    }
-}
-
-impl<T: TensorOps> Module<T> for Sequential<T> {
-    fn forward(&self, x: &T) -> Result<T, T::Error> {
-        let mut h = x.clone();
-        for layer in &self.layers {
-            h = layer.forward(&h)?;
-        }
-        Ok(h)
-    }
-    fn parameters(&self) -> Vec<&T> {
-        self.layers.iter().flat_map(|l| l.parameters()).collect()
-    }
-    fn parameters_mut(&mut self) -> Vec<&mut T> {
-        self.layers
-            .iter_mut()
-            .flat_map(|l| l.parameters_mut())
-            .collect()
-    }
-}
-
-/// Mean squared error over all elements, as `torch.nn.MSELoss()` (mean reduction).
-///
-/// # Errors
-/// Shapes that do not match; for private tensors, network failures.
-pub fn mse_loss<T: TensorOps>(pred: &T, target: &T) -> Result<T, T::Error> {
-    if pred.dims() != target.dims() {
-        return Err(tensor::Error::ShapeMismatch {
-            op: "mse_loss",
-            lhs: pred.dims(),
-            rhs: target.dims(),
-        }
-        .into());
-    }
-    let d = pred.sub(target)?;
-    d.mul(&d)?.mean(&[], false)
-}
-
-/// Plain stochastic gradient descent, `p ← p - lr·∇p`.
-#[derive(Clone, Copy, Debug)]
-pub struct Sgd {
-    lr: f64,
-}
-
-impl Sgd {
-    /// An optimizer with learning rate `lr`.
-    pub fn new(lr: f64) -> Self {
-        Self { lr }
-    }
-
-    /// Applies one step to parameters whose gradients [`Var::backward`] has filled, and
-    /// starts them as fresh leaves (gradients cleared). Parameters without a gradient are
-    /// left as they are.
-    ///
-    /// # Errors
-    /// For private tensors, network failures (the product with `lr` truncates).
-    pub fn step<T: TensorOps>(&self, params: &mut [&mut Var<T>]) -> Result<(), T::Error> {
-        for p in params.iter_mut() {
-            if let Some(g) = p.grad() {
-                let next = p.value().sub(&g.mul_scalar(self.lr)?)?;
-                **p = Var::leaf(next);
-            }
-        }
-        Ok(())
-    }
-}
+pub use error::{Error, Result};
+pub use layers::{
+    AdaptiveAvgPool2d, AvgPool2d, Conv2d, Dropout, Embedding, Flatten, GELU, LeakyReLU, Linear,
+    LogSoftmax, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh, one_hot,
+};
+pub use loss::{
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss, Reduction, bce_loss,
+    bce_with_logits, cross_entropy, l1_loss, mse_loss, nll_loss,
+};
+pub use module::{Layer, MapParams, Module, Role, Sequential, detached, trainable};
+pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm};
+pub use optim::{Adam, Sgd};
+pub use state::{ModuleState, PlainTensor, StateDict, TensorData, TensorSource, load_tensors};

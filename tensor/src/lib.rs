@@ -28,8 +28,10 @@ pub mod kernel;
 pub mod ops;
 pub mod ring;
 pub mod shape;
+pub mod window;
 
 pub use error::{Error, Result};
 pub use fixed::{DEFAULT_FRAC_BITS, FixedPoint};
 pub use ops::TensorOps;
 pub use ring::{Conv2dParams, Pool2dParams, RingTensor, set_thread_budget};
+pub use window::WindowFill;

@@ -243,6 +243,52 @@ impl CrypTensor {
         self.mul(&phi2)?.div_int(2)
     }
 
+    /// GELU and its derivative with the default [`ApproxConfig`].
+    ///
+    /// # Errors
+    /// Link failures or a failing triple source.
+    ///
+    /// # Security
+    /// Reveals nothing; see [`CrypTensor::gelu_with_grad_with`] for the cost.
+    pub fn gelu_with_grad(&self) -> Result<(CrypTensor, CrypTensor)> {
+        self.gelu_with_grad_with(&ApproxConfig::default())
+    }
+
+    /// GELU `x·Φ(x)` together with its derivative `Φ(x) + x·φ(x)`, sharing the `erf`:
+    /// `φ(x) = e^{-x²/2}/√(2π)` with `x²/2` clamped at 16 (one ReLU; `e^-16` is below the
+    /// 16-bit grid, and the clamp keeps `exp` inside its domain).
+    ///
+    /// **Domain** as [`CrypTensor::gelu_with`]. The derivative's error is about the sum of
+    /// erf's and exp's (a few `1e-5` on `[-8, 8]`).
+    ///
+    /// # Errors
+    /// An invalid config, link failures or a failing triple source.
+    ///
+    /// # Security
+    /// Reveals nothing: erf, one square, one ReLU, exp, and one batched product round.
+    pub fn gelu_with_grad_with(&self, cfg: &ApproxConfig) -> Result<(CrypTensor, CrypTensor)> {
+        if let Some(p) = promote(self)? {
+            return p.gelu_with_grad_with(cfg);
+        }
+        let phi2 = add_f64(
+            &self
+                .mul_f64(std::f64::consts::FRAC_1_SQRT_2)?
+                .erf_with(cfg)?,
+            1.0,
+        )?;
+        let half_sq = self.square()?.div_int(2)?;
+        // min(t, 16) = t - relu(t - 16)
+        let clamped = half_sq.sub(&add_f64(&half_sq, EXP_FLOOR)?.relu()?)?;
+        let e = clamped.neg()?.exp_with(cfg)?;
+        let out = mul_many(&[(self, &phi2), (self, &e)])?;
+        let gelu = out[0].div_int(2)?;
+        let inv_sqrt_2pi = 1.0 / (2.0 * std::f64::consts::PI).sqrt();
+        let grad = phi2
+            .div_int(2)?
+            .add(&mul_const_precise(&out[1], inv_sqrt_2pi)?)?;
+        Ok((gelu, grad))
+    }
+
     /// `1/x` for either sign with the default [`ApproxConfig`].
     ///
     /// # Errors

@@ -228,6 +228,18 @@ pub(crate) fn add_f64(x: &CrypTensor, v: f64) -> Result<CrypTensor> {
     x.add(&constant(v, x.frac_bits())?)
 }
 
+/// `x + v` for a public real `v`, encoded at `x`'s scale (at the session's for an integer
+/// `x`, which is first promoted). Local.
+///
+/// # Errors
+/// `v` cannot be encoded.
+pub fn add_scalar(x: &CrypTensor, v: f64) -> Result<CrypTensor> {
+    match promote(x)? {
+        Some(p) => add_f64(&p, v),
+        None => add_f64(x, v),
+    }
+}
+
 /// `v - x` for a public real `v` (local).
 pub(crate) fn rsub_f64(v: f64, x: &CrypTensor) -> Result<CrypTensor> {
     constant(v, x.frac_bits())?.sub(x)
