@@ -628,7 +628,7 @@ pub fn accuracy_markdown(rows: &[AccuracyRow]) -> String {
 /// One transport benchmark result.
 #[derive(Debug, Clone, Serialize)]
 pub struct NetRow {
-    /// `bulk_exchange` or `round_trip`.
+    /// `bulk_exchange` (both directions at once), `bulk_one_way` or `round_trip`.
     pub name: &'static str,
     /// `quic` or `tcp`.
     pub transport: String,
@@ -642,7 +642,8 @@ pub struct NetRow {
 
 /// Raw transport speed between two parties on loopback, each on its own thread with its own
 /// network runtime and authenticated links: bulk exchange of `mib`-MiB frames in both
-/// directions at once (best of `reps`), and lock-step rounds of 8-byte frames.
+/// directions at once and in one direction (best of `reps` each), and lock-step rounds of
+/// 8-byte frames.
 ///
 /// # Errors
 /// Keys or links could not be set up, or a link failed.
@@ -671,12 +672,12 @@ pub fn net(
     })?;
     let cluster = party::Cluster::load(&cluster_path)?;
     let frame = mib << 20;
-    let results = std::thread::scope(|s| -> anyhow::Result<Vec<(f64, f64)>> {
+    let results = std::thread::scope(|s| -> anyhow::Result<Vec<(f64, f64, f64)>> {
         let handles: Vec<_> = (0..2u16)
             .map(|me| {
                 let cluster = cluster.clone();
                 let dir = dir.clone();
-                s.spawn(move || -> anyhow::Result<(f64, f64)> {
+                s.spawn(move || -> anyhow::Result<(f64, f64, f64)> {
                     let name = format!("party-{me}");
                     let identity = party::Identity::load(
                         &dir.join(format!("{name}.crt")),
@@ -703,6 +704,21 @@ pub fn net(
                         best = best.min(t.elapsed().as_secs_f64());
                         anyhow::ensure!(got[0] == peer as u8, "wrong payload");
                     }
+                    // One way: party 0 sends, party 1 receives and acknowledges.
+                    let mut one_way = f64::INFINITY;
+                    for _ in 0..reps + 1 {
+                        c.send(peer, vec![0; 8], "sync")?;
+                        c.recv(peer, "sync")?;
+                        let t = Instant::now();
+                        if me == 0 {
+                            c.send(peer, payload.clone(), "one way")?;
+                            c.recv_expect(peer, 8, "ack")?;
+                        } else {
+                            c.recv_expect(peer, frame, "one way")?;
+                            c.send(peer, vec![0; 8], "ack")?;
+                        }
+                        one_way = one_way.min(t.elapsed().as_secs_f64());
+                    }
                     let t = Instant::now();
                     for _ in 0..rounds {
                         if me == 0 {
@@ -714,7 +730,7 @@ pub fn net(
                         }
                     }
                     let per_round = t.elapsed().as_secs_f64() / rounds as f64 / 2.0;
-                    Ok((best, per_round))
+                    Ok((best, one_way, per_round))
                 })
             })
             .collect();
@@ -729,13 +745,21 @@ pub fn net(
     let _ = std::fs::remove_dir_all(&dir);
     let results = results?;
     let bulk = results.iter().map(|r| r.0).fold(0.0, f64::max);
-    let round = results[0].1;
+    let one_way = results[0].1;
+    let round = results[0].2;
     Ok(vec![
         NetRow {
             name: "bulk_exchange",
             transport: transport.to_string(),
             frame_bytes: frame,
             gbit_s_per_direction: frame as f64 * 8.0 / bulk / 1e9,
+            us_per_round: 0.0,
+        },
+        NetRow {
+            name: "bulk_one_way",
+            transport: transport.to_string(),
+            frame_bytes: frame,
+            gbit_s_per_direction: frame as f64 * 8.0 / one_way / 1e9,
             us_per_round: 0.0,
         },
         NetRow {

@@ -428,10 +428,11 @@ fn main() -> Result<()> {
             for r in umbra::bench::net(transport, mib.max(1), reps.max(1), rounds.max(1))? {
                 if json {
                     println!("{}", serde_json::to_string(&r)?);
-                } else if r.name == "bulk_exchange" {
+                } else if r.name.starts_with("bulk") {
                     println!(
-                        "{} bulk exchange, {} MiB frames: {:.2} Gbit/s per direction",
+                        "{} {}, {} MiB frames: {:.2} Gbit/s per direction",
                         r.transport,
+                        r.name,
                         r.frame_bytes >> 20,
                         r.gbit_s_per_direction
                     );

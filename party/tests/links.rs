@@ -109,6 +109,14 @@ fn mesh_of_two(tag: &str, transport: Transport) -> (Keys, NetComm, NetComm) {
     (k, c0, c1)
 }
 
+/// Drops both ends at once: each waits (bounded) for the other's goodbye.
+fn close_both(a: NetComm, b: NetComm) {
+    std::thread::scope(|s| {
+        s.spawn(move || drop(b));
+        drop(a);
+    });
+}
+
 fn frame(session: [u8; 16], seq: u64, step: &str, payload: &[u8]) -> Vec<u8> {
     let h = Header {
         session,
@@ -142,7 +150,8 @@ fn frames_flow_both_ways_over_both_transports() {
             let got = c0.recv(1, "bulk").unwrap();
             let small = c0.recv_expect(1, 3, "small").unwrap();
             assert_eq!(small, vec![1, 2, 3]);
-            let (got1, _c1) = h.join().unwrap();
+            let (got1, c1) = h.join().unwrap();
+            close_both(c0, c1);
             (got, got1)
         });
         assert_eq!(a.len(), big.len());
@@ -159,6 +168,7 @@ fn a_frame_of_another_step_or_length_is_refused() {
         err.contains("party 1") && err.contains("step `reveal`"),
         "{err}"
     );
+    close_both(c0, c1);
     let (_k, mut c0, mut c1) = mesh_of_two("length", Transport::Quic);
     c1.send(0, vec![0; 16], "reveal").unwrap();
     let err = c0.recv_expect(1, 64, "reveal").unwrap_err().to_string();
@@ -166,6 +176,7 @@ fn a_frame_of_another_step_or_length_is_refused() {
         err,
         "frame from party 1 at step `reveal` has 16 bytes, expected 64"
     );
+    close_both(c0, c1);
 }
 
 /// Party 1 writes `bytes` raw on its link; party 0's next receive must fail with an error
@@ -183,6 +194,7 @@ fn rejected(tag: &str, bytes: impl FnOnce([u8; 16]) -> Vec<u8>, want: &str) {
         "{tag}: took {:?}",
         t.elapsed()
     );
+    close_both(c0, c1);
 }
 
 #[test]
@@ -229,6 +241,7 @@ fn a_replayed_frame_is_named_as_such() {
     assert_eq!(c0.recv(1, "reveal").unwrap(), vec![0; 8]);
     let err = c0.recv(1, "reveal").unwrap_err().to_string();
     assert!(err.contains("replayed"), "{err}");
+    close_both(c0, c1);
 }
 
 #[test]
@@ -384,7 +397,7 @@ fn an_abort_reaches_the_peer_with_its_reason() {
 
 #[test]
 fn a_silent_peer_times_out_with_the_step() {
-    let (_k, mut c0, _c1) = mesh_of_two("silent", Transport::Tcp);
+    let (_k, mut c0, c1) = mesh_of_two("silent", Transport::Tcp);
     let t = Instant::now();
     let err = c0.recv(1, "beaver open").unwrap_err().to_string();
     assert_eq!(
@@ -392,4 +405,5 @@ fn a_silent_peer_times_out_with_the_step() {
         "timed out after 5000 ms waiting for party 1 at step `beaver open`"
     );
     assert!(t.elapsed() < Duration::from_secs(7));
+    close_both(c0, c1);
 }
