@@ -70,7 +70,7 @@ enum Command {
     /// Exits with PROGRAM's exit status.
     Party {
         /// The cluster file (from `umbra keygen`).
-        #[arg(long)]
+        #[arg(long, alias = "config")]
         cluster: PathBuf,
         /// This party's index.
         #[arg(long)]
@@ -96,7 +96,7 @@ enum Command {
     /// Serve correlated randomness (Beaver triples and friends) to the parties of a cluster.
     Dealer {
         /// The cluster file (from `umbra keygen --dealer`).
-        #[arg(long)]
+        #[arg(long, alias = "config")]
         cluster: PathBuf,
         /// Private key (default: dealer.key beside the cluster file).
         #[arg(long)]

@@ -36,6 +36,9 @@ struct SessionState {
 struct Shared {
     n: usize,
     sessions: Mutex<HashMap<SessionId, SessionState>>,
+    /// Sessions that have ended: a session id is never served twice (a replayed or reused id
+    /// would otherwise get fresh seeds that the other parties do not have).
+    ended: Mutex<std::collections::HashSet<SessionId>>,
     completed: Mutex<usize>,
     finished: Notify,
 }
@@ -55,6 +58,7 @@ pub fn serve(cfg: NodeConfig, sessions: Option<usize>) -> Result<()> {
     let shared = Arc::new(Shared {
         n: node.cluster.n_parties(),
         sessions: Mutex::new(HashMap::new()),
+        ended: Mutex::new(std::collections::HashSet::new()),
         completed: Mutex::new(0),
         finished: Notify::new(),
     });
@@ -117,6 +121,7 @@ async fn serve_party(mut link: Link, shared: Arc<Shared>, sessions: Option<usize
                 s.done += 1;
                 if s.done == shared.n {
                     sessions.remove(&session);
+                    shared.ended.lock().expect("dealer state").insert(session);
                     true
                 } else {
                     false
@@ -143,7 +148,9 @@ async fn next_control(link: &mut Link) -> std::result::Result<Option<DealerMsg>,
         } => decode_control(&data).map(Some),
         Inbound::Frame { tag, .. } => Err(format!("unexpected frame tag {tag:#x}")),
         Inbound::End(LinkEnd::Bye) => Ok(None),
-        Inbound::End(end) => Err(format!("link ended: {end:?}")),
+        Inbound::End(LinkEnd::Aborted(why)) => Err(format!("aborted: {why}")),
+        Inbound::End(LinkEnd::Lost(why)) => Err(format!("link lost: {why}")),
+        Inbound::End(LinkEnd::Bad(why)) => Err(format!("malformed frame: {why}")),
     }
 }
 
@@ -154,6 +161,16 @@ async fn party_conversation(
 ) -> std::result::Result<(), String> {
     if next_control(link).await? != Some(DealerMsg::Join) {
         return Err("expected a join".into());
+    }
+    if shared
+        .ended
+        .lock()
+        .expect("dealer state")
+        .contains(&link.session())
+    {
+        return Err(
+            "this session has already ended; start every run with a fresh session id".into(),
+        );
     }
     let (seed, core) = {
         let mut sessions = shared.sessions.lock().expect("dealer state");

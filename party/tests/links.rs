@@ -407,3 +407,67 @@ fn a_silent_peer_times_out_with_the_step() {
     assert!(t.elapsed() < Duration::from_secs(7));
     close_both(c0, c1);
 }
+
+#[test]
+fn the_dealer_serves_a_session_once() {
+    let dir = std::env::temp_dir().join(format!("umbra-links-dealer-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let hosts = (0..3)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let path = keygen(&KeygenOptions {
+        parties: 2,
+        dealer: true,
+        hosts,
+        base_port: 0,
+        out: dir.clone(),
+        force: false,
+    })
+    .unwrap();
+    let cluster = Cluster::load(&path).unwrap();
+    let dealer = node(
+        &cluster,
+        party::wire::DEALER,
+        identity(&dir, "dealer"),
+        [0; 16],
+        Transport::Quic,
+    );
+    // The dealer serves until the test process ends.
+    std::thread::spawn(move || party::dealer::serve(dealer, None));
+    let run_once = |session: [u8; 16]| {
+        run::<Result<Vec<f64>, String>>(
+            (0..2u16)
+                .map(|i| {
+                    let cfg = node(
+                        &cluster,
+                        i,
+                        identity(&dir, &format!("party-{i}")),
+                        session,
+                        Transport::Quic,
+                    );
+                    Box::new(move || {
+                        let s = party::connect(cfg, mpc::SessionConfig::default())
+                            .map_err(|e| e.to_string())?;
+                        let x = s
+                            .share_f64(&[3], &[1.5, -2.0, 0.25], 0)
+                            .map_err(|e| e.to_string())?;
+                        let y = s
+                            .share_f64(&[3], &[2.0, 3.0, -4.0], 1)
+                            .map_err(|e| e.to_string())?;
+                        x.mul(&y)
+                            .and_then(|z| z.reveal_f64())
+                            .map_err(|e| e.to_string())
+                    }) as Box<dyn FnOnce() -> Result<Vec<f64>, String> + Send>
+                })
+                .collect(),
+        )
+    };
+    for r in run_once([8; 16]) {
+        assert_eq!(r.unwrap(), vec![3.0, -6.0, -1.0]);
+    }
+    // The same session id again: the dealer refuses, and says why.
+    let again = run_once([8; 16]);
+    let err = again[0].as_ref().unwrap_err();
+    assert!(err.contains("already ended"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
