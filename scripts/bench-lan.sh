@@ -77,10 +77,10 @@ for transport in $TRANSPORTS; do
     dealer=$!
     pids=()
     for ((i = 0; i < PARTIES; i++)); do
-        out=/dev/null
-        [[ $i == 0 ]] && out=/dev/stdout
-        ip netns exec "$P$i" "$UMBRA" party --cluster "$CLUSTER" --id "$i" --session "$session" \
-            "${net[@]}" -- "$UMBRA" "${bench_args[@]}" --transport "$transport" >"$out" &
+        cmd=(ip netns exec "$P$i" "$UMBRA" party --cluster "$CLUSTER" --id "$i"
+            --session "$session" "${net[@]}" -- "$UMBRA" "${bench_args[@]}" --transport "$transport")
+        # Party 0 prints the rows; the others print nothing worth keeping.
+        if [[ $i == 0 ]]; then "${cmd[@]}" & else "${cmd[@]}" >/dev/null & fi
         pids+=($!)
     done
     status=0
