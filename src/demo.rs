@@ -190,8 +190,9 @@ where
     Ok(total)
 }
 
-/// Plaintext batches of `[inputs, targets]` rows in a public order drawn from `seed` (the
-/// plaintext reference runs; private runs use [`crate::loader::Loader`]).
+/// Plaintext batches of `[inputs, targets]` rows at `frac_bits` fractional bits, in a public
+/// order drawn from `rng` (the plaintext reference runs; private runs use
+/// [`crate::loader::Loader`]).
 ///
 /// # Errors
 /// Values that cannot be encoded.
@@ -201,6 +202,7 @@ pub fn plain_batches(
     y: &[f64],
     y_cols: usize,
     batch_size: usize,
+    frac_bits: u32,
     rng: &mut nn::init::Rng,
 ) -> tensor::Result<Vec<Vec<RingTensor>>> {
     let n = x.len() / x_cols;
@@ -218,11 +220,24 @@ pub fn plain_batches(
             .copied()
             .collect();
         out.push(vec![
-            RingTensor::from_f64(&[chunk.len(), x_cols], &xs, 16)?,
-            RingTensor::from_f64(&[chunk.len(), y_cols], &ys, 16)?,
+            RingTensor::from_f64(&[chunk.len(), x_cols], &xs, frac_bits)?,
+            RingTensor::from_f64(&[chunk.len(), y_cols], &ys, frac_bits)?,
         ]);
     }
     Ok(out)
+}
+
+/// The same plaintext model with every tensor re-encoded at `frac_bits` fractional bits.
+///
+/// # Errors
+/// Values that cannot be encoded.
+pub fn at_precision<M: nn::MapParams<RingTensor>>(
+    model: &M,
+    frac_bits: u32,
+) -> tensor::Result<M::Mapped<RingTensor>> {
+    model.try_map(&mut |_, _, t: &RingTensor| {
+        RingTensor::from_f64(t.shape(), &t.to_f64(), frac_bits)
+    })
 }
 
 /// Communication of one party over a timed span, for the summary lines.

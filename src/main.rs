@@ -213,7 +213,7 @@ enum Demo {
     /// from party 1, the model from party 2 (if any); reports the test accuracy.
     Logreg {
         /// Number of parties (at least 2).
-        #[arg(long, default_value_t = 2)]
+        #[arg(long, default_value_t = 3)]
         parties: usize,
         /// Passes over the 455 training rows.
         #[arg(long, default_value_t = 10)]

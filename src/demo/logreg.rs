@@ -235,7 +235,7 @@ pub fn plaintext(train: &Dataset, test: &Dataset, cfg: &Config) -> tensor::Resul
     let y = train.labels_f64();
     let mut losses = Vec::new();
     for _ in 0..cfg.epochs {
-        let batches = plain_batches(&train.features, 30, &y, 1, cfg.batch_size, &mut rng)?;
+        let batches = plain_batches(&train.features, 30, &y, 1, cfg.batch_size, 16, &mut rng)?;
         let total = train_epoch(&mut model, &mut opt, &batches, bce_with_logits, || {})?;
         losses.push(total.expect("at least one batch").to_f64()[0] / batches.len() as f64);
     }
