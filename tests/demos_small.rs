@@ -87,3 +87,14 @@ fn shipped_lenet_weights_load_and_classify_the_test_split() {
         "plaintext accuracy of the shipped weights {acc}"
     );
 }
+
+#[test]
+fn pooling_before_relu_computes_exactly_the_same_network() {
+    use umbra::RingTensor;
+    use umbra::nn::Module;
+    let (_, _, xt, _) = lenet::images();
+    let x = RingTensor::from_f64(&[3, 1, 28, 28], &xt[..3 * 784], 16).unwrap();
+    let a = lenet::trained().forward(&x).unwrap();
+    let b = lenet::trained_for_inference().forward(&x).unwrap();
+    assert_eq!(a.as_slice(), b.as_slice());
+}

