@@ -1,11 +1,14 @@
 //! Benchmarks behind `umbra bench`: protocol costs (time, bytes, rounds, error) and the raw
-//! GEMM kernel. Benchmarks are commands, never timed tests.
+//! GEMM kernel, and end-to-end training and inference workloads ([`train`]). Benchmarks are
+//! commands, never timed tests.
 
 use std::time::Instant;
 
 use mpc::{CrypTensor, Session, SessionConfig, run_local};
 use serde::Serialize;
 use tensor::{Conv2dParams, Pool2dParams, RingTensor, kernel};
+
+pub mod train;
 
 /// One protocol benchmark result (one JSON line).
 #[derive(Debug, Clone, Serialize)]

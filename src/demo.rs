@@ -1,9 +1,30 @@
 //! Demos run by `umbra demo NAME`.
+//!
+//! Each demo is library code that takes a [`Session`], so the same function runs with every
+//! party a thread of one process (`umbra demo NAME --parties N`, through [`run_local`]) and as
+//! one process per party (`examples/NAME.rs`, which joins through `umbra::init()` under
+//! `umbra launch`). Only a secret's owner supplies its values: every process reads the same
+//! built-in data file, but the other parties' copies never enter the computation.
+//!
+//! - [`matmul`]: two secret matrices from two owners, multiplied.
+//! - [`logreg`]: private logistic regression on the breast-cancer data (features from one
+//!   party, labels from another, the model from a third).
+//! - [`digits`]: private training of an MLP on the digits, the rows split between parties.
+//! - [`lenet`]: private inference of a LeNet-style CNN, the model from one party and the
+//!   images from another.
 
 use std::fmt::Write as _;
+use std::time::Instant;
 
-use mpc::{CommStats, SessionConfig, run_local};
-use tensor::RingTensor;
+use autograd::Var;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mpc::{CommStats, Session, SessionConfig, run_local};
+use nn::{Module, Sgd};
+use tensor::{RingTensor, TensorOps};
+
+pub mod digits;
+pub mod lenet;
+pub mod logreg;
 
 /// What the matmul demo produced.
 #[derive(Debug, Clone)]
@@ -113,4 +134,164 @@ pub fn matmul(parties: usize) -> mpc::Result<MatmulDemo> {
         max_abs_err,
         stats,
     })
+}
+
+/// A progress bar on stderr, drawn only by party 0 and only when stderr is a terminal (so
+/// tests, CI logs and the other parties' output stay clean).
+pub fn progress(s: &Session, len: u64, show: bool) -> ProgressBar {
+    use std::io::IsTerminal as _;
+    let visible = show && s.party() == 0 && std::io::stderr().is_terminal();
+    let bar = ProgressBar::with_draw_target(
+        Some(len),
+        if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// One epoch of mini-batch SGD: the same code trains plaintext (`T = RingTensor`) and private
+/// (`T = CrypTensor`) models. Each batch is `[inputs, targets]`. Returns the sum of the batch
+/// losses (still private for private tensors); `tick` runs after every step.
+///
+/// # Errors
+/// Shape mismatches; for private tensors, network failures.
+pub fn train_epoch<T, M>(
+    model: &mut M,
+    opt: &mut Sgd<T>,
+    batches: &[Vec<T>],
+    loss: impl Fn(&Var<T>, &Var<T>) -> Result<Var<T>, T::Error>,
+    mut tick: impl FnMut(),
+) -> Result<Option<T>, T::Error>
+where
+    T: TensorOps + 'static,
+    M: Module<Var<T>>,
+{
+    let mut total: Option<T> = None;
+    for b in batches {
+        let (x, y) = (Var::constant(b[0].clone()), Var::constant(b[1].clone()));
+        let l = loss(&model.forward(&x)?, &y)?;
+        l.backward()?;
+        opt.step(&mut model.parameters_mut())?;
+        let v = l.value().clone();
+        total = Some(match total {
+            None => v,
+            Some(t) => t.add(&v)?,
+        });
+        tick();
+    }
+    Ok(total)
+}
+
+/// Plaintext batches of `[inputs, targets]` rows at `frac_bits` fractional bits, in a public
+/// order drawn from `rng` (the plaintext reference runs; private runs use
+/// [`crate::loader::Loader`]).
+///
+/// # Errors
+/// Values that cannot be encoded.
+pub fn plain_batches(
+    x: &[f64],
+    x_cols: usize,
+    y: &[f64],
+    y_cols: usize,
+    batch_size: usize,
+    frac_bits: u32,
+    rng: &mut nn::init::Rng,
+) -> tensor::Result<Vec<Vec<RingTensor>>> {
+    let n = x.len() / x_cols;
+    let order = crate::data::permutation(n, rng);
+    let mut out = Vec::new();
+    for chunk in order.chunks(batch_size) {
+        let xs: Vec<f64> = chunk
+            .iter()
+            .flat_map(|&i| &x[i * x_cols..(i + 1) * x_cols])
+            .copied()
+            .collect();
+        let ys: Vec<f64> = chunk
+            .iter()
+            .flat_map(|&i| &y[i * y_cols..(i + 1) * y_cols])
+            .copied()
+            .collect();
+        out.push(vec![
+            RingTensor::from_f64(&[chunk.len(), x_cols], &xs, frac_bits)?,
+            RingTensor::from_f64(&[chunk.len(), y_cols], &ys, frac_bits)?,
+        ]);
+    }
+    Ok(out)
+}
+
+/// The same plaintext model with every tensor re-encoded at `frac_bits` fractional bits.
+///
+/// # Errors
+/// Values that cannot be encoded.
+pub fn at_precision<M: nn::MapParams<RingTensor>>(
+    model: &M,
+    frac_bits: u32,
+) -> tensor::Result<M::Mapped<RingTensor>> {
+    model.try_map(&mut |_, _, t: &RingTensor| {
+        RingTensor::from_f64(t.shape(), &t.to_f64(), frac_bits)
+    })
+}
+
+/// Communication of one party over a timed span, for the summary lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cost {
+    /// Wall time, seconds.
+    pub wall_s: f64,
+    /// The measuring party's traffic.
+    pub stats: CommStats,
+}
+
+impl Cost {
+    /// Times `f` on `s` and records party `s`'s traffic over it.
+    ///
+    /// # Errors
+    /// Whatever `f` returns.
+    pub fn measure<R>(s: &Session, f: impl FnOnce() -> mpc::Result<R>) -> mpc::Result<(R, Cost)> {
+        let before = s.stats();
+        let t0 = Instant::now();
+        let r = f()?;
+        let wall_s = t0.elapsed().as_secs_f64();
+        Ok((
+            r,
+            Cost {
+                wall_s,
+                stats: s.stats() - before,
+            },
+        ))
+    }
+
+    /// `12.3 s, 45.6 MB and 789 rounds per party`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{:.2} s, {:.1} MB and {} rounds per party",
+            self.wall_s,
+            self.stats.bytes_sent as f64 / 1e6,
+            self.stats.rounds
+        )
+    }
+}
+
+/// Runs a demo's party program on `parties` in-process parties and returns party `report`'s
+/// result.
+///
+/// # Errors
+/// Fewer than two parties, or a protocol failure.
+///
+/// # Panics
+/// If `report` is not a party.
+pub fn in_process<R: Send>(
+    parties: usize,
+    report: usize,
+    program: impl Fn(&Session) -> mpc::Result<R> + Sync,
+) -> mpc::Result<R> {
+    let mut out = run_local(parties, SessionConfig::default(), |s| program(&s))?;
+    Ok(out.swap_remove(report))
 }

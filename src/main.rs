@@ -209,6 +209,55 @@ enum Demo {
         #[arg(long, default_value_t = 3)]
         parties: usize,
     },
+    /// Private logistic regression on the breast-cancer data: features from party 0, labels
+    /// from party 1, the model from party 2 (if any); reports the test accuracy.
+    Logreg {
+        /// Number of parties (at least 2).
+        #[arg(long, default_value_t = 3)]
+        parties: usize,
+        /// Passes over the 455 training rows.
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        /// Rows per SGD step.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Learning rate.
+        #[arg(long, default_value_t = 0.5)]
+        lr: f64,
+    },
+    /// Private training of an MLP (64-128-10) on the digits, the training rows split between
+    /// parties 0 and 1, the model from party 2 (if any); compares with plaintext training.
+    Digits {
+        /// Number of parties (at least 2).
+        #[arg(long, default_value_t = 2)]
+        parties: usize,
+        /// Passes over the 1438 training rows.
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        /// Rows per SGD step.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Learning rate (SGD with momentum 0.9).
+        #[arg(long, default_value_t = 0.05)]
+        lr: f64,
+    },
+    /// Private inference of a LeNet-style CNN: the model from party 0, 28x28 images from
+    /// party 1; the logits (revealed to party 1) are checked against plaintext f64.
+    Lenet {
+        /// Number of parties (at least 2).
+        #[arg(long, default_value_t = 2)]
+        parties: usize,
+        /// Images in the batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Instead of the demo: retrain the weights in plaintext and write them to this
+        /// safetensors file (how data/lenet_digits.safetensors was made).
+        #[arg(long, value_name = "PATH")]
+        train_weights: Option<PathBuf>,
+        /// Epochs for --train-weights.
+        #[arg(long, default_value_t = 8)]
+        epochs: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -267,6 +316,26 @@ enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// End-to-end workloads: one SGD step of a 784-128-10 MLP (batch 64) and LeNet inference
+    /// (batch 64 and 1): time, bytes and rounds per party.
+    Train {
+        /// Number of parties (at least 2).
+        #[arg(long, default_value_t = 2)]
+        parties: usize,
+        /// `inproc` (threads and channels, one process), or `quic` / `tcp` (one process per
+        /// party on 127.0.0.1, through `umbra launch`).
+        #[arg(long, default_value = "inproc")]
+        transport: String,
+        /// Run only the workloads whose name starts with this (e.g. `mlp`, `lenet`).
+        #[arg(long)]
+        only: Option<String>,
+        /// Measured repetitions per workload, after one warm-up (the best is reported).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Print one JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The raw wrapping-u64 GEMM kernel at 256, 512 and 1024 cubed.
     Gemm {
         /// Repetitions per size (the best is reported).
@@ -286,6 +355,73 @@ fn main() -> Result<()> {
         } => {
             print!("{}", umbra::demo::matmul(parties)?.report());
         }
+        Command::Demo {
+            demo:
+                Demo::Logreg {
+                    parties,
+                    epochs,
+                    batch_size,
+                    lr,
+                },
+        } => {
+            use umbra::demo::logreg;
+            let cfg = logreg::Config {
+                epochs,
+                batch_size,
+                lr,
+                ..logreg::Config::default()
+            };
+            let r = umbra::demo::in_process(parties, 0, |s| logreg::run(s, &cfg))?;
+            print!("{}", r.render());
+        }
+        Command::Demo {
+            demo:
+                Demo::Digits {
+                    parties,
+                    epochs,
+                    batch_size,
+                    lr,
+                },
+        } => {
+            use umbra::demo::digits;
+            let cfg = digits::Config {
+                epochs,
+                batch_size,
+                lr,
+                ..digits::Config::default()
+            };
+            let r = umbra::demo::in_process(parties, 0, |s| digits::run(s, &cfg))?;
+            print!("{}", r.render());
+        }
+        Command::Demo {
+            demo:
+                Demo::Lenet {
+                    parties,
+                    batch,
+                    train_weights,
+                    epochs,
+                },
+        } => {
+            use umbra::demo::lenet;
+            if let Some(path) = train_weights {
+                let (dict, acc) = lenet::train_weights(epochs, true)?;
+                dict.save(&path, safetensors::Dtype::F32)?;
+                println!(
+                    "wrote {} ({} tensors); plaintext test accuracy {:.2}%",
+                    path.display(),
+                    dict.len(),
+                    100.0 * acc
+                );
+                return Ok(());
+            }
+            let cfg = lenet::Config {
+                batch,
+                ..lenet::Config::default()
+            };
+            let r = umbra::demo::in_process(parties, lenet::INPUT_OWNER, |s| lenet::run(s, &cfg))?
+                .expect("the input owner's report");
+            print!("{}", r.render());
+        }
         Command::Bench {
             bench:
                 Bench::Ops {
@@ -300,31 +436,9 @@ fn main() -> Result<()> {
             if !(scale > 0.0 && scale <= 1.0) {
                 anyhow::bail!("--scale must be in (0, 1], got {scale}");
             }
-            let transport: &'static str = match transport.as_str() {
-                "inproc" => "inproc",
-                "quic" => "quic",
-                "tcp" => "tcp",
-                other => {
-                    anyhow::bail!("unknown transport `{other}`: expected `inproc`, `quic` or `tcp`")
-                }
-            };
+            let transport = parse_transport(&transport)?;
             let networked = transport != "inproc";
-            let as_party = MemberEnv::from_env()?.is_some();
-            if networked && !as_party {
-                // Re-run this very command as one process per party.
-                let mut program = std::env::args().collect::<Vec<_>>();
-                program[0] = party::launch::current_exe()?.display().to_string();
-                let code = party::launch::launch(&party::launch::LaunchOptions {
-                    parties,
-                    dealer: true,
-                    program,
-                    transport: transport.parse()?,
-                    timeouts: Timeouts::default(),
-                    umbra_exe: party::launch::current_exe()?,
-                    prefix: false,
-                })?;
-                std::process::exit(code);
-            }
+            relaunch_as_parties(transport, parties)?;
             let header = || {
                 println!(
                     "{:<34} {:>7} {:>10} {:>10} {:>14} {:>6} {:>10} {:>6}",
@@ -373,6 +487,59 @@ fn main() -> Result<()> {
                     header();
                 }
                 umbra::bench::ops(parties, scale, only.as_deref(), reps.max(1), print)?;
+            }
+        }
+        Command::Bench {
+            bench:
+                Bench::Train {
+                    parties,
+                    transport,
+                    only,
+                    reps,
+                    json,
+                },
+        } => {
+            let transport = parse_transport(&transport)?;
+            relaunch_as_parties(transport, parties)?;
+            let header = || {
+                println!(
+                    "{:<30} {:>7} {:>8} {:>10} {:>10} {:>14} {:>7}",
+                    "workload", "parties", "via", "wall s", "online s", "bytes/party", "rounds"
+                )
+            };
+            let print = |r: &umbra::bench::train::TrainRow| {
+                if json {
+                    println!("{}", serde_json::to_string(r).expect("serialisable"));
+                } else {
+                    println!(
+                        "{:<30} {:>7} {:>8} {:>10.4} {:>10.4} {:>14} {:>7}",
+                        r.name,
+                        r.parties,
+                        r.transport,
+                        r.wall_s,
+                        r.online_wall_s,
+                        r.bytes_sent_per_party,
+                        r.rounds
+                    );
+                }
+            };
+            if transport != "inproc" {
+                let s = umbra::init()?;
+                if !json && s.party() == 0 {
+                    header();
+                }
+                umbra::bench::train::train_networked(
+                    &s,
+                    transport,
+                    only.as_deref(),
+                    reps.max(1),
+                    print,
+                )?;
+            } else {
+                if !json {
+                    header();
+                }
+                umbra::bench::train::train(parties, only.as_deref(), reps.max(1), print)?;
             }
         }
         Command::Bench {
@@ -560,6 +727,39 @@ fn main() -> Result<()> {
         Command::Testprog { prog } => testprog(prog)?,
     }
     Ok(())
+}
+
+/// `inproc`, `quic` or `tcp`.
+fn parse_transport(transport: &str) -> Result<&'static str> {
+    Ok(match transport {
+        "inproc" => "inproc",
+        "quic" => "quic",
+        "tcp" => "tcp",
+        other => {
+            anyhow::bail!("unknown transport `{other}`: expected `inproc`, `quic` or `tcp`")
+        }
+    })
+}
+
+/// For a networked benchmark started by hand: re-runs this very command as one process per
+/// party (through the launcher) and exits with its status. Does nothing in-process or when
+/// already running as a party.
+fn relaunch_as_parties(transport: &'static str, parties: usize) -> Result<()> {
+    if transport == "inproc" || MemberEnv::from_env()?.is_some() {
+        return Ok(());
+    }
+    let mut program = std::env::args().collect::<Vec<_>>();
+    program[0] = party::launch::current_exe()?.display().to_string();
+    let code = party::launch::launch(&party::launch::LaunchOptions {
+        parties,
+        dealer: true,
+        program,
+        transport: transport.parse()?,
+        timeouts: Timeouts::default(),
+        umbra_exe: party::launch::current_exe()?,
+        prefix: false,
+    })?;
+    std::process::exit(code);
 }
 
 /// A child's exit status as this process's exit code: its own code, or 128 + the signal

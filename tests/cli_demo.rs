@@ -1,4 +1,4 @@
-//! The `umbra` binary end to end: the README's main job and the benchmark's JSON contract.
+//! The `umbra` binary end to end: the README's main job and the benchmarks' JSON contracts.
 
 use std::process::Command;
 
@@ -43,6 +43,25 @@ fn matmul_demo_reveals_the_plaintext_product() {
         .expect("error line");
     let e: f64 = err_line.split_whitespace().nth(3).unwrap().parse().unwrap();
     assert!(e < 1e-4, "{err_line}");
+}
+
+#[test]
+fn logreg_demo_ends_with_its_summary_line() {
+    // the README's main job, shortened to two epochs
+    let (ok, out, err) = umbra(&["demo", "logreg", "--epochs", "2"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("3 parties (features: party 0, labels: party 1, model: party 2)"));
+    let last = out.lines().last().expect("a summary line");
+    assert!(last.starts_with("logreg: test accuracy "), "{out}");
+    let acc: f64 = last["logreg: test accuracy ".len()..]
+        .split('%')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(acc >= 90.0, "{last}");
+    // no progress bar when stderr is not a terminal
+    assert!(err.is_empty(), "{err}");
 }
 
 #[test]
@@ -123,6 +142,49 @@ fn bench_ops_prints_one_json_object_per_benchmark() {
 }
 
 #[test]
+fn bench_train_prints_one_json_object_per_workload() {
+    let (ok, out, err) = umbra(&["bench", "train", "--parties", "2", "--json", "--reps", "1"]);
+    assert!(ok, "{err}");
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "mlp_784_128_10_sgd_step_b64",
+            "lenet_inference_b64",
+            "lenet_inference_b1"
+        ]
+    );
+    for r in &rows {
+        for key in [
+            "parties",
+            "transport",
+            "batch",
+            "wall_s",
+            "online_wall_s",
+            "bytes_sent_per_party",
+            "messages_per_party",
+            "rounds",
+        ] {
+            assert!(r.get(key).is_some(), "missing {key} in {r}");
+        }
+        assert_eq!(r["transport"], "inproc");
+        assert!(r["wall_s"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    // The costs are a function of the architecture alone; pinned so that a change shows.
+    // LeNet: 4 products (no truncation round with 2 parties), 3 ReLUs of 8 rounds, 2 max-pools
+    // of 2 tree levels of 8 rounds, the reveal: 64 rounds at any batch size.
+    assert_eq!(rows[1]["rounds"], 64);
+    assert_eq!(rows[2]["rounds"], 64);
+    assert_eq!(rows[1]["batch"], 64);
+    assert_eq!(rows[2]["batch"], 1);
+    assert_eq!(rows[0]["rounds"], 164);
+}
+
+#[test]
 fn bad_arguments_fail_with_a_clear_message() {
     let (ok, _, err) = umbra(&["demo", "matmul", "--parties", "1"]);
     assert!(!ok);
@@ -130,6 +192,12 @@ fn bad_arguments_fail_with_a_clear_message() {
     let (ok, _, err) = umbra(&["bench", "ops", "--transport", "carrier-pigeon"]);
     assert!(!ok);
     assert!(err.contains("unknown transport"), "{err}");
+    let (ok, _, err) = umbra(&["bench", "train", "--transport", "carrier-pigeon"]);
+    assert!(!ok);
+    assert!(err.contains("unknown transport"), "{err}");
+    let (ok, _, err) = umbra(&["demo", "lenet", "--batch", "0"]);
+    assert!(!ok);
+    assert!(err.contains("batch 0"), "{err}");
 }
 
 #[test]

@@ -260,6 +260,40 @@ fn the_quic_benchmark_runs_across_processes() {
 }
 
 #[test]
+fn the_training_benchmark_runs_across_processes() {
+    let run = finish(
+        spawn({
+            let mut c = umbra();
+            c.args([
+                "bench",
+                "train",
+                "--parties",
+                "2",
+                "--transport",
+                "quic",
+                "--only",
+                "lenet_inference_b1",
+                "--reps",
+                "1",
+                "--json",
+            ]);
+            c
+        }),
+        Instant::now(),
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.out, run.err);
+    let rows: Vec<serde_json::Value> = run
+        .out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(rows.len(), 1, "{}", run.out);
+    assert_eq!(rows[0]["transport"], "quic");
+    // the same protocol as in-process: the same rounds
+    assert_eq!(rows[0]["rounds"], 64);
+}
+
+#[test]
 fn bad_party_settings_fail_with_the_reason() {
     let out = umbra()
         .args([
