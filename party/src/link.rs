@@ -172,12 +172,16 @@ async fn read_loop(mut r: BoxRead, mut expect: Expect, tx: mpsc::Sender<Inbound>
             let step = (len - start).min(READ_CHUNK);
             data.resize(start + step, 0);
             if let Err(e) = r.read_exact(&mut data[start..]).await {
-                failed = Some(format!("{} in the middle of a frame", describe(&e)));
+                failed = Some(match end_of(&e) {
+                    // An abort may overtake the frame it interrupts.
+                    aborted @ LinkEnd::Aborted(_) => aborted,
+                    _ => LinkEnd::Lost(format!("{} in the middle of a frame", describe(&e))),
+                });
                 break;
             }
         }
-        if let Some(why) = failed {
-            break LinkEnd::Lost(why);
+        if let Some(end) = failed {
+            break end;
         }
         match h.tag {
             TAG_BYE => break LinkEnd::Bye,
