@@ -190,21 +190,21 @@ where
     Ok(total)
 }
 
-/// Plaintext batches of `[inputs, targets]` rows at `frac_bits` fractional bits, in a public
-/// order drawn from `rng` (the plaintext reference runs; private runs use
-/// [`crate::loader::Loader`]).
+/// Plaintext batches of `[inputs, targets]` rows, each made a tensor by `encode(shape,
+/// values)` (fixed point at some scale, or `f64`), in a public order drawn from `rng` (the
+/// plaintext reference runs; private runs use [`crate::loader::Loader`]).
 ///
 /// # Errors
-/// Values that cannot be encoded.
-pub fn plain_batches(
+/// Values that `encode` refuses.
+pub fn plain_batches<T>(
     x: &[f64],
     x_cols: usize,
     y: &[f64],
     y_cols: usize,
     batch_size: usize,
-    frac_bits: u32,
+    encode: impl Fn(&[usize], &[f64]) -> tensor::Result<T>,
     rng: &mut nn::init::Rng,
-) -> tensor::Result<Vec<Vec<RingTensor>>> {
+) -> tensor::Result<Vec<Vec<T>>> {
     let n = x.len() / x_cols;
     let order = crate::data::permutation(n, rng);
     let mut out = Vec::new();
@@ -220,24 +220,16 @@ pub fn plain_batches(
             .copied()
             .collect();
         out.push(vec![
-            RingTensor::from_f64(&[chunk.len(), x_cols], &xs, frac_bits)?,
-            RingTensor::from_f64(&[chunk.len(), y_cols], &ys, frac_bits)?,
+            encode(&[chunk.len(), x_cols], &xs)?,
+            encode(&[chunk.len(), y_cols], &ys)?,
         ]);
     }
     Ok(out)
 }
 
-/// The same plaintext model with every tensor re-encoded at `frac_bits` fractional bits.
-///
-/// # Errors
-/// Values that cannot be encoded.
-pub fn at_precision<M: nn::MapParams<RingTensor>>(
-    model: &M,
-    frac_bits: u32,
-) -> tensor::Result<M::Mapped<RingTensor>> {
-    model.try_map(&mut |_, _, t: &RingTensor| {
-        RingTensor::from_f64(t.shape(), &t.to_f64(), frac_bits)
-    })
+/// An encoder for [`plain_batches`]: fixed point at `frac_bits` fractional bits.
+pub fn fixed_point(frac_bits: u32) -> impl Fn(&[usize], &[f64]) -> tensor::Result<RingTensor> {
+    move |shape, values| RingTensor::from_f64(shape, values, frac_bits)
 }
 
 /// Communication of one party over a timed span, for the summary lines.

@@ -54,6 +54,23 @@ fn digits_mlp_trains_privately_on_rows_from_two_owners() {
         "{}",
         r.summary()
     );
+    // the plaintext f64 reference: same code, weights and epochs, no fixed-point grid
+    assert_eq!(r.f64_losses.len(), 4);
+    assert!(
+        r.f64_losses[3] < r.f64_losses[0] * 0.5,
+        "{:?}",
+        r.f64_losses
+    );
+    assert!(
+        (r.test_accuracy - r.f64_accuracy).abs() <= 0.05,
+        "{}",
+        r.summary()
+    );
+    assert!(
+        r.summary().contains("plaintext f64 (same nn code"),
+        "{}",
+        r.summary()
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@ use nn::init::Rng;
 use nn::{Linear, Module, Sgd, bce_with_logits, detached, trainable};
 use tensor::RingTensor;
 
-use super::{Cost, plain_batches, progress, train_epoch};
+use super::{Cost, fixed_point, plain_batches, progress, train_epoch};
 use crate::Encrypt;
 use crate::data::{Dataset, breast_cancer};
 use crate::loader::{Block, Loader, Shuffle, share_block};
@@ -235,7 +235,15 @@ pub fn plaintext(train: &Dataset, test: &Dataset, cfg: &Config) -> tensor::Resul
     let y = train.labels_f64();
     let mut losses = Vec::new();
     for _ in 0..cfg.epochs {
-        let batches = plain_batches(&train.features, 30, &y, 1, cfg.batch_size, 16, &mut rng)?;
+        let batches = plain_batches(
+            &train.features,
+            30,
+            &y,
+            1,
+            cfg.batch_size,
+            fixed_point(16),
+            &mut rng,
+        )?;
         let total = train_epoch(&mut model, &mut opt, &batches, bce_with_logits, || {})?;
         losses.push(total.expect("at least one batch").to_f64()[0] / batches.len() as f64);
     }

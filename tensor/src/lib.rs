@@ -4,6 +4,8 @@
 //! - [`RingTensor`], a dense row-major tensor of `u64` ring elements with a fixed-point scale,
 //!   with broadcasting arithmetic, reductions, shape operations, batched matmul, 2-D
 //!   convolution (im2col + GEMM) and pooling;
+//! - [`FloatTensor`], the same contract in plain `f64`: the textbook reference that fixed-point
+//!   and private training are measured against;
 //! - the fixed-point codec ([`FixedPoint`], 16 fractional bits by default);
 //! - the hot kernel ([`kernel::gemm`]): a packed, cache-blocked, multi-threaded wrapping-u64
 //!   GEMM with runtime CPU dispatch (AVX-512DQ, AVX2, portable). A GPU backend plugs in there.
@@ -24,6 +26,7 @@
 
 pub mod error;
 pub mod fixed;
+pub mod float;
 pub mod kernel;
 pub mod ops;
 pub mod ring;
@@ -32,6 +35,7 @@ pub mod window;
 
 pub use error::{Error, Result};
 pub use fixed::{DEFAULT_FRAC_BITS, FixedPoint};
+pub use float::FloatTensor;
 pub use ops::TensorOps;
 pub use ring::{Conv2dParams, Pool2dParams, RingTensor, set_thread_budget};
 pub use window::WindowFill;

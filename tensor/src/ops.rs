@@ -1,6 +1,7 @@
 //! [`TensorOps`]: the op contract that autograd and nn are written against.
 //!
-//! [`RingTensor`] (plaintext fixed point) implements it, `mpc::CrypTensor` (secret-shared)
+//! [`RingTensor`] (plaintext fixed point) and [`crate::FloatTensor`] (plaintext `f64`)
+//! implement it, `mpc::CrypTensor` (secret-shared)
 //! implements it, and `autograd::Var<T>` implements it as a decorator. Code written
 //! against this trait therefore runs on plaintext, privately, and with gradients, unchanged.
 //! Every op returns `Result`: private ops can fail on the network.
@@ -499,18 +500,9 @@ impl TensorOps for RingTensor {
         RingTensor::from_i64(shape, values)
     }
     fn bernoulli_mask(&self, keep: f64, seed: u64) -> Result<Self, Error> {
-        check_keep(keep)?;
-        let mut state = seed;
-        let bits = (0..self.numel())
-            .map(|_| {
-                // splitmix64, top 53 bits as a uniform real in [0, 1)
-                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = state;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                z ^= z >> 31;
-                u64::from(((z >> 11) as f64 / (1u64 << 53) as f64) < keep)
-            })
+        let bits = bernoulli_bits(self.numel(), keep, seed)?
+            .into_iter()
+            .map(u64::from)
             .collect();
         RingTensor::from_raw(self.shape(), bits, 0)
     }
@@ -662,14 +654,27 @@ fn real_scale(t: &RingTensor) -> u32 {
     }
 }
 
-fn check_keep(keep: f64) -> Result<(), Error> {
+/// `n` independent draws, each `true` with probability `keep`, from a PRNG seeded with
+/// `seed`: the plaintext dropout masks (the same for every plaintext tensor type).
+pub(crate) fn bernoulli_bits(n: usize, keep: f64, seed: u64) -> Result<Vec<bool>, Error> {
     if !(0.0..=1.0).contains(&keep) {
         return Err(crate::error::invalid(
             "bernoulli_mask",
             format!("keep probability {keep} is not in [0, 1]"),
         ));
     }
-    Ok(())
+    let mut state = seed;
+    Ok((0..n)
+        .map(|_| {
+            // splitmix64, top 53 bits as a uniform real in [0, 1)
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            ((z >> 11) as f64 / (1u64 << 53) as f64) < keep
+        })
+        .collect())
 }
 
 /// Encodes `values`, naming the op and the offending value when one is not finite.
@@ -749,7 +754,7 @@ fn map_rows(
 
 /// `erf(x)` in `f64`: `2/√π · e^{-x²} · Σ 2^n x^{2n+1} / (1·3···(2n+1))`, a series of
 /// positive terms, accurate to about 1e-15 for `|x| ≤ 6`; `±1` beyond (`erfc(6) < 3e-17`).
-fn erf(x: f64) -> f64 {
+pub(crate) fn erf(x: f64) -> f64 {
     if x.abs() > 6.0 {
         return x.signum();
     }

@@ -987,54 +987,6 @@ impl RingTensor {
         Ok(self.matmul_raw(other)?.shr_arith(shift))
     }
 
-    /// Unfolds convolution windows: `[N, C, H, W]` to columns `[C*kh*kw, N*Ho*Wo]` for the
-    /// channel range `c0..c0+cg`, so that a convolution is one GEMM per group.
-    fn im2col(
-        &self,
-        (c0, cg): (usize, usize),
-        (kh, kw): (usize, usize),
-        p: &Conv2dParams,
-        (ho, wo): (usize, usize),
-    ) -> Vec<u64> {
-        let [n, c, h, w] = [
-            self.shape()[0],
-            self.shape()[1],
-            self.shape()[2],
-            self.shape()[3],
-        ];
-        let x = self.as_slice();
-        let cols_n = n * ho * wo;
-        let mut cols = vec![0u64; cg * kh * kw * cols_n];
-        for ci in 0..cg {
-            for ki in 0..kh {
-                for kj in 0..kw {
-                    let row = (ci * kh + ki) * kw + kj;
-                    let dst = &mut cols[row * cols_n..(row + 1) * cols_n];
-                    for b in 0..n {
-                        let plane = &x[((b * c) + c0 + ci) * h * w..][..h * w];
-                        for oi in 0..ho {
-                            let ii = (oi * p.stride.0 + ki * p.dilation.0) as isize
-                                - p.padding.0 as isize;
-                            let drow = &mut dst[(b * ho + oi) * wo..][..wo];
-                            if ii < 0 || ii >= h as isize {
-                                continue;
-                            }
-                            let src = &plane[ii as usize * w..][..w];
-                            for (oj, d) in drow.iter_mut().enumerate() {
-                                let jj = (oj * p.stride.1 + kj * p.dilation.1) as isize
-                                    - p.padding.1 as isize;
-                                if jj >= 0 && (jj as usize) < w {
-                                    *d = src[jj as usize];
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        cols
-    }
-
     /// Ring 2-D convolution (cross-correlation, as PyTorch) of `[N, C, H, W]` by
     /// `[O, C/groups, kh, kw]`, untruncated, via im2col and one GEMM per group.
     ///
@@ -1044,13 +996,15 @@ impl RingTensor {
         let out_shape = p.output_shape(self.shape(), weight.shape())?;
         let [n, o, ho, wo] = [out_shape[0], out_shape[1], out_shape[2], out_shape[3]];
         let (cg, kh, kw) = (weight.shape()[1], weight.shape()[2], weight.shape()[3]);
+        let s = self.shape();
+        let dims = [s[0], s[1], s[2], s[3]];
         let og = o / p.groups;
         let kdim = cg * kh * kw;
         let cols_n = n * ho * wo;
         let mut res = vec![0u64; o * cols_n];
         let threads = kernel_threads();
         for g in 0..p.groups {
-            let cols = self.im2col((g * cg, cg), (kh, kw), p, (ho, wo));
+            let cols = im2col(self.as_slice(), dims, (g * cg, cg), (kh, kw), p, (ho, wo));
             let wg = &weight.as_slice()[g * og * kdim..(g + 1) * og * kdim];
             kernel::gemm(
                 og,
@@ -1145,6 +1099,48 @@ impl RingTensor {
         self.sum_pool2d(p)?
             .div_floor((p.kernel.0 * p.kernel.1) as u64)
     }
+}
+
+/// Unfolds convolution windows: `[N, C, H, W]` to columns `[C*kh*kw, N*Ho*Wo]` for the
+/// channel range `c0..c0+cg`, so that a convolution is one GEMM per group.
+pub(crate) fn im2col<T: Copy + Default>(
+    x: &[T],
+    [n, c, h, w]: [usize; 4],
+    (c0, cg): (usize, usize),
+    (kh, kw): (usize, usize),
+    p: &Conv2dParams,
+    (ho, wo): (usize, usize),
+) -> Vec<T> {
+    let cols_n = n * ho * wo;
+    let mut cols = vec![T::default(); cg * kh * kw * cols_n];
+    for ci in 0..cg {
+        for ki in 0..kh {
+            for kj in 0..kw {
+                let row = (ci * kh + ki) * kw + kj;
+                let dst = &mut cols[row * cols_n..(row + 1) * cols_n];
+                for b in 0..n {
+                    let plane = &x[((b * c) + c0 + ci) * h * w..][..h * w];
+                    for oi in 0..ho {
+                        let ii =
+                            (oi * p.stride.0 + ki * p.dilation.0) as isize - p.padding.0 as isize;
+                        let drow = &mut dst[(b * ho + oi) * wo..][..wo];
+                        if ii < 0 || ii >= h as isize {
+                            continue;
+                        }
+                        let src = &plane[ii as usize * w..][..w];
+                        for (oj, d) in drow.iter_mut().enumerate() {
+                            let jj = (oj * p.stride.1 + kj * p.dilation.1) as isize
+                                - p.padding.1 as isize;
+                            if jj >= 0 && (jj as usize) < w {
+                                *d = src[jj as usize];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    cols
 }
 
 #[cfg(test)]

@@ -86,24 +86,8 @@ impl RingTensor {
     /// A rank other than 4, a window that does not fit, or (for [`WindowFill::FirstTap`]) a
     /// window entirely inside the padding.
     pub fn unfold2d(&self, p: &Pool2dParams, fill: WindowFill) -> Result<Self> {
-        let op = "unfold2d";
-        let [n, c, h, w] = dims4(op, self.shape())?;
-        let Taps {
-            out: (ho, wo),
-            src: taps,
-        } = taps(op, (h, w), p, fill)?;
-        let k = p.kernel.0 * p.kernel.1;
-        let x = self.as_slice();
-        let mut out = vec![0u64; n * c * taps.len()];
-        for (plane, dst) in out.chunks_mut(taps.len().max(1)).enumerate() {
-            let src = &x[plane * h * w..][..h * w];
-            for (d, t) in dst.iter_mut().zip(&taps) {
-                if let Some(t) = t {
-                    *d = src[*t];
-                }
-            }
-        }
-        Self::from_raw(&[n, c, ho, wo, k], out, self.frac_bits())
+        let (shape, out) = unfold_slice(self.shape(), self.as_slice(), p, fill)?;
+        Self::from_raw(&shape, out, self.frac_bits())
     }
 
     /// The adjoint of [`RingTensor::unfold2d`]: `[N, C, Ho, Wo, kh·kw]` back to
@@ -112,40 +96,79 @@ impl RingTensor {
     ///
     /// # Errors
     /// A shape that is not the unfold of an `(h, w)` input with these parameters.
-    pub fn fold2d(
-        &self,
-        p: &Pool2dParams,
-        (h, w): (usize, usize),
-        fill: WindowFill,
-    ) -> Result<Self> {
-        let op = "fold2d";
-        let Taps {
-            out: (ho, wo),
-            src: taps,
-        } = taps(op, (h, w), p, fill)?;
-        let k = p.kernel.0 * p.kernel.1;
-        let s = self.shape();
-        if s.len() != 5 || s[2] != ho || s[3] != wo || s[4] != k {
-            return Err(invalid(
-                op,
-                format!(
-                    "expected [N, C, {ho}, {wo}, {k}] for a {h}x{w} input and {p:?}, got {s:?}"
-                ),
-            ));
-        }
-        let (n, c) = (s[0], s[1]);
-        let g = self.as_slice();
-        let mut out = vec![0u64; n * c * h * w];
-        for (plane, dst) in out.chunks_mut((h * w).max(1)).enumerate() {
-            let src = &g[plane * taps.len()..][..taps.len()];
-            for (v, t) in src.iter().zip(&taps) {
-                if let Some(t) = t {
-                    dst[*t] = dst[*t].wrapping_add(*v);
-                }
+    pub fn fold2d(&self, p: &Pool2dParams, hw: (usize, usize), fill: WindowFill) -> Result<Self> {
+        let (shape, out) = fold_slice(
+            self.shape(),
+            self.as_slice(),
+            p,
+            hw,
+            fill,
+            u64::wrapping_add,
+        )?;
+        Self::from_raw(&shape, out, self.frac_bits())
+    }
+}
+
+/// The gather behind every `unfold2d`: the windows of the row-major `[N, C, H, W]` elements
+/// `x` as `[N, C, Ho, Wo, kh·kw]` (shape and elements), zero taps left at `T::default()`.
+pub(crate) fn unfold_slice<T: Copy + Default>(
+    shape: &[usize],
+    x: &[T],
+    p: &Pool2dParams,
+    fill: WindowFill,
+) -> Result<(Vec<usize>, Vec<T>)> {
+    let op = "unfold2d";
+    let [n, c, h, w] = dims4(op, shape)?;
+    let Taps {
+        out: (ho, wo),
+        src: taps,
+    } = taps(op, (h, w), p, fill)?;
+    let k = p.kernel.0 * p.kernel.1;
+    let mut out = vec![T::default(); n * c * taps.len()];
+    for (plane, dst) in out.chunks_mut(taps.len().max(1)).enumerate() {
+        let src = &x[plane * h * w..][..h * w];
+        for (d, t) in dst.iter_mut().zip(&taps) {
+            if let Some(t) = t {
+                *d = src[*t];
             }
         }
-        Self::from_raw(&[n, c, h, w], out, self.frac_bits())
     }
+    Ok((vec![n, c, ho, wo, k], out))
+}
+
+/// The scatter behind every `fold2d`: the adjoint of [`unfold_slice`], adding taps with
+/// `add` (the ring's wrapping sum, or the float sum).
+pub(crate) fn fold_slice<T: Copy + Default>(
+    s: &[usize],
+    g: &[T],
+    p: &Pool2dParams,
+    (h, w): (usize, usize),
+    fill: WindowFill,
+    add: impl Fn(T, T) -> T,
+) -> Result<(Vec<usize>, Vec<T>)> {
+    let op = "fold2d";
+    let Taps {
+        out: (ho, wo),
+        src: taps,
+    } = taps(op, (h, w), p, fill)?;
+    let k = p.kernel.0 * p.kernel.1;
+    if s.len() != 5 || s[2] != ho || s[3] != wo || s[4] != k {
+        return Err(invalid(
+            op,
+            format!("expected [N, C, {ho}, {wo}, {k}] for a {h}x{w} input and {p:?}, got {s:?}"),
+        ));
+    }
+    let (n, c) = (s[0], s[1]);
+    let mut out = vec![T::default(); n * c * h * w];
+    for (plane, dst) in out.chunks_mut((h * w).max(1)).enumerate() {
+        let src = &g[plane * taps.len()..][..taps.len()];
+        for (v, t) in src.iter().zip(&taps) {
+            if let Some(t) = t {
+                dst[*t] = add(dst[*t], *v);
+            }
+        }
+    }
+    Ok((vec![n, c, h, w], out))
 }
 
 fn dims4(op: &'static str, s: &[usize]) -> Result<[usize; 4]> {
