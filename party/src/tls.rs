@@ -49,6 +49,24 @@ impl Pins {
         ))))
     }
 
+    /// TLS 1.2 is never negotiated (both configs are TLS 1.3 only).
+    fn no_tls12() -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
+    }
+
+    /// The handshake signature, checked with the provider's algorithms: only the holder of
+    /// the pinned certificate's key passes.
+    fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
     fn check_chain(intermediates: &[CertificateDer<'_>]) -> std::result::Result<(), rustls::Error> {
         if intermediates.is_empty() {
             Ok(())
@@ -112,9 +130,7 @@ impl ServerCertVerifier for PinnedServer {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls12NotOffered,
-        ))
+        Pins::no_tls12()
     }
 
     fn verify_tls13_signature(
@@ -123,7 +139,7 @@ impl ServerCertVerifier for PinnedServer {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.algs)
+        self.0.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -165,9 +181,7 @@ impl ClientCertVerifier for PinnedClient {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls12NotOffered,
-        ))
+        Pins::no_tls12()
     }
 
     fn verify_tls13_signature(
@@ -176,7 +190,7 @@ impl ClientCertVerifier for PinnedClient {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.algs)
+        self.0.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
