@@ -659,12 +659,10 @@ pub fn net(
     use mpc::Comm;
     let dir = std::env::temp_dir().join(format!("umbra-bench-net-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let ports: Vec<String> = (0..2)
-        .map(|_| -> anyhow::Result<String> {
-            let s = std::net::UdpSocket::bind("127.0.0.1:0")?;
-            Ok(format!("127.0.0.1:{}", s.local_addr()?.port()))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let ports: Vec<String> = party::launch::free_ports(2, transport)?
+        .into_iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
     let cluster_path = party::keygen::keygen(&party::keygen::KeygenOptions {
         parties: 2,
         dealer: false,

@@ -167,6 +167,24 @@ impl NetArgs {
         }
     }
 
+    /// Member `me`'s settings: these network settings, and the default key files unless
+    /// `key` / `cert` are given.
+    fn member(
+        &self,
+        cluster: PathBuf,
+        me: u16,
+        session: [u8; 16],
+        key: Option<PathBuf>,
+        cert: Option<PathBuf>,
+        bind: Option<std::net::SocketAddr>,
+    ) -> MemberEnv {
+        let mut env = MemberEnv::new(cluster, me, session, self.transport(), self.timeouts());
+        env.key = key.unwrap_or(env.key);
+        env.cert = cert.unwrap_or(env.cert);
+        env.bind = bind;
+        env
+    }
+
     fn timeouts(&self) -> Timeouts {
         Timeouts {
             recv: Duration::from_millis(self.recv_timeout_ms),
@@ -666,17 +684,7 @@ fn main() -> Result<()> {
         } => {
             let session = party::wire::unhex::<16>(&session)
                 .map_err(|e| anyhow::anyhow!("--session: {e}"))?;
-            let (dkey, dcert) = party::env::default_key_files(&cluster, id);
-            let env = MemberEnv {
-                cluster: cluster.clone(),
-                me: id,
-                session,
-                key: key.unwrap_or(dkey),
-                cert: cert.unwrap_or(dcert),
-                transport: net.transport(),
-                timeouts: net.timeouts(),
-                bind,
-            };
+            let env = net.member(cluster, id, session, key, cert, bind);
             // Fail here, with the reason, rather than in the program.
             env.node_config()?;
             let status = std::process::Command::new(&program[0])
@@ -694,17 +702,7 @@ fn main() -> Result<()> {
             bind,
             net,
         } => {
-            let (dkey, dcert) = party::env::default_key_files(&cluster, party::wire::DEALER);
-            let env = MemberEnv {
-                cluster,
-                me: party::wire::DEALER,
-                session: [0; 16],
-                key: key.unwrap_or(dkey),
-                cert: cert.unwrap_or(dcert),
-                transport: net.transport(),
-                timeouts: net.timeouts(),
-                bind,
-            };
+            let env = net.member(cluster, party::wire::DEALER, [0; 16], key, cert, bind);
             party::dealer::serve(env.node_config()?, sessions)?;
         }
         Command::Launch {

@@ -17,10 +17,10 @@ use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 use crate::link::{CLOSE_ABORT, CLOSE_DONE, Inbound, Link, LinkEnd};
-use crate::net::{Node, NodeConfig, session_hex};
+use crate::net::{Node, NodeConfig};
 use crate::wire::{
     DEALER, DealerMsg, SessionId, TAG_ABORT, TAG_BYE, TAG_DEALER, TAG_DEALER_DATA, decode_control,
-    encode_control, node_name,
+    encode_control, hex, node_name,
 };
 
 /// Requests per batch message (keeps each control message far below its cap).
@@ -105,7 +105,7 @@ async fn serve_party(mut link: Link, shared: Arc<Shared>, sessions: Option<usize
     match &outcome {
         Ok(()) => link.close(CLOSE_DONE, "done"),
         Err(why) => {
-            tracing::warn!("session {}: party {party}: {why}", session_hex(&session));
+            tracing::warn!("session {}: party {party}: {why}", hex(&session));
             let _ = tokio::time::timeout(
                 Duration::from_millis(300),
                 link.send(TAG_ABORT, why.as_bytes()),
@@ -133,7 +133,7 @@ async fn serve_party(mut link: Link, shared: Arc<Shared>, sessions: Option<usize
     if complete {
         let mut c = shared.completed.lock().expect("dealer state");
         *c += 1;
-        tracing::info!("session {} complete", session_hex(&session));
+        tracing::info!("session {} complete", hex(&session));
         if sessions.is_some_and(|limit| *c >= limit) {
             shared.finished.notify_one();
         }
@@ -265,15 +265,10 @@ impl DealerClient {
         let rules = node.rules(true);
         let recv_timeout = node.timeouts.recv;
         let (link, seed) = node.rt.block_on(async {
-            let est = loop {
-                match dialer.dial(&dealer).await {
-                    Ok(est) => break est,
-                    Err(e) if e.retry && Instant::now() < deadline => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    Err(e) => return Err(Error::Dealer(e.msg)),
-                }
-            };
+            let est = dialer
+                .dial_until(&dealer, deadline)
+                .await
+                .map_err(Error::Dealer)?;
             let mut link = Link::open(est, &rules).await.map_err(Error::Dealer)?;
             link.send(TAG_DEALER, &encode_control(&DealerMsg::Join))
                 .await

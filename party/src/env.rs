@@ -80,6 +80,28 @@ fn millis(name: &str, default: Duration) -> Result<Duration> {
 }
 
 impl MemberEnv {
+    /// Settings for member `me` with the key files `keygen` writes beside the cluster file
+    /// and no listen-address override.
+    pub fn new(
+        cluster: PathBuf,
+        me: u16,
+        session: SessionId,
+        transport: Transport,
+        timeouts: Timeouts,
+    ) -> Self {
+        let (key, cert) = default_key_files(&cluster, me);
+        Self {
+            cluster,
+            me,
+            session,
+            key,
+            cert,
+            transport,
+            timeouts,
+            bind: None,
+        }
+    }
+
     /// Reads the party settings from the environment; `None` when `UMBRA_PARTY` is unset
     /// (the program was not started by `umbra launch` or `umbra party`).
     ///

@@ -1,7 +1,7 @@
 //! `umbra keygen`: a key pair and certificate per member, and the cluster file that pins
 //! them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::cluster::{render, tls_name};
 use crate::error::{Error, Result, io_err};
@@ -97,11 +97,6 @@ fn has_port(h: &str) -> bool {
             .is_some_and(|(host, port)| !host.contains(':') && port.parse::<u16>().is_ok())
 }
 
-/// Whether `dir` already holds generated keys for `name`.
-pub fn has_key(dir: &Path, name: &str) -> bool {
-    dir.join(format!("{name}.key")).exists()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,7 +126,7 @@ mod tests {
         assert_eq!(c.dealer.as_ref().unwrap().address, "127.0.0.1:7100");
         let id = Identity::load(&out.join("party-2.crt"), &out.join("party-2.key")).unwrap();
         assert_eq!(id.fingerprint(), c.parties[2].fingerprint);
-        assert!(has_key(&out, "dealer"));
+        assert!(out.join("dealer.key").exists());
         let again = keygen(&o).unwrap_err().to_string();
         assert!(again.contains("--force"), "{again}");
         let wrong = KeygenOptions {

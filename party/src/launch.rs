@@ -3,12 +3,12 @@
 //! output with who wrote it, and stops everything it started as soon as any of them fails.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::env::{MemberEnv, default_key_files, fresh_session};
+use crate::env::{MemberEnv, fresh_session};
 use crate::error::{Error, Result, io_err};
 use crate::keygen::{KeygenOptions, keygen};
 use crate::net::{Timeouts, Transport};
@@ -41,25 +41,30 @@ struct Started {
     forwarders: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn free_ports(n: usize, transport: Transport) -> Result<Vec<u16>> {
-    // Bind them all at once so they differ, then release them for the members.
-    let mut held_udp = Vec::new();
-    let mut held_tcp = Vec::new();
-    let mut ports = Vec::new();
-    while ports.len() < n {
-        let err = |e: std::io::Error| Error::Launch(format!("finding a free port: {e}"));
-        let (port, keep_udp, keep_tcp) = match transport {
+/// `n` distinct free ports on 127.0.0.1 for `transport` (UDP for QUIC, TCP for TCP), held
+/// together while they are chosen and then released for the members to bind.
+///
+/// # Errors
+/// The OS has no free port.
+pub fn free_ports(n: usize, transport: Transport) -> Result<Vec<u16>> {
+    // Bind them all at once so they differ; dropping the sockets releases them.
+    let err = |e: std::io::Error| Error::Launch(format!("finding a free port: {e}"));
+    let (mut udp, mut tcp, mut ports) = (Vec::new(), Vec::new(), Vec::with_capacity(n));
+    for _ in 0..n {
+        let port = match transport {
             Transport::Quic => {
                 let s = std::net::UdpSocket::bind("127.0.0.1:0").map_err(err)?;
-                (s.local_addr().map_err(err)?.port(), Some(s), None)
+                let port = s.local_addr().map_err(err)?.port();
+                udp.push(s);
+                port
             }
             Transport::Tcp => {
                 let s = std::net::TcpListener::bind("127.0.0.1:0").map_err(err)?;
-                (s.local_addr().map_err(err)?.port(), None, Some(s))
+                let port = s.local_addr().map_err(err)?.port();
+                tcp.push(s);
+                port
             }
         };
-        held_udp.extend(keep_udp);
-        held_tcp.extend(keep_tcp);
         ports.push(port);
     }
     Ok(ports)
@@ -182,19 +187,7 @@ pub fn launch(o: &LaunchOptions) -> Result<i32> {
     })?;
     let session = fresh_session()?;
     let lock = Arc::new(Mutex::new(()));
-    let env_for = |me: u16| {
-        let (key, cert) = default_key_files(&cluster, me);
-        MemberEnv {
-            cluster: cluster.clone(),
-            me,
-            session,
-            key,
-            cert,
-            transport: o.transport,
-            timeouts: o.timeouts,
-            bind: None,
-        }
-    };
+    let env_for = |me: u16| MemberEnv::new(cluster.clone(), me, session, o.transport, o.timeouts);
     let mut started: Vec<Started> = Vec::new();
     let result = (|| -> Result<i32> {
         if o.dealer {
@@ -249,8 +242,6 @@ fn supervise(started: &mut [Started], has_dealer: bool) -> Result<i32> {
                 s.status = Some(st);
                 if !st.success() {
                     let code = st.code().filter(|&c| c != 0).unwrap_or(1);
-                    let others: Vec<String> = Vec::new();
-                    let _ = others;
                     eprintln!(
                         "umbra launch: {} failed ({}); stopping the processes this launcher started",
                         s.name,
@@ -279,9 +270,4 @@ fn supervise(started: &mut [Started], has_dealer: bool) -> Result<i32> {
 pub fn current_exe() -> Result<PathBuf> {
     std::env::current_exe()
         .map_err(|e| Error::Launch(format!("locating the umbra executable: {e}")))
-}
-
-/// Whether a path names an existing file (for friendlier CLI errors).
-pub fn exists(p: &Path) -> bool {
-    p.exists()
 }

@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::wire::{
-    Expect, HEADER_LEN, Header, Hello, MAX_CONTROL, SessionId, TAG_ABORT, TAG_BYE, TAG_HELLO,
-    WIRE_VERSION, decode_control, encode_control, hex, node_name,
+    Expect, HEADER_LEN, Header, Hello, SessionId, TAG_ABORT, TAG_BYE, TAG_HELLO, WIRE_VERSION,
+    decode_control, encode_control, hex, node_name,
 };
 
 /// The reading half of a link's byte stream.
@@ -212,10 +212,8 @@ async fn read_hello(r: &mut BoxRead, from: u16, me: u16) -> Result<(Header, Hell
         to: me,
         seq: 0,
     };
+    // The hello tag is a control tag: `check` caps its length at MAX_CONTROL.
     expect.check(&h)?;
-    if h.len > MAX_CONTROL {
-        return Err("oversized hello".to_owned());
-    }
     let mut body = vec![0u8; h.len as usize];
     r.read_exact(&mut body)
         .await

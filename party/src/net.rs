@@ -107,9 +107,7 @@ pub(crate) struct Node {
     pub(crate) session: SessionId,
     pub(crate) transport: Transport,
     pub(crate) timeouts: Timeouts,
-    tls: TlsConfigs,
-    quic: Option<quinn::Endpoint>,
-    quic_client: Option<quinn::ClientConfig>,
+    dialer: Dialer,
     listener: Listener,
 }
 
@@ -197,7 +195,7 @@ impl Node {
             .map_err(|e| Error::Setup(format!("starting the network runtime: {e}")))?;
         let tls = configs(&cfg.cluster, &cfg.identity)?;
         let bind = cfg.bind.unwrap_or(me_member.addr);
-        let (mut quic, mut quic_client) = (None, None);
+        let mut quic = None;
         let _guard = rt.enter();
         let listener = match cfg.transport {
             Transport::Quic => {
@@ -226,8 +224,7 @@ impl Node {
                     Arc::new(quinn::TokioRuntime),
                 )
                 .map_err(listen_err)?;
-                quic = Some(ep.clone());
-                quic_client = Some(client);
+                quic = Some((ep.clone(), client));
                 Listener::Quic(ep)
             }
             Transport::Tcp => {
@@ -243,26 +240,23 @@ impl Node {
         drop(_guard);
         Ok(Node {
             rt,
-            cluster: Arc::new(cfg.cluster),
+            cluster: Arc::new(cfg.cluster.clone()),
             me: cfg.me,
             session: cfg.session,
             transport: cfg.transport,
             timeouts: cfg.timeouts,
-            tls,
-            quic,
-            quic_client,
+            dialer: Dialer {
+                cluster: Arc::new(cfg.cluster),
+                tls,
+                quic,
+            },
             listener,
         })
     }
 
     /// A cheap handle for tasks.
     pub(crate) fn dialer(&self) -> Dialer {
-        Dialer {
-            cluster: self.cluster.clone(),
-            tls: self.tls.clone(),
-            quic: self.quic.clone(),
-            quic_client: self.quic_client.clone(),
-        }
+        self.dialer.clone()
     }
 
     /// The listener, for an accept loop.
@@ -272,7 +266,7 @@ impl Node {
 
     /// Stops listening, and lets QUIC finish closing connections (bounded).
     pub(crate) fn shutdown(&self) {
-        if let Some(ep) = &self.quic {
+        if let Listener::Quic(ep) = &self.listener {
             ep.close(CLOSE_DONE.into(), b"done");
             let ep = ep.clone();
             let _ = self.rt.block_on(async {
@@ -296,8 +290,8 @@ impl Node {
 pub(crate) struct Dialer {
     cluster: Arc<Cluster>,
     tls: TlsConfigs,
-    quic: Option<quinn::Endpoint>,
-    quic_client: Option<quinn::ClientConfig>,
+    /// The endpoint and client configuration, for QUIC (TCP dials fresh sockets).
+    quic: Option<(quinn::Endpoint, quinn::ClientConfig)>,
 }
 
 /// A failed dial: whether trying again can help.
@@ -320,7 +314,7 @@ impl Dialer {
         let name = tls_name(peer.id);
         let who = node_name(peer.id);
         let fatal = |msg: String| DialError { retry: false, msg };
-        if let (Some(ep), Some(client)) = (&self.quic, &self.quic_client) {
+        if let Some((ep, client)) = &self.quic {
             let connecting = ep
                 .connect_with(client.clone(), peer.addr, &name)
                 .map_err(|e| fatal(format!("cannot dial {who} at {}: {e}", peer.addr)))?;
@@ -383,6 +377,23 @@ impl Dialer {
             closer: Closer::Tcp,
             ekm,
         })
+    }
+
+    /// [`Dialer::dial`], retried every 50 ms while the peer is not up yet, until `deadline`.
+    pub(crate) async fn dial_until(
+        &self,
+        peer: &Member,
+        deadline: Instant,
+    ) -> std::result::Result<Established, String> {
+        loop {
+            match self.dial(peer).await {
+                Ok(est) => return Ok(est),
+                Err(e) if e.retry && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e.msg),
+            }
+        }
     }
 
     /// Completes an incoming connection: TLS (the client verifier admits any member), then
@@ -598,14 +609,9 @@ async fn mesh(node: &Node, deadline: Instant) -> Result<Vec<Option<Link>>> {
         let dialer = dialer.clone();
         let rules = node.rules(true);
         node.rt.spawn(async move {
-            let r = loop {
-                match dialer.dial(&peer).await {
-                    Ok(est) => break Link::open(est, &rules).await.map_err(|e| (true, e)),
-                    Err(e) if e.retry && Instant::now() < deadline => {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    Err(e) => break Err((true, e.msg)),
-                }
+            let r = match dialer.dial_until(&peer, deadline).await {
+                Ok(est) => Link::open(est, &rules).await.map_err(|e| (true, e)),
+                Err(msg) => Err((true, msg)),
             };
             let _ = tx.send(r).await;
         });
@@ -704,7 +710,8 @@ impl NetComm {
         })
     }
 
-    fn link(&mut self, peer: usize) -> mpc::Result<&mut Link> {
+    /// The node and the link to `peer` (borrowed apart, so no handle is cloned per frame).
+    fn link(&mut self, peer: usize) -> mpc::Result<(&Node, &mut Link)> {
         let n = self.links.len();
         if peer >= n {
             return Err(mpc::Error::UnknownParty {
@@ -718,14 +725,14 @@ impl NetComm {
         if self.finished {
             return Err(mpc::Error::Aborted);
         }
-        Ok(self.links[peer].as_mut().expect("a link to every peer"))
+        let link = self.links[peer].as_mut().expect("a link to every peer");
+        Ok((&self.node, link))
     }
 
     /// Writes raw bytes to `to`'s link, bypassing the framing. **Fault-injection tests only.**
     #[doc(hidden)]
     pub fn send_raw_for_tests(&mut self, to: usize, bytes: &[u8]) -> mpc::Result<()> {
-        let node = self.node.clone();
-        let link = self.link(to)?;
+        let (node, link) = self.link(to)?;
         node.rt
             .block_on(link.send_raw(bytes))
             .map_err(|e| mpc::Error::Link {
@@ -763,9 +770,8 @@ impl mpc::Comm for NetComm {
     }
 
     fn send(&mut self, to: usize, frame: Vec<u8>, step: &'static str) -> mpc::Result<()> {
-        let node = self.node.clone();
+        let (node, link) = self.link(to)?;
         let timeout = node.timeouts.recv;
-        let link = self.link(to)?;
         let sent = node.rt.block_on(async {
             tokio::time::timeout(timeout, link.send(step_tag(step), &frame)).await
         });
@@ -800,9 +806,8 @@ impl mpc::Comm for NetComm {
     }
 
     fn recv(&mut self, from: usize, step: &'static str) -> mpc::Result<Vec<u8>> {
-        let node = self.node.clone();
+        let (node, link) = self.link(from)?;
         let timeout = node.timeouts.recv;
-        let link = self.link(from)?;
         match node
             .rt
             .block_on(async { tokio::time::timeout(timeout, link.next()).await })
@@ -875,11 +880,6 @@ impl Drop for NetComm {
             link.close(CLOSE_DONE, "done");
         }
     }
-}
-
-/// Re-exported for the dealer module.
-pub(crate) fn session_hex(s: &SessionId) -> String {
-    hex(s)
 }
 
 /// Connects a party to the other parties only (no dealer): the transport alone, for tests
