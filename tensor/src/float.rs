@@ -18,9 +18,10 @@
 use std::fmt;
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayD, ArrayView1, ArrayView2, ArrayViewMut2, Axis, IxDyn, Slice, Zip};
+use ndarray::{ArrayD, ArrayView1, ArrayView2, ArrayViewMut2, Axis, IxDyn, Zip};
 
 use crate::error::{Error, Result, invalid};
+use crate::layout;
 use crate::ops::{TensorOps, bernoulli_bits, erf};
 use crate::ring::{Conv2dParams, Pool2dParams, RingTensor, im2col};
 use crate::shape::{broadcast_shapes, conv_out_len, matmul_shape, numel};
@@ -175,30 +176,12 @@ impl FloatTensor {
     }
 
     fn check_dim(&self, op: &'static str, dim: usize) -> Result<()> {
-        if dim >= self.rank() {
-            return Err(Error::InvalidDim {
-                op,
-                dim,
-                rank: self.rank(),
-            });
-        }
-        Ok(())
+        layout::check_dim(op, self.rank(), dim)
     }
 
     /// `len` elements from `start` along `dim`, with [`RingTensor::slice`]'s checks.
     fn slice(&self, dim: usize, start: usize, end: usize) -> Result<Self> {
-        self.check_dim("slice", dim)?;
-        if start > end || end > self.shape()[dim] {
-            return Err(invalid(
-                "slice",
-                format!(
-                    "range {start}..{end} step 1 invalid for dimension {dim} of {:?}",
-                    self.shape()
-                ),
-            ));
-        }
-        let v = self.data.slice_axis(Axis(dim), Slice::from(start..end));
-        Ok(Self::wrap(v.to_owned()))
+        Ok(Self::wrap(layout::slice(&self.data, dim, start, end, 1)?))
     }
 
     /// `f` applied to every element; a non-finite result is an error naming `op` (the
@@ -377,11 +360,7 @@ impl TensorOps for FloatTensor {
         Ok(Self::from_parts(shape, self.to_f64()))
     }
     fn transpose(&self, d0: usize, d1: usize) -> Result<Self> {
-        self.check_dim("transpose", d0)?;
-        self.check_dim("transpose", d1)?;
-        let mut v = self.data.view();
-        v.swap_axes(d0, d1);
-        Ok(Self::wrap(v.as_standard_layout().into_owned()))
+        Ok(Self::wrap(layout::transpose(&self.data, d0, d1)?))
     }
     fn sum_to(&self, shape: &[usize]) -> Result<Self> {
         let op = "sum_to";
@@ -407,15 +386,7 @@ impl TensorOps for FloatTensor {
         TensorOps::reshape(&summed, shape)
     }
     fn broadcast_to(&self, shape: &[usize]) -> Result<Self> {
-        let v = self
-            .data
-            .broadcast(IxDyn(shape))
-            .ok_or_else(|| Error::ShapeMismatch {
-                op: "broadcast_to",
-                lhs: self.shape().to_vec(),
-                rhs: shape.to_vec(),
-            })?;
-        Ok(Self::wrap(v.as_standard_layout().into_owned()))
+        Ok(Self::wrap(layout::broadcast_to(&self.data, shape)?))
     }
     /// The mask is `1.0` where `x ≥ 0` (an `f64` tensor of 0/1: there is no integer scale).
     fn relu_with_mask(&self) -> Result<(Self, Self)> {
@@ -449,105 +420,26 @@ impl TensorOps for FloatTensor {
         Ok(self.map(|x| x + v))
     }
     fn permute(&self, perm: &[usize]) -> Result<Self> {
-        let mut seen = vec![false; self.rank()];
-        if perm.len() != self.rank()
-            || perm
-                .iter()
-                .any(|&p| p >= self.rank() || std::mem::replace(&mut seen[p], true))
-        {
-            return Err(invalid(
-                "permute",
-                format!("{perm:?} is not a permutation of 0..{}", self.rank()),
-            ));
-        }
-        let v = self.data.view().permuted_axes(IxDyn(perm));
-        Ok(Self::wrap(v.as_standard_layout().into_owned()))
+        Ok(Self::wrap(layout::permute(&self.data, perm)?))
     }
     fn narrow(&self, dim: usize, start: usize, len: usize) -> Result<Self> {
         self.slice(dim, start, start.saturating_add(len))
     }
     fn pad(&self, pads: &[(usize, usize)]) -> Result<Self> {
-        if pads.len() != self.rank() {
-            return Err(invalid(
-                "pad",
-                format!(
-                    "{} pad pairs for a tensor of rank {}",
-                    pads.len(),
-                    self.rank()
-                ),
-            ));
-        }
-        let shape: Vec<usize> = self
-            .shape()
-            .iter()
-            .zip(pads)
-            .map(|(s, (b, a))| s.checked_add(*b).and_then(|v| v.checked_add(*a)))
-            .collect::<Option<_>>()
-            .ok_or_else(|| invalid("pad", format!("padding {pads:?} overflows")))?;
-        crate::shape::checked_numel("pad", &shape)?;
-        let mut out = ArrayD::from_elem(IxDyn(&shape), 0.0);
-        out.slice_each_axis_mut(|ax| {
-            let (b, _) = pads[ax.axis.index()];
-            Slice::from(b..b + self.shape()[ax.axis.index()])
-        })
-        .assign(&self.data);
-        Ok(Self::wrap(out))
+        Ok(Self::wrap(layout::pad(&self.data, pads, 0.0)?))
     }
     fn flip(&self, dims: &[usize]) -> Result<Self> {
-        for (i, &d) in dims.iter().enumerate() {
-            self.check_dim("flip", d)?;
-            if dims[..i].contains(&d) {
-                return Err(invalid(
-                    "flip",
-                    format!("dimension {d} listed twice in {dims:?}"),
-                ));
-            }
-        }
-        let v = self.data.slice_each_axis(|ax| {
-            if dims.contains(&ax.axis.index()) {
-                Slice::new(0, None, -1)
-            } else {
-                Slice::from(..)
-            }
-        });
-        Ok(Self::wrap(v.as_standard_layout().into_owned()))
+        Ok(Self::wrap(layout::flip(&self.data, dims)?))
     }
     fn index_select(&self, dim: usize, indices: &[usize]) -> Result<Self> {
-        self.check_dim("index_select", dim)?;
-        if let Some(&bad) = indices.iter().find(|&&i| i >= self.shape()[dim]) {
-            return Err(invalid(
-                "index_select",
-                format!(
-                    "index {bad} out of range for dimension {dim} of {:?}",
-                    self.shape()
-                ),
-            ));
-        }
-        Ok(Self::wrap(self.data.select(Axis(dim), indices)))
+        Ok(Self::wrap(layout::index_select(&self.data, dim, indices)?))
     }
     fn concat(parts: &[&Self], dim: usize) -> Result<Self> {
-        let first = parts
-            .first()
-            .ok_or_else(|| invalid("concat", "no tensors to join"))?;
-        first.check_dim("concat", dim)?;
+        if parts.is_empty() {
+            return Err(invalid("concat", "no tensors to join"));
+        }
         let views: Vec<_> = parts.iter().map(|t| t.data.view()).collect();
-        let out = ndarray::concatenate(Axis(dim), &views).map_err(|_| Error::ShapeMismatch {
-            op: "concat",
-            lhs: first.shape().to_vec(),
-            rhs: parts
-                .iter()
-                .find(|t| {
-                    t.rank() != first.rank()
-                        || t.shape()
-                            .iter()
-                            .zip(first.shape())
-                            .enumerate()
-                            .any(|(i, (a, b))| i != dim && a != b)
-                })
-                .map(|t| t.shape().to_vec())
-                .unwrap_or_default(),
-        })?;
-        Ok(Self::wrap(out))
+        Ok(Self::wrap(layout::concat(&views, dim)?))
     }
     fn unfold2d(&self, p: &Pool2dParams, fill: WindowFill) -> Result<Self> {
         let (shape, out) = unfold_slice(self.shape(), self.as_slice(), p, fill)?;

@@ -28,6 +28,7 @@ pub mod error;
 pub mod fixed;
 pub mod float;
 pub mod kernel;
+mod layout;
 pub mod ops;
 pub mod ring;
 pub mod shape;

@@ -17,11 +17,12 @@
 
 use std::fmt;
 
-use ndarray::{ArrayD, Axis, IxDyn, Slice, Zip};
+use ndarray::{ArrayD, Axis, IxDyn, Zip};
 
 use crate::error::{Error, Result, invalid};
 use crate::fixed;
 use crate::kernel;
+use crate::layout;
 use crate::shape::{broadcast_shapes, conv_out_len, numel};
 
 /// A dense row-major tensor of ring elements with a fixed-point scale.
@@ -485,14 +486,7 @@ impl RingTensor {
     // ---------------------------------------------------------------- reductions
 
     fn check_dim(&self, op: &'static str, dim: usize) -> Result<()> {
-        if dim >= self.rank() {
-            return Err(Error::InvalidDim {
-                op,
-                dim,
-                rank: self.rank(),
-            });
-        }
-        Ok(())
+        layout::check_dim(op, self.rank(), dim)
     }
 
     /// Sum over the listed dimensions (all of them if `dims` is empty), keeping them as size-1
@@ -613,12 +607,8 @@ impl RingTensor {
     /// # Errors
     /// A dimension out of range.
     pub fn transpose(&self, d0: usize, d1: usize) -> Result<Self> {
-        self.check_dim("transpose", d0)?;
-        self.check_dim("transpose", d1)?;
-        let mut v = self.data.view();
-        v.swap_axes(d0, d1);
         Ok(Self::wrap(
-            v.as_standard_layout().into_owned(),
+            layout::transpose(&self.data, d0, d1)?,
             self.frac_bits,
         ))
     }
@@ -642,20 +632,8 @@ impl RingTensor {
     /// # Errors
     /// `perm` is not a permutation of `0..rank`.
     pub fn permute(&self, perm: &[usize]) -> Result<Self> {
-        let mut seen = vec![false; self.rank()];
-        if perm.len() != self.rank()
-            || perm
-                .iter()
-                .any(|&p| p >= self.rank() || std::mem::replace(&mut seen[p], true))
-        {
-            return Err(invalid(
-                "permute",
-                format!("{perm:?} is not a permutation of 0..{}", self.rank()),
-            ));
-        }
-        let v = self.data.view().permuted_axes(IxDyn(perm));
         Ok(Self::wrap(
-            v.as_standard_layout().into_owned(),
+            layout::permute(&self.data, perm)?,
             self.frac_bits,
         ))
     }
@@ -699,20 +677,8 @@ impl RingTensor {
     /// # Errors
     /// Out-of-range dimension or bounds, or a zero step.
     pub fn slice(&self, dim: usize, start: usize, end: usize, step: usize) -> Result<Self> {
-        self.check_dim("slice", dim)?;
-        if step == 0 || start > end || end > self.shape()[dim] {
-            return Err(invalid(
-                "slice",
-                format!(
-                    "range {start}..{end} step {step} invalid for dimension {dim} of {:?}",
-                    self.shape()
-                ),
-            ));
-        }
-        let s = Slice::new(start as isize, Some(end as isize), step as isize);
-        let v = self.data.slice_axis(Axis(dim), s);
         Ok(Self::wrap(
-            v.as_standard_layout().into_owned(),
+            layout::slice(&self.data, dim, start, end, step)?,
             self.frac_bits,
         ))
     }
@@ -730,18 +696,8 @@ impl RingTensor {
     /// # Errors
     /// Out-of-range dimension or index.
     pub fn index_select(&self, dim: usize, indices: &[usize]) -> Result<Self> {
-        self.check_dim("index_select", dim)?;
-        if let Some(&bad) = indices.iter().find(|&&i| i >= self.shape()[dim]) {
-            return Err(invalid(
-                "index_select",
-                format!(
-                    "index {bad} out of range for dimension {dim} of {:?}",
-                    self.shape()
-                ),
-            ));
-        }
         Ok(Self::wrap(
-            self.data.select(Axis(dim), indices),
+            layout::index_select(&self.data, dim, indices)?,
             self.frac_bits,
         ))
     }
@@ -759,23 +715,7 @@ impl RingTensor {
             first.same_scale(t, "concat")?;
         }
         let views: Vec<_> = tensors.iter().map(|t| t.data.view()).collect();
-        let out = ndarray::concatenate(Axis(dim), &views).map_err(|_| Error::ShapeMismatch {
-            op: "concat",
-            lhs: first.shape().to_vec(),
-            rhs: tensors
-                .iter()
-                .find(|t| {
-                    t.rank() != first.rank()
-                        || t.shape()
-                            .iter()
-                            .zip(first.shape())
-                            .enumerate()
-                            .any(|(i, (a, b))| i != dim && a != b)
-                })
-                .map(|t| t.shape().to_vec())
-                .unwrap_or_default(),
-        })?;
-        Ok(Self::wrap(out, first.frac_bits))
+        Ok(Self::wrap(layout::concat(&views, dim)?, first.frac_bits))
     }
 
     /// Joins equally shaped tensors along a new dimension `dim` (`0..=rank`).
@@ -805,31 +745,10 @@ impl RingTensor {
     /// # Errors
     /// `pads.len() != rank`.
     pub fn pad(&self, pads: &[(usize, usize)], value: u64) -> Result<Self> {
-        if pads.len() != self.rank() {
-            return Err(invalid(
-                "pad",
-                format!(
-                    "{} pad pairs for a tensor of rank {}",
-                    pads.len(),
-                    self.rank()
-                ),
-            ));
-        }
-        let shape: Vec<usize> = self
-            .shape()
-            .iter()
-            .zip(pads)
-            .map(|(s, (b, a))| s.checked_add(*b).and_then(|v| v.checked_add(*a)))
-            .collect::<Option<_>>()
-            .ok_or_else(|| invalid("pad", format!("padding {pads:?} overflows")))?;
-        crate::shape::checked_numel("pad", &shape)?;
-        let mut out = ArrayD::from_elem(IxDyn(&shape), value);
-        out.slice_each_axis_mut(|ax| {
-            let (b, _) = pads[ax.axis.index()];
-            Slice::from(b..b + self.shape()[ax.axis.index()])
-        })
-        .assign(&self.data);
-        Ok(Self::wrap(out, self.frac_bits))
+        Ok(Self::wrap(
+            layout::pad(&self.data, pads, value)?,
+            self.frac_bits,
+        ))
     }
 
     /// Reverses the order of elements along each listed dimension.
@@ -837,26 +756,7 @@ impl RingTensor {
     /// # Errors
     /// A dimension out of range.
     pub fn flip(&self, dims: &[usize]) -> Result<Self> {
-        for (i, &d) in dims.iter().enumerate() {
-            self.check_dim("flip", d)?;
-            if dims[..i].contains(&d) {
-                return Err(invalid(
-                    "flip",
-                    format!("dimension {d} listed twice in {dims:?}"),
-                ));
-            }
-        }
-        let v = self.data.slice_each_axis(|ax| {
-            if dims.contains(&ax.axis.index()) {
-                Slice::new(0, None, -1)
-            } else {
-                Slice::from(..)
-            }
-        });
-        Ok(Self::wrap(
-            v.as_standard_layout().into_owned(),
-            self.frac_bits,
-        ))
+        Ok(Self::wrap(layout::flip(&self.data, dims)?, self.frac_bits))
     }
 
     /// Materialises broadcasting to `shape`.
@@ -864,16 +764,8 @@ impl RingTensor {
     /// # Errors
     /// This shape does not broadcast to `shape`.
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Self> {
-        let v = self
-            .data
-            .broadcast(IxDyn(shape))
-            .ok_or_else(|| Error::ShapeMismatch {
-                op: "broadcast_to",
-                lhs: self.shape().to_vec(),
-                rhs: shape.to_vec(),
-            })?;
         Ok(Self::wrap(
-            v.as_standard_layout().into_owned(),
+            layout::broadcast_to(&self.data, shape)?,
             self.frac_bits,
         ))
     }
