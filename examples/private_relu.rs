@@ -9,6 +9,7 @@
 //! ```
 
 use umbra::TensorOps;
+use umbra::tensor::UnaryOp;
 
 fn main() -> anyhow::Result<()> {
     let session = umbra::init()?;
@@ -19,7 +20,11 @@ fn main() -> anyhow::Result<()> {
     } else {
         session.share_from(&[6], session.config().frac_bits, 0)?
     };
-    let (relu, positive) = TensorOps::relu_with_mask(&x)?;
+    // ReLU and the step [x ≥ 0] from one sign circuit
+    let [relu, positive]: [_; 2] = x
+        .unary_fused(&[UnaryOp::Relu, UnaryOp::Step])?
+        .try_into()
+        .expect("two results");
     if let Some(r) = relu.reveal_to(1)? {
         println!("party {me}: relu(x) = {:?}", r.to_f64());
     }

@@ -20,7 +20,7 @@ use autograd::Var;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mpc::{CommStats, Session, SessionConfig, run_local};
 use nn::{Module, Sgd};
-use tensor::{RingTensor, TensorOps};
+use tensor::{RingTensor, TensorExt, TensorOps};
 
 pub mod digits;
 pub mod lenet;

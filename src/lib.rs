@@ -37,5 +37,5 @@ pub use mpc::{
     TupleRequest, run_local,
 };
 pub use party::{init, init_with};
-pub use tensor::{self, Conv2dParams, FixedPoint, Pool2dParams, RingTensor, TensorOps};
+pub use tensor::{self, Conv2dParams, FixedPoint, Pool2dParams, RingTensor, TensorExt, TensorOps};
 pub use {autograd, nn, party};

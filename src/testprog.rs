@@ -2,7 +2,6 @@
 //! in-process tests run too, so the two can be compared exactly.
 
 use mpc::Session;
-use tensor::TensorOps;
 
 /// Deterministic inputs in `[-2, 2)` (a fixed function of the index).
 fn values(n: usize, salt: usize) -> Vec<f64> {
@@ -19,7 +18,7 @@ pub fn matmul_relu(s: &Session) -> mpc::Result<Vec<f64>> {
     let x = s.share_f64(&[4, 6], &values(24, 1), 0)?;
     let w = s.share_f64(&[6, 5], &values(30, 2), 1)?;
     let y = x.matmul(&w)?;
-    let (r, _) = TensorOps::relu_with_mask(&y)?;
+    let (r, _) = y.relu_with_mask()?;
     r.reveal_f64()
 }
 

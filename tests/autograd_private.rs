@@ -3,7 +3,7 @@
 //! plaintext one by one ULP, 2^-16; a handful of chained products stays far below 1e-3).
 
 use umbra::autograd::Var;
-use umbra::{CrypTensor, RingTensor, SessionConfig, TensorOps, run_local};
+use umbra::{CrypTensor, RingTensor, SessionConfig, TensorExt, TensorOps, run_local};
 
 fn data(seed: u64, shape: &[usize]) -> RingTensor {
     let n: usize = shape.iter().product();
@@ -21,7 +21,7 @@ fn data(seed: u64, shape: &[usize]) -> RingTensor {
 
 /// loss = mean(relu(x·W + b)², over all) with x data, W and b parameters.
 fn loss<T: TensorOps>(x: &Var<T>, w: &Var<T>, b: &Var<T>) -> Result<Var<T>, T::Error> {
-    let h = x.matmul(w)?.add(b)?.relu_with_mask()?.0;
+    let h = x.matmul(w)?.add(b)?.relu()?;
     h.mul(&h)?.mean(&[], false)
 }
 

@@ -289,8 +289,8 @@ fn the_training_benchmark_runs_across_processes() {
         .collect();
     assert_eq!(rows.len(), 1, "{}", run.out);
     assert_eq!(rows[0]["transport"], "quic");
-    // the same protocol as in-process: the same rounds
-    assert_eq!(rows[0]["rounds"], 64);
+    // the same protocol as in-process: the same rounds (LeNet inference, see cli_demo.rs)
+    assert_eq!(rows[0]["rounds"], 61);
 }
 
 #[test]

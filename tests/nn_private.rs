@@ -25,7 +25,8 @@ use umbra::nn::{
     one_hot, trainable,
 };
 use umbra::{
-    CrypTensor, Decrypt, Encrypt, Pool2dParams, RingTensor, Session, TensorOps, mpc::run_parties,
+    CrypTensor, Decrypt, Encrypt, Pool2dParams, RingTensor, Session, TensorExt, TensorOps,
+    mpc::run_parties,
 };
 
 const LINEAR: f64 = 1e-3;

@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use autograd::Var;
-//! use tensor::{RingTensor, TensorOps};
+//! use tensor::{RingTensor, TensorExt};
 //! let x = Var::leaf(RingTensor::from_f64(&[2], &[1.5, -2.0], 16)?);
 //! let y = x.mul(&x)?.sum(&[], false)?; // y = Σ x²
 //! y.backward()?;
@@ -20,7 +20,9 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+mod conv_grad;
+mod derivative;
 mod var;
 
-pub use tensor::TensorOps;
+pub use tensor::{TensorExt, TensorOps};
 pub use var::{Var, no_grad};

@@ -7,17 +7,22 @@
 //! on the program, never on hash-map order or timing, so every party of an MPC run issues the
 //! same protocol calls in the same order during backward too.
 //!
-//! No gradient is ever dropped silently: every `TensorOps` op without a default body must be
-//! implemented here, with its rule, or the crate does not compile; of the ops with a default
-//! body, `gelu`, `max_dim` and `detach` are overridden here and the convolution gradients are
-//! compositions of differentiable ops, so they differentiate too. Comparison masks (ReLU's, the maximum's, dropout's) are constants. A rule that cannot
-//! be applied (a 1-D matmul) is an explicit error from `backward`.
+//! No gradient is ever dropped silently: every required `TensorOps` op is implemented here,
+//! with its rule, or the crate does not compile; the rules of the elementwise functions are the
+//! one derivative table of [`crate::derivative`]. One-hot positions (the maximum's), steps
+//! (ReLU's derivative) and dropout masks are constants. A rule that cannot be applied (a 1-D
+//! matmul) is an explicit error from `backward`.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use tensor::{Conv2dParams, Pool2dParams, TensorOps, WindowFill};
+use tensor::{
+    BinaryOp, Conv2dParams, LaneOp, Pool2dParams, ReduceOp, TensorExt, TensorOps, UnaryOp,
+    WindowFill,
+};
+
+use crate::{conv_grad, derivative};
 
 thread_local! {
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
@@ -45,22 +50,23 @@ fn recording() -> bool {
 /// What produced a node: the op and its inputs (and whatever backward needs).
 enum Op<T: TensorOps> {
     Leaf,
-    Add(Var<T>, Var<T>),
-    Sub(Var<T>, Var<T>),
-    Mul(Var<T>, Var<T>),
+    Binary(BinaryOp, Var<T>, Var<T>),
+    /// An elementwise function, with the companion its derivative needs (see
+    /// [`derivative::companion`]), computed with the forward value.
+    Unary(UnaryOp, Var<T>, Option<T>),
+    /// A sum or mean over `dims` (`keepdim`).
+    Reduce(ReduceOp, Var<T>, Vec<usize>, bool),
+    /// Maximum over a dimension (`dim`, `keepdim`), with the one-hot mask of where it was.
+    Max(Var<T>, T, usize, bool),
+    Lane(LaneOp, Var<T>, usize),
     Neg(Var<T>),
     Matmul(Var<T>, Var<T>),
     MulScalar(Var<T>, f64),
-    Sum(Var<T>, Vec<usize>, bool),
-    Mean(Var<T>, Vec<usize>, bool),
+    AddScalar(Var<T>),
     Reshape(Var<T>),
-    Transpose(Var<T>, usize, usize),
+    Permute(Var<T>, Vec<usize>),
     SumTo(Var<T>),
     BroadcastTo(Var<T>),
-    /// ReLU, with its derivative mask from the forward pass.
-    Relu(Var<T>, T),
-    AddScalar(Var<T>),
-    Permute(Var<T>, Vec<usize>),
     /// Input, dimension, start.
     Narrow(Var<T>, usize, usize),
     Pad(Var<T>, Vec<(usize, usize)>),
@@ -71,22 +77,6 @@ enum Op<T: TensorOps> {
     Fold2d(Var<T>, Pool2dParams, WindowFill),
     AvgPool2d(Var<T>, Pool2dParams),
     Conv2d(Var<T>, Var<T>, Conv2dParams),
-    // The rules of the nonlinear functions use this node's output where they can, so that
-    // backward costs products, not another approximation.
-    Exp(Var<T>),
-    Log(Var<T>),
-    Reciprocal(Var<T>),
-    Div(Var<T>, Var<T>),
-    Sqrt(Var<T>),
-    InvSqrt(Var<T>),
-    Sigmoid(Var<T>),
-    Tanh(Var<T>),
-    Softmax(Var<T>, usize),
-    LogSoftmax(Var<T>, usize),
-    /// GELU, with its derivative from the forward pass.
-    Gelu(Var<T>, T),
-    /// Maximum over a dimension (`dim`, `keepdim`), with the one-hot mask of where it was.
-    Max(Var<T>, T, usize, bool),
 }
 
 struct Node<T: TensorOps> {
@@ -173,7 +163,7 @@ impl<T: TensorOps> Var<T> {
     }
 
     /// A node for `value` produced from this variable alone by `op`.
-    fn unary(&self, value: T, op: impl FnOnce(Var<T>) -> Op<T>) -> Result<Self, T::Error> {
+    fn unary_node(&self, value: T, op: impl FnOnce(Var<T>) -> Op<T>) -> Result<Self, T::Error> {
         Ok(Self::from_op(value, &[self], op(self.clone())))
     }
 
@@ -241,42 +231,26 @@ impl<T: TensorOps> Var<T> {
     fn inputs(&self) -> Vec<&Var<T>> {
         match &self.node.op {
             Op::Leaf => vec![],
-            Op::Add(a, b)
-            | Op::Sub(a, b)
-            | Op::Mul(a, b)
-            | Op::Matmul(a, b)
-            | Op::Div(a, b)
-            | Op::Conv2d(a, b, _) => vec![a, b],
+            Op::Binary(_, a, b) | Op::Matmul(a, b) | Op::Conv2d(a, b, _) => vec![a, b],
             Op::Concat(parts, _) => parts.iter().collect(),
-            Op::Neg(a)
+            Op::Unary(_, a, _)
+            | Op::Reduce(_, a, ..)
+            | Op::Max(a, ..)
+            | Op::Lane(_, a, _)
+            | Op::Neg(a)
             | Op::MulScalar(a, _)
-            | Op::Sum(a, ..)
-            | Op::Mean(a, ..)
+            | Op::AddScalar(a)
             | Op::Reshape(a)
-            | Op::Transpose(a, ..)
+            | Op::Permute(a, _)
             | Op::SumTo(a)
             | Op::BroadcastTo(a)
-            | Op::Relu(a, _)
-            | Op::AddScalar(a)
-            | Op::Permute(a, _)
             | Op::Narrow(a, ..)
             | Op::Pad(a, _)
             | Op::Flip(a, _)
             | Op::IndexSelect(a, ..)
             | Op::Unfold2d(a, ..)
             | Op::Fold2d(a, ..)
-            | Op::AvgPool2d(a, _)
-            | Op::Exp(a)
-            | Op::Log(a)
-            | Op::Reciprocal(a)
-            | Op::Sqrt(a)
-            | Op::InvSqrt(a)
-            | Op::Sigmoid(a)
-            | Op::Tanh(a)
-            | Op::Softmax(a, _)
-            | Op::LogSoftmax(a, _)
-            | Op::Gelu(a, _)
-            | Op::Max(a, ..) => vec![a],
+            | Op::AvgPool2d(a, _) => vec![a],
         }
     }
 
@@ -287,17 +261,70 @@ impl<T: TensorOps> Var<T> {
         Ok(match &self.node.op {
             Op::Leaf => vec![],
             // Broadcasting in the forward pass is undone by summing in the backward pass.
-            Op::Add(a, b) => needed([a, b], |i| g.sum_to(&shape_of([a, b][i])))?,
-            Op::Sub(a, b) => needed([a, b], |i| match i {
-                0 => g.sum_to(&shape_of(a)),
-                _ => g.neg()?.sum_to(&shape_of(b)),
-            })?,
-            Op::Mul(a, b) => needed([a, b], |i| match i {
-                0 => g.mul(b.value())?.sum_to(&shape_of(a)),
-                _ => g.mul(a.value())?.sum_to(&shape_of(b)),
-            })?,
+            Op::Binary(op, a, b) => match op {
+                BinaryOp::Add => needed([a, b], |i| g.sum_to(&shape_of([a, b][i])))?,
+                BinaryOp::Sub => needed([a, b], |i| match i {
+                    0 => g.sum_to(&shape_of(a)),
+                    _ => g.neg()?.sum_to(&shape_of(b)),
+                })?,
+                BinaryOp::Mul => needed([a, b], |i| match i {
+                    0 => g.mul(b.value())?.sum_to(&shape_of(a)),
+                    _ => g.mul(a.value())?.sum_to(&shape_of(b)),
+                })?,
+                BinaryOp::Div => {
+                    // one signed reciprocal of the divisor serves both rules
+                    let r = b.value().ones_like()?.div(b.value())?;
+                    needed([a, b], |i| match i {
+                        0 => g.mul(&r)?.sum_to(&shape_of(a)),
+                        _ => g.mul(out)?.mul(&r)?.neg()?.sum_to(&shape_of(b)),
+                    })?
+                }
+            },
+            Op::Unary(op, a, companion) => {
+                match derivative::derivative(*op, a.value(), out, companion.as_ref())? {
+                    // a 0/1 integer derivative (a step) multiplies without truncation
+                    Some(d) => vec![(a, g.mul(&d)?)],
+                    None => vec![],
+                }
+            }
+            Op::Reduce(op, a, dims, keepdim) => {
+                let shape = shape_of(a);
+                let spread = expand_reduced(g, &shape, dims, *keepdim)?;
+                match op {
+                    ReduceOp::Mean => {
+                        let count: usize = if dims.is_empty() {
+                            shape.iter().product()
+                        } else {
+                            dims.iter().map(|&d| shape[d]).product()
+                        };
+                        vec![(a, spread.mul_scalar(1.0 / count.max(1) as f64)?)]
+                    }
+                    // the maximum records Op::Max (with its one-hot position) instead
+                    ReduceOp::Sum | ReduceOp::Max => vec![(a, spread)],
+                }
+            }
+            Op::Max(a, mask, dim, keepdim) => {
+                let shape = shape_of(a);
+                let g = if *keepdim {
+                    g.clone()
+                } else {
+                    let mut kept = shape.clone();
+                    kept[*dim] = 1;
+                    g.reshape(&kept)?
+                };
+                vec![(a, g.broadcast_to(&shape)?.mul(mask)?)]
+            }
+            Op::Lane(LaneOp::Softmax, a, dim) => {
+                let dot = g.mul(out)?.sum(&[*dim], true)?;
+                vec![(a, out.mul(&g.sub(&dot)?)?)]
+            }
+            Op::Lane(LaneOp::LogSoftmax, a, dim) => {
+                let p = a.value().softmax(*dim)?;
+                vec![(a, g.sub(&p.mul(&g.sum(&[*dim], true)?)?)?)]
+            }
             Op::Neg(a) => vec![(a, g.neg()?)],
             Op::MulScalar(a, c) => vec![(a, g.mul_scalar(*c)?)],
+            Op::AddScalar(a) => vec![(a, g.clone())],
             Op::Matmul(a, b) => {
                 let (ra, rb) = (shape_of(a).len(), shape_of(b).len());
                 if ra < 2 || rb < 2 {
@@ -318,29 +345,9 @@ impl<T: TensorOps> Var<T> {
                         .sum_to(&shape_of(b)),
                 })?
             }
-            Op::Sum(a, dims, keepdim) => {
-                vec![(a, expand_reduced(g, &shape_of(a), dims, *keepdim)?)]
-            }
-            Op::Mean(a, dims, keepdim) => {
-                let shape = shape_of(a);
-                let count: usize = if dims.is_empty() {
-                    shape.iter().product()
-                } else {
-                    dims.iter().map(|&d| shape[d]).product()
-                };
-                vec![(
-                    a,
-                    expand_reduced(g, &shape, dims, *keepdim)?
-                        .mul_scalar(1.0 / count.max(1) as f64)?,
-                )]
-            }
             Op::Reshape(a) => vec![(a, g.reshape(&shape_of(a))?)],
-            Op::Transpose(a, d0, d1) => vec![(a, g.transpose(*d0, *d1)?)],
             Op::SumTo(a) => vec![(a, g.broadcast_to(&shape_of(a))?)],
             Op::BroadcastTo(a) => vec![(a, g.sum_to(&shape_of(a))?)],
-            // the mask is a 0/1 integer tensor: the product needs no truncation
-            Op::Relu(a, mask) => vec![(a, g.mul(mask)?)],
-            Op::AddScalar(a) => vec![(a, g.clone())],
             Op::Permute(a, perm) => {
                 let mut inverse = vec![0; perm.len()];
                 for (i, &p) in perm.iter().enumerate() {
@@ -402,53 +409,9 @@ impl<T: TensorOps> Var<T> {
             Op::Conv2d(x, w, p) => {
                 let (xs, ws) = (shape_of(x), shape_of(w));
                 needed([x, w], |i| match i {
-                    0 => g.conv2d_input_grad(w.value(), (xs[2], xs[3]), p),
-                    _ => g.conv2d_weight_grad(x.value(), (ws[2], ws[3]), p),
+                    0 => conv_grad::input_grad(g, w.value(), (xs[2], xs[3]), p),
+                    _ => conv_grad::weight_grad(g, x.value(), (ws[2], ws[3]), p),
                 })?
-            }
-            Op::Exp(a) => vec![(a, g.mul(out)?)],
-            Op::Log(a) => vec![(a, g.mul(&a.value().reciprocal()?)?)],
-            Op::Reciprocal(a) => vec![(a, g.mul(&out.mul(out)?)?.neg()?)],
-            Op::Div(a, b) => {
-                // one signed reciprocal of the divisor serves both rules
-                let r = b.value().ones_like()?.div(b.value())?;
-                needed([a, b], |i| match i {
-                    0 => g.mul(&r)?.sum_to(&shape_of(a)),
-                    _ => g.mul(out)?.mul(&r)?.neg()?.sum_to(&shape_of(b)),
-                })?
-            }
-            Op::Sqrt(a) => vec![(a, g.mul(&a.value().inv_sqrt()?)?.mul_scalar(0.5)?)],
-            Op::InvSqrt(a) => {
-                let cube = out.mul(out)?.mul(out)?;
-                vec![(a, g.mul(&cube)?.mul_scalar(-0.5)?)]
-            }
-            Op::Sigmoid(a) => {
-                let ds = out.mul(&out.neg()?.add_scalar(1.0)?)?;
-                vec![(a, g.mul(&ds)?)]
-            }
-            Op::Tanh(a) => {
-                let dt = out.mul(out)?.neg()?.add_scalar(1.0)?;
-                vec![(a, g.mul(&dt)?)]
-            }
-            Op::Softmax(a, dim) => {
-                let dot = g.mul(out)?.sum(&[*dim], true)?;
-                vec![(a, out.mul(&g.sub(&dot)?)?)]
-            }
-            Op::LogSoftmax(a, dim) => {
-                let p = a.value().softmax(*dim)?;
-                vec![(a, g.sub(&p.mul(&g.sum(&[*dim], true)?)?)?)]
-            }
-            Op::Gelu(a, grad) => vec![(a, g.mul(grad)?)],
-            Op::Max(a, mask, dim, keepdim) => {
-                let shape = shape_of(a);
-                let g = if *keepdim {
-                    g.clone()
-                } else {
-                    let mut kept = shape.clone();
-                    kept[*dim] = 1;
-                    g.reshape(&kept)?
-                };
-                vec![(a, g.broadcast_to(&shape)?.mul(mask)?)]
             }
         })
     }
@@ -522,33 +485,63 @@ impl<T: TensorOps> TensorOps for Var<T> {
     fn dims(&self) -> Vec<usize> {
         self.value().dims()
     }
-    fn add(&self, rhs: &Self) -> Result<Self, T::Error> {
+    /// While recording, a function whose derivative needs a companion (see the derivative
+    /// table) is evaluated together with it, so the backward pass costs products only; outside
+    /// recording, or for a value that wants no gradient, the function alone.
+    fn unary(&self, op: UnaryOp) -> Result<Self, T::Error> {
+        if op.is_indicator() {
+            // a step's derivative is zero almost everywhere: a constant, like a mask
+            return Ok(Self::constant(self.value().unary(op)?));
+        }
+        let companion = derivative::companion(op).filter(|_| recording() && self.requires_grad());
+        let (value, companion) = match companion {
+            Some(c) => {
+                let [y, d]: [T; 2] = self
+                    .value()
+                    .unary_fused(&[op, c])?
+                    .try_into()
+                    .map_err(|_| fused_count(op))?;
+                (y, Some(d))
+            }
+            None => (self.value().unary(op)?, None),
+        };
+        self.unary_node(value, |a| Op::Unary(op, a, companion))
+    }
+    fn unary_fused(&self, ops: &[UnaryOp]) -> Result<Vec<Self>, T::Error> {
+        ops.iter().map(|&op| self.unary(op)).collect()
+    }
+    fn binary(&self, op: BinaryOp, rhs: &Self) -> Result<Self, T::Error> {
         Ok(Self::from_op(
-            self.value().add(rhs.value())?,
+            self.value().binary(op, rhs.value())?,
             &[self, rhs],
-            Op::Add(self.clone(), rhs.clone()),
+            Op::Binary(op, self.clone(), rhs.clone()),
         ))
     }
-    fn sub(&self, rhs: &Self) -> Result<Self, T::Error> {
-        Ok(Self::from_op(
-            self.value().sub(rhs.value())?,
-            &[self, rhs],
-            Op::Sub(self.clone(), rhs.clone()),
-        ))
+    fn reduce(&self, op: ReduceOp, dims: &[usize], keepdim: bool) -> Result<Self, T::Error> {
+        if op == ReduceOp::Max && recording() && self.requires_grad() {
+            let dim = tensor::ops::one_dim(op, dims)?;
+            return Ok(self.max_with_one_hot(dim, keepdim)?.0);
+        }
+        let value = self.value().reduce(op, dims, keepdim)?;
+        self.unary_node(value, |a| Op::Reduce(op, a, dims.to_vec(), keepdim))
     }
-    fn mul(&self, rhs: &Self) -> Result<Self, T::Error> {
-        Ok(Self::from_op(
-            self.value().mul(rhs.value())?,
-            &[self, rhs],
-            Op::Mul(self.clone(), rhs.clone()),
-        ))
+    fn max_with_one_hot(&self, dim: usize, keepdim: bool) -> Result<(Self, Self), T::Error> {
+        let (m, mask) = self.value().max_with_one_hot(dim, keepdim)?;
+        let out = self.unary_node(m, |a| Op::Max(a, mask.clone(), dim, keepdim))?;
+        Ok((out, Self::constant(mask)))
+    }
+    fn lane(&self, op: LaneOp, dim: usize) -> Result<Self, T::Error> {
+        let value = self.value().lane(op, dim)?;
+        self.unary_node(value, |a| Op::Lane(op, a, dim))
     }
     fn neg(&self) -> Result<Self, T::Error> {
-        Ok(Self::from_op(
-            self.value().neg()?,
-            &[self],
-            Op::Neg(self.clone()),
-        ))
+        self.unary_node(self.value().neg()?, Op::Neg)
+    }
+    fn mul_scalar(&self, v: f64) -> Result<Self, T::Error> {
+        self.unary_node(self.value().mul_scalar(v)?, |a| Op::MulScalar(a, v))
+    }
+    fn add_scalar(&self, v: f64) -> Result<Self, T::Error> {
+        self.unary_node(self.value().add_scalar(v)?, Op::AddScalar)
     }
     fn matmul(&self, rhs: &Self) -> Result<Self, T::Error> {
         Ok(Self::from_op(
@@ -557,59 +550,66 @@ impl<T: TensorOps> TensorOps for Var<T> {
             Op::Matmul(self.clone(), rhs.clone()),
         ))
     }
-    fn mul_scalar(&self, v: f64) -> Result<Self, T::Error> {
+    fn conv2d(&self, weight: &Self, p: &Conv2dParams) -> Result<Self, T::Error> {
         Ok(Self::from_op(
-            self.value().mul_scalar(v)?,
-            &[self],
-            Op::MulScalar(self.clone(), v),
-        ))
-    }
-    fn sum(&self, dims: &[usize], keepdim: bool) -> Result<Self, T::Error> {
-        Ok(Self::from_op(
-            self.value().sum(dims, keepdim)?,
-            &[self],
-            Op::Sum(self.clone(), dims.to_vec(), keepdim),
-        ))
-    }
-    fn mean(&self, dims: &[usize], keepdim: bool) -> Result<Self, T::Error> {
-        Ok(Self::from_op(
-            self.value().mean(dims, keepdim)?,
-            &[self],
-            Op::Mean(self.clone(), dims.to_vec(), keepdim),
+            self.value().conv2d(weight.value(), p)?,
+            &[self, weight],
+            Op::Conv2d(self.clone(), weight.clone(), *p),
         ))
     }
     fn reshape(&self, shape: &[usize]) -> Result<Self, T::Error> {
-        Ok(Self::from_op(
-            self.value().reshape(shape)?,
-            &[self],
-            Op::Reshape(self.clone()),
-        ))
+        self.unary_node(self.value().reshape(shape)?, Op::Reshape)
     }
-    fn transpose(&self, d0: usize, d1: usize) -> Result<Self, T::Error> {
-        Ok(Self::from_op(
-            self.value().transpose(d0, d1)?,
-            &[self],
-            Op::Transpose(self.clone(), d0, d1),
-        ))
+    fn permute(&self, perm: &[usize]) -> Result<Self, T::Error> {
+        let value = self.value().permute(perm)?;
+        self.unary_node(value, |a| Op::Permute(a, perm.to_vec()))
     }
     fn sum_to(&self, shape: &[usize]) -> Result<Self, T::Error> {
-        Ok(Self::from_op(
-            self.value().sum_to(shape)?,
-            &[self],
-            Op::SumTo(self.clone()),
-        ))
+        self.unary_node(self.value().sum_to(shape)?, Op::SumTo)
     }
     fn broadcast_to(&self, shape: &[usize]) -> Result<Self, T::Error> {
+        self.unary_node(self.value().broadcast_to(shape)?, Op::BroadcastTo)
+    }
+    fn narrow(&self, dim: usize, start: usize, len: usize) -> Result<Self, T::Error> {
+        let value = self.value().narrow(dim, start, len)?;
+        self.unary_node(value, |a| Op::Narrow(a, dim, start))
+    }
+    fn pad(&self, pads: &[(usize, usize)]) -> Result<Self, T::Error> {
+        let value = self.value().pad(pads)?;
+        self.unary_node(value, |a| Op::Pad(a, pads.to_vec()))
+    }
+    fn flip(&self, dims: &[usize]) -> Result<Self, T::Error> {
+        let value = self.value().flip(dims)?;
+        self.unary_node(value, |a| Op::Flip(a, dims.to_vec()))
+    }
+    fn index_select(&self, dim: usize, indices: &[usize]) -> Result<Self, T::Error> {
+        let value = self.value().index_select(dim, indices)?;
+        self.unary_node(value, |a| Op::IndexSelect(a, dim, indices.to_vec()))
+    }
+    fn concat(parts: &[&Self], dim: usize) -> Result<Self, T::Error> {
+        let values: Vec<&T> = parts.iter().map(|p| p.value()).collect();
         Ok(Self::from_op(
-            self.value().broadcast_to(shape)?,
-            &[self],
-            Op::BroadcastTo(self.clone()),
+            T::concat(&values, dim)?,
+            parts,
+            Op::Concat(parts.iter().map(|&p| p.clone()).collect(), dim),
         ))
     }
-    fn relu_with_mask(&self) -> Result<(Self, Self), T::Error> {
-        let (r, mask) = self.value().relu_with_mask()?;
-        let out = Self::from_op(r, &[self], Op::Relu(self.clone(), mask.clone()));
-        Ok((out, Self::constant(mask)))
+    fn unfold2d(&self, p: &Pool2dParams, fill: WindowFill) -> Result<Self, T::Error> {
+        let value = self.value().unfold2d(p, fill)?;
+        self.unary_node(value, |a| Op::Unfold2d(a, *p, fill))
+    }
+    fn fold2d(
+        &self,
+        p: &Pool2dParams,
+        hw: (usize, usize),
+        fill: WindowFill,
+    ) -> Result<Self, T::Error> {
+        let value = self.value().fold2d(p, hw, fill)?;
+        self.unary_node(value, |a| Op::Fold2d(a, *p, fill))
+    }
+    fn avg_pool2d(&self, p: &Pool2dParams) -> Result<Self, T::Error> {
+        let value = self.value().avg_pool2d(p)?;
+        self.unary_node(value, |a| Op::AvgPool2d(a, *p))
     }
     fn ones_like(&self) -> Result<Self, T::Error> {
         Ok(Self::constant(self.value().ones_like()?))
@@ -623,121 +623,15 @@ impl<T: TensorOps> TensorOps for Var<T> {
     fn bernoulli_mask(&self, keep: f64, seed: u64) -> Result<Self, T::Error> {
         Ok(Self::constant(self.value().bernoulli_mask(keep, seed)?))
     }
-    fn add_scalar(&self, v: f64) -> Result<Self, T::Error> {
-        self.unary(self.value().add_scalar(v)?, Op::AddScalar)
-    }
-    fn permute(&self, perm: &[usize]) -> Result<Self, T::Error> {
-        let value = self.value().permute(perm)?;
-        self.unary(value, |a| Op::Permute(a, perm.to_vec()))
-    }
-    fn narrow(&self, dim: usize, start: usize, len: usize) -> Result<Self, T::Error> {
-        let value = self.value().narrow(dim, start, len)?;
-        self.unary(value, |a| Op::Narrow(a, dim, start))
-    }
-    fn pad(&self, pads: &[(usize, usize)]) -> Result<Self, T::Error> {
-        let value = self.value().pad(pads)?;
-        self.unary(value, |a| Op::Pad(a, pads.to_vec()))
-    }
-    fn flip(&self, dims: &[usize]) -> Result<Self, T::Error> {
-        let value = self.value().flip(dims)?;
-        self.unary(value, |a| Op::Flip(a, dims.to_vec()))
-    }
-    fn index_select(&self, dim: usize, indices: &[usize]) -> Result<Self, T::Error> {
-        let value = self.value().index_select(dim, indices)?;
-        self.unary(value, |a| Op::IndexSelect(a, dim, indices.to_vec()))
-    }
-    fn concat(parts: &[&Self], dim: usize) -> Result<Self, T::Error> {
-        let values: Vec<&T> = parts.iter().map(|p| p.value()).collect();
-        Ok(Self::from_op(
-            T::concat(&values, dim)?,
-            parts,
-            Op::Concat(parts.iter().map(|&p| p.clone()).collect(), dim),
-        ))
-    }
-    fn unfold2d(&self, p: &Pool2dParams, fill: WindowFill) -> Result<Self, T::Error> {
-        let value = self.value().unfold2d(p, fill)?;
-        self.unary(value, |a| Op::Unfold2d(a, *p, fill))
-    }
-    fn fold2d(
-        &self,
-        p: &Pool2dParams,
-        hw: (usize, usize),
-        fill: WindowFill,
-    ) -> Result<Self, T::Error> {
-        let value = self.value().fold2d(p, hw, fill)?;
-        self.unary(value, |a| Op::Fold2d(a, *p, fill))
-    }
-    fn avg_pool2d(&self, p: &Pool2dParams) -> Result<Self, T::Error> {
-        let value = self.value().avg_pool2d(p)?;
-        self.unary(value, |a| Op::AvgPool2d(a, *p))
-    }
-    fn conv2d(&self, weight: &Self, p: &Conv2dParams) -> Result<Self, T::Error> {
-        Ok(Self::from_op(
-            self.value().conv2d(weight.value(), p)?,
-            &[self, weight],
-            Op::Conv2d(self.clone(), weight.clone(), *p),
-        ))
-    }
-    fn exp(&self) -> Result<Self, T::Error> {
-        self.unary(self.value().exp()?, Op::Exp)
-    }
-    fn log(&self) -> Result<Self, T::Error> {
-        self.unary(self.value().log()?, Op::Log)
-    }
-    fn reciprocal(&self) -> Result<Self, T::Error> {
-        self.unary(self.value().reciprocal()?, Op::Reciprocal)
-    }
-    fn div(&self, rhs: &Self) -> Result<Self, T::Error> {
-        Ok(Self::from_op(
-            self.value().div(rhs.value())?,
-            &[self, rhs],
-            Op::Div(self.clone(), rhs.clone()),
-        ))
-    }
-    fn sqrt(&self) -> Result<Self, T::Error> {
-        self.unary(self.value().sqrt()?, Op::Sqrt)
-    }
-    fn inv_sqrt(&self) -> Result<Self, T::Error> {
-        self.unary(self.value().inv_sqrt()?, Op::InvSqrt)
-    }
-    fn sigmoid(&self) -> Result<Self, T::Error> {
-        self.unary(self.value().sigmoid()?, Op::Sigmoid)
-    }
-    fn tanh(&self) -> Result<Self, T::Error> {
-        self.unary(self.value().tanh()?, Op::Tanh)
-    }
-    fn softmax(&self, dim: usize) -> Result<Self, T::Error> {
-        let value = self.value().softmax(dim)?;
-        self.unary(value, |a| Op::Softmax(a, dim))
-    }
-    fn log_softmax(&self, dim: usize) -> Result<Self, T::Error> {
-        let value = self.value().log_softmax(dim)?;
-        self.unary(value, |a| Op::LogSoftmax(a, dim))
-    }
-    fn gelu_with_grad(&self) -> Result<(Self, Self), T::Error> {
-        let (y, grad) = self.value().gelu_with_grad()?;
-        let out = self.unary(y, |a| Op::Gelu(a, grad.clone()))?;
-        Ok((out, Self::constant(grad)))
-    }
-    fn gelu(&self) -> Result<Self, T::Error> {
-        if recording() && self.requires_grad() {
-            return Ok(self.gelu_with_grad()?.0);
-        }
-        // nothing will differentiate this: skip the derivative's cost
-        Ok(Self::constant(self.value().gelu()?))
-    }
-    fn max_dim_with_mask(&self, dim: usize, keepdim: bool) -> Result<(Self, Self), T::Error> {
-        let (m, mask) = self.value().max_dim_with_mask(dim, keepdim)?;
-        let out = self.unary(m, |a| Op::Max(a, mask.clone(), dim, keepdim))?;
-        Ok((out, Self::constant(mask)))
-    }
-    fn max_dim(&self, dim: usize, keepdim: bool) -> Result<Self, T::Error> {
-        if recording() && self.requires_grad() {
-            return Ok(self.max_dim_with_mask(dim, keepdim)?.0);
-        }
-        Ok(Self::constant(self.value().max_dim(dim, keepdim)?))
-    }
     fn detach(&self) -> Self {
         Var::detach(self)
+    }
+}
+
+/// A backend returned the wrong number of results from `unary_fused`.
+fn fused_count(op: UnaryOp) -> tensor::Error {
+    tensor::Error::InvalidArgument {
+        op: "unary_fused",
+        reason: format!("{} and its companion: expected two results", op.name()),
     }
 }

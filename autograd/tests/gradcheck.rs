@@ -8,7 +8,7 @@
 //! (a dropped factor or a missing broadcast reduction is off by O(1)).
 
 use autograd::{Var, no_grad};
-use tensor::{Conv2dParams, Pool2dParams, RingTensor, TensorOps, WindowFill};
+use tensor::{Conv2dParams, Pool2dParams, RingTensor, TensorExt, TensorOps, UnaryOp, WindowFill};
 
 const F: u32 = 20;
 const H: f64 = 1.0 / 128.0;
@@ -222,16 +222,14 @@ fn relu_passes_gradient_only_where_the_input_is_not_negative() {
         let v = v as i64;
         (if v < 0 { v - (1 << 17) } else { v + (1 << 17) }) as u64
     });
-    check("relu", &|v| Ok(v[0].relu_with_mask()?.0), vec![x.clone()]);
+    check("relu", &|v| v[0].relu(), vec![x.clone()]);
     check(
         "relu in a composition",
-        &|v| v[0].matmul(&v[1])?.relu_with_mask()?.0.sum(&[1], false),
+        &|v| v[0].matmul(&v[1])?.relu()?.sum(&[1], false),
         vec![x, rnd(51, &[5, 3], 1.0)],
     );
-    let (r, m) = RingTensor::from_f64(&[3], &[-1.0, 0.0, 2.0], F)
-        .unwrap()
-        .relu_with_mask()
-        .unwrap();
+    let x = RingTensor::from_f64(&[3], &[-1.0, 0.0, 2.0], F).unwrap();
+    let (r, m) = (x.relu().unwrap(), x.unary(UnaryOp::Step).unwrap());
     assert_eq!(r.to_f64(), vec![0.0, 0.0, 2.0]);
     assert_eq!(m.to_i64(), vec![0, 1, 1], "the mask takes 1 at 0");
 }
@@ -332,7 +330,7 @@ fn window_and_pooling_rules() {
         &move |v| {
             Ok(v[0]
                 .unfold2d(&mp, WindowFill::FirstTap)?
-                .max_dim_with_mask(4, false)?
+                .max_with_one_hot(4, false)?
                 .0)
         },
         vec![distinct(74, &[1, 2, 3, 3])],
@@ -417,12 +415,12 @@ fn nonlinear_rules() {
     check("gelu", &|v| v[0].gelu(), vec![rnd(112, &[7], 3.0)]);
     check(
         "max over a dimension",
-        &|v| Ok(v[0].max_dim_with_mask(0, true)?.0),
+        &|v| Ok(v[0].max_with_one_hot(0, true)?.0),
         vec![distinct(113, &[3, 4])],
     );
     check(
         "max, keepdim false",
-        &|v| Ok(v[0].max_dim_with_mask(1, false)?.0),
+        &|v| Ok(v[0].max_with_one_hot(1, false)?.0),
         vec![distinct(114, &[3, 4])],
     );
 }
@@ -457,14 +455,12 @@ fn compositions_of_nonlinear_rules() {
 #[test]
 fn masks_and_constants_carry_no_gradient() {
     let x = Var::leaf(distinct(130, &[2, 3]));
-    let (_, mask) = x.max_dim_with_mask(1, false).unwrap();
+    let (_, mask) = x.max_with_one_hot(1, false).unwrap();
     assert!(!mask.requires_grad());
-    let (_, relu_mask) = x.relu_with_mask().unwrap();
+    let relu_mask = x.unary(UnaryOp::Step).unwrap();
     assert!(!relu_mask.requires_grad());
     assert!(!x.bernoulli_mask(0.5, 1).unwrap().requires_grad());
     assert!(!x.new_tensor(&[1], &[1.0]).unwrap().requires_grad());
-    let (_, dgelu) = x.gelu_with_grad().unwrap();
-    assert!(!dgelu.requires_grad());
     // a product with a mask differentiates through the value only
     let y = x.mul(&mask).unwrap().sum(&[], false).unwrap();
     y.backward().unwrap();

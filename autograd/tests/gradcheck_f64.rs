@@ -6,7 +6,7 @@
 //! times tighter than the fixed-point check's `2e-3`: a rule off by a relative `1e-5` fails.
 
 use autograd::{Var, no_grad};
-use tensor::{Conv2dParams, FloatTensor, Pool2dParams, TensorOps, WindowFill};
+use tensor::{Conv2dParams, FloatTensor, Pool2dParams, TensorExt, TensorOps, WindowFill};
 
 const H: f64 = 1e-5;
 const TOL: f64 = 1e-6;
@@ -237,7 +237,7 @@ fn window_pooling_and_convolution_rules() {
         &move |v| {
             Ok(v[0]
                 .unfold2d(&mp, WindowFill::FirstTap)?
-                .max_dim_with_mask(4, false)?
+                .max_with_one_hot(4, false)?
                 .0)
         },
         vec![distinct(43, &[1, 2, 3, 3])],
@@ -277,7 +277,7 @@ fn window_pooling_and_convolution_rules() {
 #[test]
 fn nonlinear_rules() {
     let x = distinct(70, &[2, 5]);
-    check("relu", &|v| Ok(v[0].relu_with_mask()?.0), vec![x]);
+    check("relu", &|v| v[0].relu(), vec![x]);
     check("exp", &|v| v[0].exp(), vec![rnd(71, &[2, 3], 2.0)]);
     check("log", &|v| v[0].log(), vec![positive(72, &[5], 1.0)]);
     check(
@@ -310,7 +310,7 @@ fn nonlinear_rules() {
     check("gelu", &|v| v[0].gelu(), vec![rnd(82, &[7], 3.0)]);
     check(
         "max, keepdim",
-        &|v| Ok(v[0].max_dim_with_mask(0, true)?.0),
+        &|v| Ok(v[0].max_with_one_hot(0, true)?.0),
         vec![distinct(83, &[3, 4])],
     );
     check(

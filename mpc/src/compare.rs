@@ -261,7 +261,8 @@ impl CrypTensor {
     pub fn relu_with_mask(&self) -> Result<(CrypTensor, CrypTensor)> {
         match self {
             CrypTensor::Public(t) => {
-                let (r, m) = tensor::TensorOps::relu_with_mask(t)?;
+                use tensor::{TensorOps, UnaryOp};
+                let (r, m) = (t.unary(UnaryOp::Relu)?, t.unary(UnaryOp::Step)?);
                 Ok((CrypTensor::Public(r), CrypTensor::Public(m)))
             }
             CrypTensor::Private(s) => {
@@ -500,7 +501,7 @@ impl CrypTensor {
     }
 
     /// Maximum over `dim` without the index (`torch.amax`): the same tree as
-    /// [`CrypTensor::max_dim`] at a fraction of the traffic.
+    /// [`CrypTensor::max_with_indices`] at a fraction of the traffic.
     ///
     /// # Errors
     /// Invalid or empty dimension; link failures.
@@ -546,7 +547,7 @@ impl CrypTensor {
     ///
     /// # Security
     /// Reveals nothing. 2 parties: 8 rounds per level of the tree.
-    pub fn max_dim(&self, dim: usize, keepdim: bool) -> Result<(CrypTensor, CrypTensor)> {
+    pub fn max_with_indices(&self, dim: usize, keepdim: bool) -> Result<(CrypTensor, CrypTensor)> {
         self.extreme(dim, keepdim, false)
     }
 
@@ -556,8 +557,8 @@ impl CrypTensor {
     /// Invalid or empty dimension; link failures.
     ///
     /// # Security
-    /// As [`CrypTensor::max_dim`].
-    pub fn min_dim(&self, dim: usize, keepdim: bool) -> Result<(CrypTensor, CrypTensor)> {
+    /// As [`CrypTensor::max_with_indices`].
+    pub fn min_with_indices(&self, dim: usize, keepdim: bool) -> Result<(CrypTensor, CrypTensor)> {
         self.extreme(dim, keepdim, true)
     }
 
@@ -569,10 +570,10 @@ impl CrypTensor {
     /// Invalid or empty dimension; link failures.
     ///
     /// # Security
-    /// Reveals nothing. The rounds of [`CrypTensor::max_dim`]; the one-hot payload makes each
+    /// Reveals nothing. The rounds of [`CrypTensor::max_with_indices`]; the one-hot payload makes each
     /// level's selection carry `n` integers per pair instead of one, so the bytes grow by
     /// about `8·n` per element and level.
-    pub fn max_dim_with_mask(&self, dim: usize, keepdim: bool) -> Result<(CrypTensor, CrypTensor)> {
+    pub fn max_with_one_hot(&self, dim: usize, keepdim: bool) -> Result<(CrypTensor, CrypTensor)> {
         let (rows, mut rest) = self.rows_along(dim)?;
         let n = self.shape()[dim];
         let (v, one_hot) = Self::reduce_extreme(rows, false, Track::OneHot)?;
@@ -592,17 +593,17 @@ impl CrypTensor {
     /// Index of the first maximum over `dim` (integers).
     ///
     /// # Errors
-    /// As [`CrypTensor::max_dim`].
+    /// As [`CrypTensor::max_with_indices`].
     pub fn argmax(&self, dim: usize, keepdim: bool) -> Result<CrypTensor> {
-        Ok(self.max_dim(dim, keepdim)?.1)
+        Ok(self.max_with_indices(dim, keepdim)?.1)
     }
 
     /// Index of the first minimum over `dim` (integers).
     ///
     /// # Errors
-    /// As [`CrypTensor::max_dim`].
+    /// As [`CrypTensor::max_with_indices`].
     pub fn argmin(&self, dim: usize, keepdim: bool) -> Result<CrypTensor> {
-        Ok(self.min_dim(dim, keepdim)?.1)
+        Ok(self.min_with_indices(dim, keepdim)?.1)
     }
 
     /// Gathers pooling windows of `[N, C, H, W]` into `[N, C, Ho, Wo, k]` (`k` = the largest

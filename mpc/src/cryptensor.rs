@@ -5,7 +5,7 @@
 //! are additive shares. Mixed operations need no communication when they are linear (party 0
 //! alone adds a public term) and one truncation when they are products.
 
-use tensor::{Conv2dParams, Pool2dParams, RingTensor};
+use tensor::{BinaryOp, Conv2dParams, LaneOp, Pool2dParams, ReduceOp, RingTensor, UnaryOp};
 
 use crate::error::{Error, Result};
 use crate::protocols::{beaver, reveal, truncate};
@@ -601,72 +601,62 @@ impl tensor::TensorOps for CrypTensor {
     fn dims(&self) -> Vec<usize> {
         self.shape().to_vec()
     }
-    fn add(&self, rhs: &Self) -> Result<Self> {
-        CrypTensor::add(self, rhs)
+    fn unary(&self, op: UnaryOp) -> Result<Self> {
+        CrypTensor::unary(self, op)
     }
-    fn sub(&self, rhs: &Self) -> Result<Self> {
-        CrypTensor::sub(self, rhs)
+    fn unary_fused(&self, ops: &[UnaryOp]) -> Result<Vec<Self>> {
+        self.unary_fused_with(ops, &crate::approx::ApproxConfig::default())
     }
-    fn mul(&self, rhs: &Self) -> Result<Self> {
-        CrypTensor::mul(self, rhs)
+    fn binary(&self, op: BinaryOp, rhs: &Self) -> Result<Self> {
+        match op {
+            BinaryOp::Add => CrypTensor::add(self, rhs),
+            BinaryOp::Sub => CrypTensor::sub(self, rhs),
+            BinaryOp::Mul => CrypTensor::mul(self, rhs),
+            BinaryOp::Div => CrypTensor::div(self, rhs),
+        }
+    }
+    fn reduce(&self, op: ReduceOp, dims: &[usize], keepdim: bool) -> Result<Self> {
+        match op {
+            ReduceOp::Sum => CrypTensor::sum(self, dims, keepdim),
+            ReduceOp::Mean => CrypTensor::mean(self, dims, keepdim),
+            ReduceOp::Max => self.amax(tensor::ops::one_dim(op, dims)?, keepdim),
+        }
+    }
+    fn max_with_one_hot(&self, dim: usize, keepdim: bool) -> Result<(Self, Self)> {
+        CrypTensor::max_with_one_hot(self, dim, keepdim)
+    }
+    fn lane(&self, op: LaneOp, dim: usize) -> Result<Self> {
+        match op {
+            LaneOp::Softmax => CrypTensor::softmax(self, dim),
+            LaneOp::LogSoftmax => CrypTensor::log_softmax(self, dim),
+        }
     }
     fn neg(&self) -> Result<Self> {
         CrypTensor::neg(self)
     }
-    fn matmul(&self, rhs: &Self) -> Result<Self> {
-        CrypTensor::matmul(self, rhs)
-    }
     fn mul_scalar(&self, v: f64) -> Result<Self> {
         self.mul_f64(v)
     }
-    fn sum(&self, dims: &[usize], keepdim: bool) -> Result<Self> {
-        CrypTensor::sum(self, dims, keepdim)
+    fn add_scalar(&self, v: f64) -> Result<Self> {
+        crate::approx::add_scalar(self, v)
     }
-    fn mean(&self, dims: &[usize], keepdim: bool) -> Result<Self> {
-        CrypTensor::mean(self, dims, keepdim)
+    fn matmul(&self, rhs: &Self) -> Result<Self> {
+        CrypTensor::matmul(self, rhs)
+    }
+    fn conv2d(&self, weight: &Self, p: &Conv2dParams) -> Result<Self> {
+        CrypTensor::conv2d(self, weight, p)
     }
     fn reshape(&self, shape: &[usize]) -> Result<Self> {
         CrypTensor::reshape(self, shape)
     }
-    fn transpose(&self, d0: usize, d1: usize) -> Result<Self> {
-        CrypTensor::transpose(self, d0, d1)
+    fn permute(&self, perm: &[usize]) -> Result<Self> {
+        CrypTensor::permute(self, perm)
     }
     fn sum_to(&self, shape: &[usize]) -> Result<Self> {
         self.map_linear(|t| t.sum_to(shape))
     }
     fn broadcast_to(&self, shape: &[usize]) -> Result<Self> {
         self.map_linear(|t| t.broadcast_to(shape))
-    }
-    fn relu_with_mask(&self) -> Result<(Self, Self)> {
-        CrypTensor::relu_with_mask(self)
-    }
-    fn ones_like(&self) -> Result<Self> {
-        let f = self.frac_bits();
-        Ok(CrypTensor::Public(RingTensor::full_raw(
-            self.shape(),
-            tensor::fixed::encode(1.0, f)?,
-            f,
-        )))
-    }
-    fn new_tensor(&self, shape: &[usize], values: &[f64]) -> Result<Self> {
-        let f = match (self.frac_bits(), self.session()) {
-            (0, Some(s)) => s.config().frac_bits,
-            (0, None) => tensor::DEFAULT_FRAC_BITS,
-            (f, _) => f,
-        };
-        Ok(CrypTensor::Public(RingTensor::from_f64(shape, values, f)?))
-    }
-    fn new_int_tensor(&self, shape: &[usize], values: &[i64]) -> Result<Self> {
-        Ok(CrypTensor::Public(RingTensor::from_i64(shape, values)?))
-    }
-    fn bernoulli_mask(&self, keep: f64, seed: u64) -> Result<Self> {
-        self.bernoulli_like(keep, seed)
-    }
-    fn add_scalar(&self, v: f64) -> Result<Self> {
-        crate::approx::add_scalar(self, v)
-    }
-    fn permute(&self, perm: &[usize]) -> Result<Self> {
-        CrypTensor::permute(self, perm)
     }
     fn narrow(&self, dim: usize, start: usize, len: usize) -> Result<Self> {
         CrypTensor::narrow(self, dim, start, len)
@@ -703,49 +693,26 @@ impl tensor::TensorOps for CrypTensor {
     fn avg_pool2d(&self, p: &Pool2dParams) -> Result<Self> {
         CrypTensor::avg_pool2d(self, p)
     }
-    fn conv2d(&self, weight: &Self, p: &Conv2dParams) -> Result<Self> {
-        CrypTensor::conv2d(self, weight, p)
+    fn ones_like(&self) -> Result<Self> {
+        let f = self.frac_bits();
+        Ok(CrypTensor::Public(RingTensor::full_raw(
+            self.shape(),
+            tensor::fixed::encode(1.0, f)?,
+            f,
+        )))
     }
-    fn exp(&self) -> Result<Self> {
-        CrypTensor::exp(self)
+    fn new_tensor(&self, shape: &[usize], values: &[f64]) -> Result<Self> {
+        let f = match (self.frac_bits(), self.session()) {
+            (0, Some(s)) => s.config().frac_bits,
+            (0, None) => tensor::DEFAULT_FRAC_BITS,
+            (f, _) => f,
+        };
+        Ok(CrypTensor::Public(RingTensor::from_f64(shape, values, f)?))
     }
-    fn log(&self) -> Result<Self> {
-        CrypTensor::log(self)
+    fn new_int_tensor(&self, shape: &[usize], values: &[i64]) -> Result<Self> {
+        Ok(CrypTensor::Public(RingTensor::from_i64(shape, values)?))
     }
-    fn reciprocal(&self) -> Result<Self> {
-        CrypTensor::reciprocal(self)
-    }
-    fn div(&self, rhs: &Self) -> Result<Self> {
-        CrypTensor::div(self, rhs)
-    }
-    fn sqrt(&self) -> Result<Self> {
-        CrypTensor::sqrt(self)
-    }
-    fn inv_sqrt(&self) -> Result<Self> {
-        CrypTensor::inv_sqrt(self)
-    }
-    fn sigmoid(&self) -> Result<Self> {
-        CrypTensor::sigmoid(self)
-    }
-    fn tanh(&self) -> Result<Self> {
-        CrypTensor::tanh(self)
-    }
-    fn softmax(&self, dim: usize) -> Result<Self> {
-        CrypTensor::softmax(self, dim)
-    }
-    fn log_softmax(&self, dim: usize) -> Result<Self> {
-        CrypTensor::log_softmax(self, dim)
-    }
-    fn gelu_with_grad(&self) -> Result<(Self, Self)> {
-        CrypTensor::gelu_with_grad(self)
-    }
-    fn gelu(&self) -> Result<Self> {
-        CrypTensor::gelu(self)
-    }
-    fn max_dim_with_mask(&self, dim: usize, keepdim: bool) -> Result<(Self, Self)> {
-        CrypTensor::max_dim_with_mask(self, dim, keepdim)
-    }
-    fn max_dim(&self, dim: usize, keepdim: bool) -> Result<Self> {
-        self.amax(dim, keepdim)
+    fn bernoulli_mask(&self, keep: f64, seed: u64) -> Result<Self> {
+        self.bernoulli_like(keep, seed)
     }
 }

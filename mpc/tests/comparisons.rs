@@ -223,9 +223,9 @@ fn max_and_argmax_break_ties_toward_the_lowest_index() {
     for n in [2, 3] {
         let out = run_local(n, cfg(6), |s| {
             let p = share(&s, 0, &x);
-            let (mx, ix) = p.max_dim(1, false)?;
-            let (mn, jx) = p.min_dim(1, true)?;
-            let (cmax, cidx) = p.max_dim(0, false)?;
+            let (mx, ix) = p.max_with_indices(1, false)?;
+            let (mn, jx) = p.min_with_indices(1, true)?;
+            let (cmax, cidx) = p.max_with_indices(0, false)?;
             Ok(vec![
                 mx.reveal_f64()?,
                 ix.reveal_f64()?,
@@ -412,7 +412,7 @@ fn three_party_comparisons_and_reductions_cost_what_the_circuit_says() {
                 0 => drop(p.relu()?),
                 1 => drop(q.amax(1, false)?),
                 2 => drop(r.max_pool2d(&Pool2dParams::square(2))?),
-                _ => drop(q.max_dim(1, false)?),
+                _ => drop(q.max_with_indices(1, false)?),
             }
             st.push(s.stats());
         }

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use mpc::{CrypTensor, run_local};
-use tensor::{Pool2dParams, RingTensor, TensorOps, WindowFill};
+use tensor::{Pool2dParams, RingTensor, TensorOps, UnaryOp, WindowFill};
 
 #[test]
 fn max_with_mask_marks_the_first_maximum_like_plaintext() {
@@ -21,13 +21,13 @@ fn max_with_mask_marks_the_first_maximum_like_plaintext() {
         16,
     )
     .unwrap();
-    let (pv, pm) = x.max_dim_with_mask(1, false).unwrap();
-    let (pv0, pm0) = x.max_dim_with_mask(0, true).unwrap();
+    let (pv, pm) = x.max_with_one_hot(1, false).unwrap();
+    let (pv0, pm0) = x.max_with_one_hot(0, true).unwrap();
     for n in [2, 3] {
         let out = run_local(n, cfg(5), |s| {
             let sx = share(&s, 0, &x);
-            let (v, m) = sx.max_dim_with_mask(1, false)?;
-            let (v0, m0) = sx.max_dim_with_mask(0, true)?;
+            let (v, m) = sx.max_with_one_hot(1, false)?;
+            let (v0, m0) = sx.max_with_one_hot(0, true)?;
             Ok((v.reveal()?, m.reveal()?, v0.reveal()?, m0.reveal()?))
         })
         .unwrap();
@@ -42,7 +42,10 @@ fn max_with_mask_marks_the_first_maximum_like_plaintext() {
 fn gelu_and_its_derivative_follow_the_exact_functions() {
     let xs = mpc::approx::linspace(-8.0, 8.0, 201);
     let x = RingTensor::from_f64(&[xs.len()], &xs, 16).unwrap();
-    let (want_y, want_d) = x.gelu_with_grad().unwrap();
+    let (want_y, want_d) = (
+        x.unary(UnaryOp::Gelu).unwrap(),
+        x.unary(UnaryOp::GeluDerivative).unwrap(),
+    );
     for n in [2, 3] {
         let out = run_local(n, cfg(6), |s| {
             let (y, d) = share(&s, 0, &x).gelu_with_grad()?;

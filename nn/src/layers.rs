@@ -8,10 +8,10 @@
 
 use std::cell::Cell;
 
-use tensor::{Conv2dParams, Pool2dParams, RingTensor, TensorOps, WindowFill};
+use tensor::{Conv2dParams, Pool2dParams, RingTensor, TensorExt, TensorOps, UnaryOp, WindowFill};
 
 use crate::init::{self, Rng};
-use crate::module::{MapParams, Module, Role};
+use crate::module::{Layer, MapParams, Module, Role};
 
 pub(crate) fn invalid<E: From<tensor::Error>>(op: &'static str, reason: String) -> E {
     tensor::Error::InvalidArgument { op, reason }.into()
@@ -336,14 +336,69 @@ pub fn one_hot<T: TensorOps>(like: &T, labels: &[usize], classes: usize) -> Resu
 
 // ---------------------------------------------------------------- activations
 
-/// `max(x, 0)`, as `torch.nn.ReLU` (its derivative is taken as 1 at 0).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ReLU;
+/// An elementwise function as a layer: the one module behind [`ReLU`], [`Sigmoid`], [`Tanh`],
+/// [`GELU`], [`SiLU`] and [`Softplus`] (and any other [`UnaryOp`]). Its cost is exactly the
+/// function's: in inference it asks for the function alone, and under a recording
+/// `autograd::Var` the derivative comes with it from the same circuit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Activation {
+    /// The function.
+    pub op: UnaryOp,
+}
 
-stateless!(ReLU, |self, x| Ok(x.relu_with_mask()?.0));
+stateless!(Activation, |self, x| x.unary(self.op));
+
+/// Declares a PyTorch-named activation module for one [`UnaryOp`].
+macro_rules! activation {
+    ($(#[$attr:meta])* $name:ident => $op:ident) => {
+        $(#[$attr])*
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $name;
+
+        impl $name {
+            /// The function this module applies.
+            pub const OP: UnaryOp = UnaryOp::$op;
+        }
+
+        stateless!($name, |self, x| x.unary(UnaryOp::$op));
+
+        impl<T: TensorOps + 'static> From<$name> for Layer<T> {
+            fn from(_: $name) -> Self {
+                Layer::Activation(Activation { op: UnaryOp::$op })
+            }
+        }
+    };
+}
+
+activation!(
+    /// `max(x, 0)`, as `torch.nn.ReLU` (its derivative is taken as 1 at 0).
+    ReLU => Relu
+);
+activation!(
+    /// The logistic function, as `torch.nn.Sigmoid`.
+    Sigmoid => Sigmoid
+);
+activation!(
+    /// Hyperbolic tangent, as `torch.nn.Tanh`.
+    Tanh => Tanh
+);
+activation!(
+    /// GELU in its exact (erf) form, as `torch.nn.GELU()`.
+    #[allow(clippy::upper_case_acronyms)] // PyTorch's name
+    GELU => Gelu
+);
+activation!(
+    /// SiLU (swish) `x·σ(x)`, as `torch.nn.SiLU`.
+    SiLU => Silu
+);
+activation!(
+    /// Softplus `ln(1 + e^x)`, as `torch.nn.Softplus()` with `beta = 1` (computed in a form
+    /// that never overflows, so PyTorch's `threshold` is not needed).
+    Softplus => Softplus
+);
 
 /// `max(x, 0) + slope·min(x, 0)`, as `torch.nn.LeakyReLU`: `slope·x + (1 - slope)·relu(x)`,
-/// one ReLU (whose mask gives the derivative `slope` or 1).
+/// one ReLU (whose step gives the derivative `slope` or 1).
 #[derive(Clone, Copy, Debug)]
 pub struct LeakyReLU {
     /// The slope for negative inputs (PyTorch's default 0.01).
@@ -360,28 +415,8 @@ impl Default for LeakyReLU {
 
 stateless!(LeakyReLU, |self, x| {
     let s = self.negative_slope;
-    x.mul_scalar(s)?
-        .add(&x.relu_with_mask()?.0.mul_scalar(1.0 - s)?)
+    x.mul_scalar(s)?.add(&x.relu()?.mul_scalar(1.0 - s)?)
 });
-
-/// The logistic function, as `torch.nn.Sigmoid`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Sigmoid;
-
-stateless!(Sigmoid, |self, x| x.sigmoid());
-
-/// Hyperbolic tangent, as `torch.nn.Tanh`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Tanh;
-
-stateless!(Tanh, |self, x| x.tanh());
-
-/// GELU in its exact (erf) form, as `torch.nn.GELU()`.
-#[allow(clippy::upper_case_acronyms)] // PyTorch's name
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GELU;
-
-stateless!(GELU, |self, x| x.gelu());
 
 /// Softmax over `dim`, as `torch.nn.Softmax(dim)`.
 #[derive(Clone, Copy, Debug)]
@@ -433,7 +468,7 @@ stateless!(MaxPool2d, |self, x| {
             ),
         ));
     }
-    x.unfold2d(p, WindowFill::FirstTap)?.max_dim(4, false)
+    x.unfold2d(p, WindowFill::FirstTap)?.amax(4, false)
 });
 
 /// 2-D average pooling with padding counted as zeros, as `torch.nn.AvgPool2d`.

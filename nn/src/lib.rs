@@ -48,12 +48,10 @@ mod norm;
 pub mod optim;
 pub mod state;
 
-pub use autograd::TensorOps;
+pub use autograd::{TensorExt, TensorOps};
 pub use error::{Error, Result};
-pub use layers::{
-    AdaptiveAvgPool2d, AvgPool2d, Conv2d, Dropout, Embedding, Flatten, GELU, LeakyReLU, Linear,
-    LogSoftmax, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh, one_hot,
-};
+// every public layer (one `activation!` line in layers.rs adds a module, nothing here)
+pub use layers::*;
 pub use loss::{
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss, Reduction, bce_loss,
     bce_with_logits, cross_entropy, l1_loss, mse_loss, nll_loss,

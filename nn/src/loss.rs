@@ -6,7 +6,7 @@
 //! owner, selects one with a product that needs no truncation. Public labels become one-hot
 //! with [`crate::one_hot`].
 
-use tensor::TensorOps;
+use tensor::{TensorExt, TensorOps};
 
 use crate::layers::invalid;
 
@@ -47,7 +47,7 @@ fn numel<T: TensorOps>(t: &T) -> usize {
 
 /// `|x|` as `2·relu(x) - x` (one ReLU; the derivative is 1 at 0).
 fn abs<T: TensorOps>(x: &T) -> Result<T, T::Error> {
-    x.relu_with_mask()?.0.mul_scalar(2.0)?.sub(x)
+    x.relu()?.mul_scalar(2.0)?.sub(x)
 }
 
 /// Mean (or sum) of squared differences, as `torch.nn.MSELoss`.
@@ -249,10 +249,10 @@ impl BCEWithLogitsLoss {
     /// Shapes that differ; network failures.
     pub fn forward<T: TensorOps>(&self, x: &T, y: &T) -> Result<T, T::Error> {
         same_shape("bce_with_logits", x, y)?;
-        let relu = x.relu_with_mask()?.0;
+        let relu = x.relu()?;
         let abs = relu.mul_scalar(2.0)?.sub(x)?;
         // min(|x|, 16) = |x| - relu(|x| - 16)
-        let clamped = abs.sub(&abs.add_scalar(-16.0)?.relu_with_mask()?.0)?;
+        let clamped = abs.sub(&abs.add_scalar(-16.0)?.relu()?)?;
         let softplus = clamped.neg()?.exp()?.add_scalar(1.0)?.log()?;
         let per = relu.sub(&x.mul(y)?)?.add(&softplus)?;
         reduce(&per, self.reduction, numel(x))

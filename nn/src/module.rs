@@ -5,8 +5,8 @@ use autograd::Var;
 use tensor::TensorOps;
 
 use crate::layers::{
-    AdaptiveAvgPool2d, AvgPool2d, Conv2d, Dropout, Embedding, Flatten, GELU, LeakyReLU, Linear,
-    LogSoftmax, MaxPool2d, ReLU, Sigmoid, Softmax, Tanh,
+    Activation, AdaptiveAvgPool2d, AvgPool2d, Conv2d, Dropout, Embedding, Flatten, LeakyReLU,
+    Linear, LogSoftmax, MaxPool2d, Softmax,
 };
 use crate::norm::{BatchNorm, LayerNorm};
 
@@ -172,16 +172,11 @@ pub enum Layer<T: TensorOps + 'static> {
     LayerNorm(LayerNorm<T>),
     /// [`Embedding`].
     Embedding(Embedding<T>),
-    /// [`ReLU`].
-    ReLU(ReLU),
+    /// An elementwise function: [`crate::ReLU`], [`crate::Sigmoid`], [`crate::Tanh`],
+    /// [`crate::GELU`], [`crate::SiLU`], [`crate::Softplus`] convert to this.
+    Activation(Activation),
     /// [`LeakyReLU`].
     LeakyReLU(LeakyReLU),
-    /// [`Sigmoid`].
-    Sigmoid(Sigmoid),
-    /// [`Tanh`].
-    Tanh(Tanh),
-    /// [`GELU`].
-    GELU(GELU),
     /// [`Softmax`].
     Softmax(Softmax),
     /// [`LogSoftmax`].
@@ -211,11 +206,8 @@ macro_rules! each_layer {
             Layer::BatchNorm($m) => $body,
             Layer::LayerNorm($m) => $body,
             Layer::Embedding($m) => $body,
-            Layer::ReLU($m) => $body,
+            Layer::Activation($m) => $body,
             Layer::LeakyReLU($m) => $body,
-            Layer::Sigmoid($m) => $body,
-            Layer::Tanh($m) => $body,
-            Layer::GELU($m) => $body,
             Layer::Softmax($m) => $body,
             Layer::LogSoftmax($m) => $body,
             Layer::MaxPool2d($m) => $body,
@@ -269,11 +261,8 @@ impl<T: TensorOps + 'static> Layer<T> {
             Layer::LayerNorm(m) => Layer::LayerNorm(m.try_map(f)?),
             Layer::Embedding(m) => Layer::Embedding(m.try_map(f)?),
             Layer::Sequential(m) => Layer::Sequential(m.try_map(f)?),
-            Layer::ReLU(m) => Layer::ReLU(*m),
+            Layer::Activation(m) => Layer::Activation(*m),
             Layer::LeakyReLU(m) => Layer::LeakyReLU(*m),
-            Layer::Sigmoid(m) => Layer::Sigmoid(*m),
-            Layer::Tanh(m) => Layer::Tanh(*m),
-            Layer::GELU(m) => Layer::GELU(*m),
             Layer::Softmax(m) => Layer::Softmax(*m),
             Layer::LogSoftmax(m) => Layer::LogSoftmax(*m),
             Layer::MaxPool2d(m) => Layer::MaxPool2d(*m),
@@ -311,11 +300,8 @@ layer_from!(
     BatchNorm(BatchNorm<T>),
     LayerNorm(LayerNorm<T>),
     Embedding(Embedding<T>),
-    ReLU(ReLU),
+    Activation(Activation),
     LeakyReLU(LeakyReLU),
-    Sigmoid(Sigmoid),
-    Tanh(Tanh),
-    GELU(GELU),
     Softmax(Softmax),
     LogSoftmax(LogSoftmax),
     MaxPool2d(MaxPool2d),

@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 
-use tensor::{RingTensor, TensorOps};
+use tensor::{RingTensor, TensorExt, TensorOps};
 
 use crate::layers::{invalid, map_opt};
 use crate::module::{MapParams, Module, Role};

@@ -9,7 +9,7 @@
 //! `inv_sqrt`.
 
 use autograd::Var;
-use tensor::TensorOps;
+use tensor::{TensorExt, TensorOps};
 
 use crate::layers::invalid;
 

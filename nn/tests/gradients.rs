@@ -13,7 +13,7 @@ use nn::{
     Dropout, Embedding, Flatten, GELU, L1Loss, LayerNorm, LeakyReLU, Linear, LogSoftmax, MSELoss,
     MaxPool2d, Module, NLLLoss, ReLU, Sigmoid, Softmax, Tanh, one_hot,
 };
-use tensor::{Conv2dParams, Pool2dParams, RingTensor, TensorOps};
+use tensor::{Conv2dParams, Pool2dParams, RingTensor, TensorExt, TensorOps};
 
 const F: u32 = 20;
 const H: f64 = 1.0 / 128.0;

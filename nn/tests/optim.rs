@@ -11,7 +11,7 @@
 
 use autograd::Var;
 use nn::{Adam, Sgd};
-use tensor::{RingTensor, TensorOps};
+use tensor::{RingTensor, TensorExt};
 
 const TOL: f64 = 5e-4;
 

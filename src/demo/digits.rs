@@ -244,7 +244,7 @@ pub fn run(s: &Session, cfg: &Config) -> mpc::Result<Report> {
     let xt = crate::loader::share_block(s, &xt)?;
     let yt = crate::loader::share_block(s, &yt)?;
     // the one-hot argmax of the logits against the one-hot labels: 1 per correct row
-    let (_, pred) = model.forward(&xt)?.max_dim_with_mask(1, false)?;
+    let (_, pred) = model.forward(&xt)?.max_with_one_hot(1, false)?;
     let correct = pred.mul(&yt)?.sum(&[], false)?.reveal_f64()?[0];
     let (plain_losses, plain_accuracy) = plaintext(&train, &test, cfg)?;
     let (f64_losses, f64_accuracy) = plaintext_f64(&train, &test, cfg)?;

@@ -6,7 +6,7 @@
 //! no truncation after products and no bounded range. Shape rules, argument meanings and the
 //! errors on bad shapes are those of [`RingTensor`]; only the arithmetic differs:
 //! - products (`mul`, `matmul`, `conv2d`) and means are exact `f64` operations (no floor);
-//! - there is no scale: `new_int_tensor`, masks (`relu_with_mask`, `max_dim_with_mask`,
+//! - there is no scale: `new_int_tensor`, masks (the `Step` op, `max_with_one_hot`,
 //!   `bernoulli_mask`) and one-hot encodings are `f64` tensors holding small integers, and
 //!   integer and real tensors mix freely;
 //! - nonlinear functions are the same `f64` formulas as [`RingTensor`]'s oracle, without the
@@ -22,7 +22,8 @@ use ndarray::{ArrayD, ArrayView1, ArrayView2, ArrayViewMut2, Axis, IxDyn, Zip};
 
 use crate::error::{Error, Result, invalid};
 use crate::layout;
-use crate::ops::{TensorOps, bernoulli_bits, erf};
+use crate::op::{BinaryOp, LaneOp, ReduceOp, UnaryOp};
+use crate::ops::{TensorOps, bernoulli_bits, one_dim};
 use crate::ring::{Conv2dParams, Pool2dParams, RingTensor, im2col};
 use crate::shape::{broadcast_shapes, conv_out_len, matmul_shape, numel};
 use crate::window::{WindowFill, fold_slice, unfold_slice};
@@ -184,6 +185,48 @@ impl FloatTensor {
         Ok(Self::wrap(layout::slice(&self.data, dim, start, end, 1)?))
     }
 
+    /// Sum over `dims` (all if empty).
+    fn sum_dims(&self, dims: &[usize], keepdim: bool) -> Result<Self> {
+        let mut dims: Vec<usize> = if dims.is_empty() {
+            (0..self.rank()).collect()
+        } else {
+            dims.to_vec()
+        };
+        for &d in &dims {
+            self.check_dim("sum", d)?;
+        }
+        dims.sort_unstable();
+        if dims.windows(2).any(|w| w[0] == w[1]) {
+            return Err(invalid(
+                "sum",
+                format!("dimension listed twice in {dims:?}"),
+            ));
+        }
+        let mut data = self.data.clone();
+        for &d in dims.iter().rev() {
+            data = data.sum_axis(Axis(d));
+            if keepdim {
+                data.insert_axis_inplace(Axis(d));
+            }
+        }
+        Ok(Self::wrap(data))
+    }
+    /// The exact mean (sum divided by the count; an empty reduction divides by 1, as
+    /// [`RingTensor::mean`]).
+    fn mean_dims(&self, dims: &[usize], keepdim: bool) -> Result<Self> {
+        let count = if dims.is_empty() {
+            self.numel().max(1)
+        } else {
+            let mut count = 1;
+            for &d in dims {
+                self.check_dim("mean", d)?;
+                count *= self.shape()[d];
+            }
+            count.max(1)
+        };
+        let s = self.sum_dims(dims, keepdim)?;
+        Ok(s.map(|v| v / count as f64))
+    }
     /// `f` applied to every element; a non-finite result is an error naming `op` (the
     /// counterpart of [`RingTensor`]'s domain errors).
     fn map_finite(&self, op: &'static str, f: impl Fn(f64) -> f64) -> Result<Self> {
@@ -244,14 +287,25 @@ impl TensorOps for FloatTensor {
     fn dims(&self) -> Vec<usize> {
         self.shape().to_vec()
     }
-    fn add(&self, rhs: &Self) -> Result<Self> {
-        self.zip_map(rhs, "add", |a, b| a + b)
+    fn unary(&self, op: UnaryOp) -> Result<Self> {
+        self.map_finite(op.name(), |x| op.eval(x))
     }
-    fn sub(&self, rhs: &Self) -> Result<Self> {
-        self.zip_map(rhs, "sub", |a, b| a - b)
+    fn binary(&self, op: BinaryOp, rhs: &Self) -> Result<Self> {
+        let out = self.zip_map(rhs, op.name(), |a, b| op.eval(a, b))?;
+        match op {
+            BinaryOp::Div => finite("div", out),
+            _ => Ok(out),
+        }
     }
-    fn mul(&self, rhs: &Self) -> Result<Self> {
-        self.zip_map(rhs, "mul", |a, b| a * b)
+    fn reduce(&self, op: ReduceOp, dims: &[usize], keepdim: bool) -> Result<Self> {
+        match op {
+            ReduceOp::Sum => self.sum_dims(dims, keepdim),
+            ReduceOp::Mean => self.mean_dims(dims, keepdim),
+            ReduceOp::Max => Ok(self.max_with_one_hot(one_dim(op, dims)?, keepdim)?.0),
+        }
+    }
+    fn lane(&self, op: LaneOp, dim: usize) -> Result<Self> {
+        self.map_lanes(op.name(), dim, |row| op.eval(row))
     }
     fn neg(&self) -> Result<Self> {
         Ok(self.map(|v| -v))
@@ -308,47 +362,6 @@ impl TensorOps for FloatTensor {
         finite_scalar("mul_scalar", v)?;
         Ok(self.map(|x| x * v))
     }
-    fn sum(&self, dims: &[usize], keepdim: bool) -> Result<Self> {
-        let mut dims: Vec<usize> = if dims.is_empty() {
-            (0..self.rank()).collect()
-        } else {
-            dims.to_vec()
-        };
-        for &d in &dims {
-            self.check_dim("sum", d)?;
-        }
-        dims.sort_unstable();
-        if dims.windows(2).any(|w| w[0] == w[1]) {
-            return Err(invalid(
-                "sum",
-                format!("dimension listed twice in {dims:?}"),
-            ));
-        }
-        let mut data = self.data.clone();
-        for &d in dims.iter().rev() {
-            data = data.sum_axis(Axis(d));
-            if keepdim {
-                data.insert_axis_inplace(Axis(d));
-            }
-        }
-        Ok(Self::wrap(data))
-    }
-    /// The exact mean (sum divided by the count; an empty reduction divides by 1, as
-    /// [`RingTensor::mean`]).
-    fn mean(&self, dims: &[usize], keepdim: bool) -> Result<Self> {
-        let count = if dims.is_empty() {
-            self.numel().max(1)
-        } else {
-            let mut count = 1;
-            for &d in dims {
-                self.check_dim("mean", d)?;
-                count *= self.shape()[d];
-            }
-            count.max(1)
-        };
-        let s = self.sum(dims, keepdim)?;
-        Ok(s.map(|v| v / count as f64))
-    }
     fn reshape(&self, shape: &[usize]) -> Result<Self> {
         if numel(shape) != self.numel() {
             return Err(Error::ShapeMismatch {
@@ -358,9 +371,6 @@ impl TensorOps for FloatTensor {
             });
         }
         Ok(Self::from_parts(shape, self.to_f64()))
-    }
-    fn transpose(&self, d0: usize, d1: usize) -> Result<Self> {
-        Ok(Self::wrap(layout::transpose(&self.data, d0, d1)?))
     }
     fn sum_to(&self, shape: &[usize]) -> Result<Self> {
         let op = "sum_to";
@@ -381,18 +391,12 @@ impl TensorOps for FloatTensor {
         let summed = if dims.is_empty() {
             self.clone()
         } else {
-            TensorOps::sum(self, &dims, true)?
+            self.sum_dims(&dims, true)?
         };
         TensorOps::reshape(&summed, shape)
     }
     fn broadcast_to(&self, shape: &[usize]) -> Result<Self> {
         Ok(Self::wrap(layout::broadcast_to(&self.data, shape)?))
-    }
-    /// The mask is `1.0` where `x ≥ 0` (an `f64` tensor of 0/1: there is no integer scale).
-    fn relu_with_mask(&self) -> Result<(Self, Self)> {
-        let relu = self.map(|v| if v < 0.0 { 0.0 } else { v });
-        let mask = self.map(|v| if v >= 0.0 { 1.0 } else { 0.0 });
-        Ok((relu, mask))
     }
     fn ones_like(&self) -> Result<Self> {
         Ok(Self::full(self.shape(), 1.0))
@@ -463,7 +467,7 @@ impl TensorOps for FloatTensor {
         conv_out_len(op, self.shape()[3], p.kernel.1, p.stride.1, p.padding.1, 1)?;
         let windows = TensorOps::unfold2d(self, p, WindowFill::Zero)?;
         let k = (p.kernel.0 * p.kernel.1) as f64;
-        Ok(TensorOps::sum(&windows, &[4], false)?.map(|v| v / k))
+        Ok(windows.sum_dims(&[4], false)?.map(|v| v / k))
     }
     /// Cross-correlation as [`RingTensor::conv2d`] (im2col, one GEMM per group), in `f64`.
     fn conv2d(&self, weight: &Self, p: &Conv2dParams) -> Result<Self> {
@@ -493,60 +497,8 @@ impl TensorOps for FloatTensor {
         }
         Ok(Self::from_parts(&out_shape, out))
     }
-    fn exp(&self) -> Result<Self> {
-        self.map_finite("exp", f64::exp)
-    }
-    fn log(&self) -> Result<Self> {
-        self.map_finite("log", |x| if x > 0.0 { x.ln() } else { f64::NAN })
-    }
-    fn reciprocal(&self) -> Result<Self> {
-        self.map_finite("reciprocal", |x| 1.0 / x)
-    }
-    fn div(&self, rhs: &Self) -> Result<Self> {
-        finite("div", self.zip_map(rhs, "div", |x, y| x / y)?)
-    }
-    fn sqrt(&self) -> Result<Self> {
-        self.map_finite("sqrt", |x| if x >= 0.0 { x.sqrt() } else { f64::NAN })
-    }
-    fn inv_sqrt(&self) -> Result<Self> {
-        self.map_finite(
-            "inv_sqrt",
-            |x| {
-                if x > 0.0 { 1.0 / x.sqrt() } else { f64::NAN }
-            },
-        )
-    }
-    fn sigmoid(&self) -> Result<Self> {
-        self.map_finite("sigmoid", |x| 1.0 / (1.0 + (-x).exp()))
-    }
-    fn tanh(&self) -> Result<Self> {
-        self.map_finite("tanh", f64::tanh)
-    }
-    fn softmax(&self, dim: usize) -> Result<Self> {
-        self.map_lanes("softmax", dim, |row| {
-            let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let e: Vec<f64> = row.iter().map(|x| (x - m).exp()).collect();
-            let s: f64 = e.iter().sum();
-            e.into_iter().map(|v| v / s).collect()
-        })
-    }
-    fn log_softmax(&self, dim: usize) -> Result<Self> {
-        self.map_lanes("log_softmax", dim, |row| {
-            let m = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let ls = row.iter().map(|x| (x - m).exp()).sum::<f64>().ln() + m;
-            row.iter().map(|x| x - ls).collect()
-        })
-    }
-    fn gelu_with_grad(&self) -> Result<(Self, Self)> {
-        let cdf = |x: f64| 0.5 * (1.0 + erf(x * std::f64::consts::FRAC_1_SQRT_2));
-        let pdf = |x: f64| (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
-        Ok((
-            self.map_finite("gelu", |x| x * cdf(x))?,
-            self.map_finite("gelu", |x| cdf(x) + x * pdf(x))?,
-        ))
-    }
     /// Ties go to the first maximum, as [`RingTensor`]'s; the mask is `0.0`/`1.0`.
-    fn max_dim_with_mask(&self, dim: usize, keepdim: bool) -> Result<(Self, Self)> {
+    fn max_with_one_hot(&self, dim: usize, keepdim: bool) -> Result<(Self, Self)> {
         if dim >= self.rank() {
             return Err(Error::InvalidDim {
                 op: "max",
@@ -575,6 +527,7 @@ impl TensorOps for FloatTensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::TensorExt;
 
     fn t(shape: &[usize], v: &[f64]) -> FloatTensor {
         FloatTensor::from_f64(shape, v).unwrap()
@@ -610,7 +563,7 @@ mod tests {
         };
         same(f.permute(&[2, 0, 1]), TensorOps::permute(&r, &[2, 0, 1]));
         same(f.permute(&[0, 0, 1]), TensorOps::permute(&r, &[0, 0, 1]));
-        same(f.transpose(0, 2), TensorOps::transpose(&r, 0, 2));
+        same(f.transpose(0, 2), TensorExt::transpose(&r, 0, 2));
         same(f.narrow(2, 1, 2), TensorOps::narrow(&r, 2, 1, 2));
         same(f.narrow(2, 3, 2), TensorOps::narrow(&r, 2, 3, 2));
         same(
@@ -635,7 +588,7 @@ mod tests {
         same(
             FloatTensor::concat(&[&f, &f.transpose(0, 1).unwrap()], 2),
             {
-                let rt = TensorOps::transpose(&r, 0, 1).unwrap();
+                let rt = TensorExt::transpose(&r, 0, 1).unwrap();
                 TensorOps::concat(&[&r, &rt], 2)
             },
         );
@@ -643,8 +596,8 @@ mod tests {
             FloatTensor::concat(&[], 0),
             <RingTensor as TensorOps>::concat(&[], 0),
         );
-        same(f.sum(&[0, 2], true), TensorOps::sum(&r, &[0, 2], true));
-        same(f.sum(&[1, 1], false), TensorOps::sum(&r, &[1, 1], false));
+        same(f.sum(&[0, 2], true), TensorExt::sum(&r, &[0, 2], true));
+        same(f.sum(&[1, 1], false), TensorExt::sum(&r, &[1, 1], false));
         same(f.sum_to(&[3, 1]), TensorOps::sum_to(&r, &[3, 1]));
         same(f.sum_to(&[2]), TensorOps::sum_to(&r, &[2]));
         same(
@@ -653,7 +606,7 @@ mod tests {
         );
         same(f.reshape(&[4, 7]), TensorOps::reshape(&r, &[4, 7]));
         same(f.matmul(&f), TensorOps::matmul(&r, &r));
-        same(f.max_dim(3, false), TensorOps::max_dim(&r, 3, false));
+        same(f.amax(3, false), TensorExt::amax(&r, 3, false));
         let p = Pool2dParams::square(2);
         let x4 = f.reshape(&[1, 2, 3, 4]).unwrap();
         let r4 = TensorOps::reshape(&r, &[1, 2, 3, 4]).unwrap();
@@ -671,17 +624,21 @@ mod tests {
     #[test]
     fn masks_are_zero_one_reals() {
         let x = t(&[2, 3], &[1.0, -2.0, 0.0, 3.0, 3.0, -1.0]);
-        let (r, m) = x.relu_with_mask().unwrap();
+        let [r, m]: [FloatTensor; 2] = x
+            .unary_fused(&[UnaryOp::Relu, UnaryOp::Step])
+            .unwrap()
+            .try_into()
+            .unwrap();
         assert_eq!(r.to_f64(), vec![1.0, 0.0, 0.0, 3.0, 3.0, 0.0]);
         assert_eq!(m.to_f64(), vec![1.0, 0.0, 1.0, 1.0, 1.0, 0.0]);
-        let (v, m) = x.max_dim_with_mask(1, true).unwrap();
+        let (v, m) = x.max_with_one_hot(1, true).unwrap();
         assert_eq!((v.shape(), v.to_f64()), (&[2, 1][..], vec![1.0, 3.0]));
         assert_eq!(
             m.to_f64(),
             vec![1.0, 0.0, 0.0, 1.0, 0.0, 0.0],
             "ties to the first"
         );
-        let (v, m) = x.max_dim_with_mask(0, false).unwrap();
+        let (v, m) = x.max_with_one_hot(0, false).unwrap();
         assert_eq!(v.to_f64(), vec![3.0, 3.0, 0.0]);
         assert_eq!(m.to_f64(), vec![0.0, 0.0, 1.0, 1.0, 1.0, 0.0]);
         let z = FloatTensor::zeros(&[1000]);

@@ -14,7 +14,7 @@
 mod common;
 
 use proptest::prelude::*;
-use tensor::{Conv2dParams, FloatTensor, Pool2dParams, RingTensor, TensorOps};
+use tensor::{Conv2dParams, FloatTensor, Pool2dParams, RingTensor, TensorExt, TensorOps};
 
 const SEED: u64 = 0x666c_6f61_745f_7672;
 const F: u32 = 16;
@@ -85,7 +85,7 @@ proptest! {
         floored(&xf.matmul(&wf).unwrap(), &TensorOps::matmul(&xr, &wr).unwrap())?;
         // and elementwise products with broadcasting
         let (cf, cr) = pair(seed ^ 2, &[b1, 1, k], 2.0);
-        floored(&xf.mul(&cf).unwrap(), &TensorOps::mul(&xr, &cr).unwrap())?;
+        floored(&xf.mul(&cf).unwrap(), &TensorExt::mul(&xr, &cr).unwrap())?;
     }
 
     #[test]
@@ -128,8 +128,8 @@ proptest! {
         // the max over pooling windows is a selection: exact on both
         let wf = xf.unfold2d(&Pool2dParams::square(2), tensor::WindowFill::FirstTap).unwrap();
         let wr = TensorOps::unfold2d(&xr, &Pool2dParams::square(2), tensor::WindowFill::FirstTap).unwrap();
-        let (mf, maskf) = wf.max_dim_with_mask(4, false).unwrap();
-        let (mr, maskr) = TensorOps::max_dim_with_mask(&wr, 4, false).unwrap();
+        let (mf, maskf) = wf.max_with_one_hot(4, false).unwrap();
+        let (mr, maskr) = TensorOps::max_with_one_hot(&wr, 4, false).unwrap();
         prop_assert_eq!(mf.to_f64(), mr.to_f64());
         prop_assert_eq!(maskf.to_f64(), maskr.to_i64().iter().map(|&v| v as f64).collect::<Vec<_>>());
     }
@@ -141,9 +141,9 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let (xf, xr) = pair(seed, &[rows, cols], 4.0);
-        rounded(&xf.softmax(dim).unwrap(), &TensorOps::softmax(&xr, dim).unwrap())?;
-        rounded(&xf.log_softmax(dim).unwrap(), &TensorOps::log_softmax(&xr, dim).unwrap())?;
-        rounded(&xf.sigmoid().unwrap(), &TensorOps::sigmoid(&xr).unwrap())?;
-        rounded(&xf.gelu().unwrap(), &TensorOps::gelu(&xr).unwrap())?;
+        rounded(&xf.softmax(dim).unwrap(), &TensorExt::softmax(&xr, dim).unwrap())?;
+        rounded(&xf.log_softmax(dim).unwrap(), &TensorExt::log_softmax(&xr, dim).unwrap())?;
+        rounded(&xf.sigmoid().unwrap(), &TensorExt::sigmoid(&xr).unwrap())?;
+        rounded(&xf.gelu().unwrap(), &TensorExt::gelu(&xr).unwrap())?;
     }
 }

@@ -46,6 +46,7 @@ mod exp_log;
 mod roots;
 mod stats;
 mod trig;
+mod unary;
 
 pub use accuracy::{AccuracyRow, Op, accuracy_table, linspace, logspace, measure, softmax_f64};
 pub use chebyshev::erf_f64;
