@@ -21,8 +21,8 @@ use umbra::nn::init::Rng;
 use umbra::nn::{
     AdaptiveAvgPool2d, AvgPool2d, BCELoss, BCEWithLogitsLoss, BatchNorm, Conv2d, CrossEntropyLoss,
     Dropout, Embedding, Flatten, GELU, L1Loss, LayerNorm, LeakyReLU, Linear, LogSoftmax, MSELoss,
-    MapParams, MaxPool2d, Module, ModuleState, NLLLoss, ReLU, Sequential, Sigmoid, Softmax, Tanh,
-    one_hot, trainable,
+    MapParams, MaxPool2d, Module, ModuleState, NLLLoss, ReLU, Sequential, SiLU, Sigmoid, Softmax,
+    Softplus, Tanh, one_hot, trainable,
 };
 use umbra::{
     CrypTensor, Decrypt, Encrypt, Pool2dParams, RingTensor, Session, TensorExt, TensorOps,
@@ -229,6 +229,8 @@ fn smooth_activations_match_plaintext() {
         ("gelu", 2),
         ("softmax", 3),
         ("log softmax", 4),
+        ("silu", 5),
+        ("softplus", 6),
     ] {
         case(
             name,
@@ -239,7 +241,9 @@ fn smooth_activations_match_plaintext() {
                     1 => Tanh.into(),
                     2 => GELU.into(),
                     3 => Softmax { dim: 1 }.into(),
-                    _ => LogSoftmax { dim: 1 }.into(),
+                    4 => LogSoftmax { dim: 1 }.into(),
+                    5 => SiLU.into(),
+                    _ => Softplus.into(),
                 };
                 Sequential::new(vec![l, act])
             },
@@ -479,4 +483,111 @@ fn encrypt_shares_the_owners_model_and_decrypt_reveals_it() {
             assert_eq!(b, want, "n={n}");
         }
     }
+}
+
+/// Runs `f` on party 0's `x` shared among `n` parties and returns every party's traffic for
+/// `f` alone.
+fn traffic(
+    n: usize,
+    x: &RingTensor,
+    f: &(dyn Fn(&CrypTensor) -> umbra::mpc::Result<CrypTensor> + Sync),
+) -> Vec<(u64, u64, u64)> {
+    run_parties(n, |s: Session| {
+        let shared = s.share(x, 0)?;
+        s.reset_stats();
+        f(&shared)?;
+        let st = s.stats();
+        Ok((st.bytes_sent, st.messages_sent, st.rounds))
+    })
+    .unwrap()
+}
+
+/// In inference an activation module sends exactly what the `CrypTensor` function sends:
+/// the module asks for the function alone (no derivative mask), for 2 and 3 parties.
+#[test]
+fn activation_modules_cost_exactly_their_functions_in_inference() {
+    let x = rnd(21, &[10, 100], 3.0);
+    type Private = dyn Fn(&CrypTensor) -> umbra::mpc::Result<CrypTensor> + Sync;
+    let leaky = LeakyReLU::default();
+    let cases: Vec<(&str, Box<Private>, Box<Private>)> = vec![
+        (
+            "relu",
+            Box::new(|x| ReLU.forward(x)),
+            Box::new(|x| x.relu()),
+        ),
+        (
+            "leaky relu",
+            Box::new(move |x| leaky.forward(x)),
+            Box::new(|x| x.mul_f64(0.01)?.add(&x.relu()?.mul_f64(0.99)?)),
+        ),
+        (
+            "sigmoid",
+            Box::new(|x| Sigmoid.forward(x)),
+            Box::new(|x| x.sigmoid()),
+        ),
+        (
+            "tanh",
+            Box::new(|x| Tanh.forward(x)),
+            Box::new(|x| x.tanh()),
+        ),
+        (
+            "gelu",
+            Box::new(|x| GELU.forward(x)),
+            Box::new(|x| x.gelu()),
+        ),
+        (
+            "silu",
+            Box::new(|x| SiLU.forward(x)),
+            Box::new(|x| x.silu()),
+        ),
+        (
+            "softplus",
+            Box::new(|x| Softplus.forward(x)),
+            Box::new(|x| x.softplus()),
+        ),
+        (
+            "softmax",
+            Box::new(|x| Softmax { dim: 1 }.forward(x)),
+            Box::new(|x| x.softmax(1)),
+        ),
+        (
+            "log softmax",
+            Box::new(|x| LogSoftmax { dim: 1 }.forward(x)),
+            Box::new(|x| x.log_softmax(1)),
+        ),
+    ];
+    for n in [2, 3] {
+        for (name, module, function) in &cases {
+            let (m, f) = (traffic(n, &x, module), traffic(n, &x, function));
+            assert_eq!(m, f, "{name}, {n} parties: module vs function");
+            assert!(
+                m.iter().all(|&(bytes, ..)| bytes > 0),
+                "{name}: nothing sent"
+            );
+        }
+    }
+    // the pin from the issue: one ReLU over 1,000 elements, 2 parties
+    for (p, &(bytes, _, rounds)) in traffic(2, &x, &|x| ReLU.forward(x)).iter().enumerate() {
+        assert_eq!((rounds, bytes), (8, 55_424), "relu, party {p}");
+    }
+}
+
+/// While training, the ReLU module records its derivative from the same sign circuit: one
+/// round (the step's B2A) more than inference, nothing computed twice.
+#[test]
+fn a_recording_relu_costs_one_round_more_than_inference() {
+    let x = rnd(22, &[10, 100], 3.0);
+    let rounds = run_parties(2, |s: Session| {
+        let leaf = Var::leaf(s.share(&x, 0)?);
+        s.reset_stats();
+        let y = ReLU.forward(&leaf)?;
+        let forward = s.stats().rounds;
+        y.sum(&[], false)?.backward()?;
+        Ok((forward, s.stats().rounds))
+    })
+    .unwrap();
+    // forward 9 rounds (8 + the step's conversion); backward multiplies the public upstream
+    // gradient (ones) by the private step: local, so no further round
+    assert_eq!(rounds[0].0, 9);
+    assert_eq!(rounds[0].1, 9);
 }

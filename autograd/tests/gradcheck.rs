@@ -413,6 +413,15 @@ fn nonlinear_rules() {
         vec![rnd(111, &[2, 4], 2.0)],
     );
     check("gelu", &|v| v[0].gelu(), vec![rnd(112, &[7], 3.0)]);
+    // the functions added with the op table: every derivative row is checked
+    check("silu", &|v| v[0].silu(), vec![rnd(312, &[7], 4.0)]);
+    check("softplus", &|v| v[0].softplus(), vec![rnd(313, &[7], 4.0)]);
+    check("erf", &|v| v[0].erf(), vec![rnd(314, &[7], 2.0)]);
+    check(
+        "gelu_derivative",
+        &|v| v[0].unary(UnaryOp::GeluDerivative),
+        vec![rnd(315, &[7], 3.0)],
+    );
     check(
         "max over a dimension",
         &|v| Ok(v[0].max_with_one_hot(0, true)?.0),

@@ -6,7 +6,7 @@
 //! times tighter than the fixed-point check's `2e-3`: a rule off by a relative `1e-5` fails.
 
 use autograd::{Var, no_grad};
-use tensor::{Conv2dParams, FloatTensor, Pool2dParams, TensorExt, TensorOps, WindowFill};
+use tensor::{Conv2dParams, FloatTensor, Pool2dParams, TensorExt, TensorOps, UnaryOp, WindowFill};
 
 const H: f64 = 1e-5;
 const TOL: f64 = 1e-6;
@@ -308,6 +308,15 @@ fn nonlinear_rules() {
         vec![rnd(81, &[2, 4], 2.0)],
     );
     check("gelu", &|v| v[0].gelu(), vec![rnd(82, &[7], 3.0)]);
+    // the functions added with the op table: every derivative row is checked
+    check("silu", &|v| v[0].silu(), vec![rnd(282, &[7], 4.0)]);
+    check("softplus", &|v| v[0].softplus(), vec![rnd(283, &[7], 4.0)]);
+    check("erf", &|v| v[0].erf(), vec![rnd(284, &[7], 2.0)]);
+    check(
+        "gelu_derivative",
+        &|v| v[0].unary(UnaryOp::GeluDerivative),
+        vec![rnd(285, &[7], 3.0)],
+    );
     check(
         "max, keepdim",
         &|v| Ok(v[0].max_with_one_hot(0, true)?.0),

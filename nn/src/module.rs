@@ -172,8 +172,8 @@ pub enum Layer<T: TensorOps + 'static> {
     LayerNorm(LayerNorm<T>),
     /// [`Embedding`].
     Embedding(Embedding<T>),
-    /// An elementwise function: [`crate::ReLU`], [`crate::Sigmoid`], [`crate::Tanh`],
-    /// [`crate::GELU`], [`crate::SiLU`], [`crate::Softplus`] convert to this.
+    /// An elementwise function: every activation module ([`crate::ReLU`], [`crate::GELU`],
+    /// ...) converts to this.
     Activation(Activation),
     /// [`LeakyReLU`].
     LeakyReLU(LeakyReLU),

@@ -11,7 +11,7 @@ use autograd::{Var, no_grad};
 use nn::{
     AdaptiveAvgPool2d, AvgPool2d, BCELoss, BCEWithLogitsLoss, BatchNorm, Conv2d, CrossEntropyLoss,
     Dropout, Embedding, Flatten, GELU, L1Loss, LayerNorm, LeakyReLU, Linear, LogSoftmax, MSELoss,
-    MaxPool2d, Module, NLLLoss, ReLU, Sigmoid, Softmax, Tanh, one_hot,
+    MaxPool2d, Module, NLLLoss, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh, one_hot,
 };
 use tensor::{Conv2dParams, Pool2dParams, RingTensor, TensorExt, TensorOps};
 
@@ -147,6 +147,12 @@ fn activations() {
     );
     check("tanh", &|v| Tanh.forward(&v[0]), vec![rnd(12, &[6], 2.0)]);
     check("gelu", &|v| GELU.forward(&v[0]), vec![rnd(13, &[6], 3.0)]);
+    check("silu", &|v| SiLU.forward(&v[0]), vec![rnd(14, &[6], 4.0)]);
+    check(
+        "softplus",
+        &|v| Softplus.forward(&v[0]),
+        vec![rnd(15, &[6], 4.0)],
+    );
     check(
         "softmax",
         &|v| Softmax { dim: 1 }.forward(&v[0]),

@@ -5,12 +5,12 @@
 use autograd::Var;
 use nn::init::Rng;
 use nn::{
-    AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv2d, CrossEntropyLoss, Dropout, Embedding, Flatten,
-    GELU, LayerNorm, LeakyReLU, Linear, LogSoftmax, MSELoss, MaxPool2d, Module, ReLU, Reduction,
-    Sequential, Sgd, Sigmoid, Softmax, Tanh, bce_loss, bce_with_logits, cross_entropy, l1_loss,
-    mse_loss, nll_loss, one_hot,
+    Activation, AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv2d, CrossEntropyLoss, Dropout,
+    Embedding, Flatten, GELU, LayerNorm, LeakyReLU, Linear, LogSoftmax, MSELoss, MaxPool2d, Module,
+    ReLU, Reduction, Sequential, Sgd, SiLU, Sigmoid, Softmax, Softplus, Tanh, bce_loss,
+    bce_with_logits, cross_entropy, l1_loss, mse_loss, nll_loss, one_hot,
 };
-use tensor::{Conv2dParams, Pool2dParams, RingTensor, TensorOps};
+use tensor::{Conv2dParams, Pool2dParams, RingTensor, TensorExt, TensorOps, UnaryOp};
 
 fn t(shape: &[usize], v: &[f64]) -> RingTensor {
     RingTensor::from_f64(shape, v, 16).unwrap()
@@ -154,6 +154,22 @@ fn activations_match_their_definitions() {
     );
     // GELU(2) = 2·Φ(2) = 1.9544997361
     assert!((GELU.forward(&x).unwrap().to_f64()[4] - 1.954_499_736).abs() < ULP);
+    close(
+        &SiLU.forward(&x).unwrap().to_f64(),
+        &apply(&|v| v / (1.0 + (-v).exp())),
+        ULP,
+        "silu",
+    );
+    close(
+        &Softplus.forward(&x).unwrap().to_f64(),
+        &apply(&|v| (1.0 + v.exp()).ln()),
+        ULP,
+        "softplus",
+    );
+    // a layer for any function of the op table: erf(2) = 0.9953222650
+    let erf = Activation { op: UnaryOp::Erf }.forward(&x).unwrap();
+    assert_eq!(erf, x.erf().unwrap());
+    assert!((erf.to_f64()[4] - 0.995_322_265).abs() < ULP);
     let rows = t(&[2, 2], &[1.0, 2.0, 0.0, 0.0]);
     let e = (1f64).exp();
     close(

@@ -3,7 +3,8 @@
 //! A backend implements one method per *kind* of op ([`crate::TensorOps::unary`],
 //! [`crate::TensorOps::binary`], [`crate::TensorOps::reduce`], [`crate::TensorOps::lane`]) and
 //! dispatches on the enum; a new function is one variant here, its formula in
-//! [`UnaryOp::eval`] (which both plaintext backends use, so they cannot disagree), its private
+//! [`UnaryOp::eval`] (which both plaintext backends use, so they cannot disagree) and its
+//! PyTorch-named method on [`TensorExt`], its private
 //! approximation (crate `mpc`), one row of autograd's derivative table, and, where a layer is
 //! wanted, one `nn` module.
 //!
@@ -12,6 +13,9 @@
 //! missing a private implementation or a gradient.
 
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
+
+use crate::error::Error;
+use crate::ops::TensorOps;
 
 /// Where a function is defined on the reals. Plaintext backends reject inputs outside it
 /// with an error naming the function; private backends document their own (narrower)
@@ -255,6 +259,178 @@ impl LaneOp {
         }
     }
 }
+
+/// The PyTorch-named methods, for every [`TensorOps`] type: each is one op kind of the
+/// contract, so there is exactly one implementation of each function per backend.
+pub trait TensorExt: TensorOps {
+    /// Elementwise sum (broadcasting).
+    ///
+    /// # Errors
+    /// Shapes that do not broadcast; network failures.
+    fn add(&self, rhs: &Self) -> Result<Self, Self::Error> {
+        self.binary(BinaryOp::Add, rhs)
+    }
+    /// Elementwise difference.
+    ///
+    /// # Errors
+    /// As [`TensorExt::add`].
+    fn sub(&self, rhs: &Self) -> Result<Self, Self::Error> {
+        self.binary(BinaryOp::Sub, rhs)
+    }
+    /// Elementwise fixed-point product.
+    ///
+    /// # Errors
+    /// As [`TensorExt::add`].
+    fn mul(&self, rhs: &Self) -> Result<Self, Self::Error> {
+        self.binary(BinaryOp::Mul, rhs)
+    }
+    /// `self / rhs` elementwise, for a divisor of either sign.
+    ///
+    /// # Errors
+    /// As [`TensorExt::add`]; a zero divisor (plaintext).
+    fn div(&self, rhs: &Self) -> Result<Self, Self::Error> {
+        self.binary(BinaryOp::Div, rhs)
+    }
+    /// Sum over `dims` (all if empty).
+    ///
+    /// # Errors
+    /// Invalid dimensions.
+    fn sum(&self, dims: &[usize], keepdim: bool) -> Result<Self, Self::Error> {
+        self.reduce(ReduceOp::Sum, dims, keepdim)
+    }
+    /// Mean over `dims` (all if empty).
+    ///
+    /// # Errors
+    /// Invalid dimensions; network failures.
+    fn mean(&self, dims: &[usize], keepdim: bool) -> Result<Self, Self::Error> {
+        self.reduce(ReduceOp::Mean, dims, keepdim)
+    }
+    /// The maximum over `dim` without its position (`torch.amax`).
+    ///
+    /// # Errors
+    /// `dim` out of range or empty; network failures.
+    fn amax(&self, dim: usize, keepdim: bool) -> Result<Self, Self::Error> {
+        self.reduce(ReduceOp::Max, &[dim], keepdim)
+    }
+    /// Swaps two dimensions.
+    ///
+    /// # Errors
+    /// Dimensions out of range.
+    fn transpose(&self, d0: usize, d1: usize) -> Result<Self, Self::Error> {
+        let rank = self.dims().len();
+        if d0 >= rank || d1 >= rank {
+            return Err(Error::InvalidDim {
+                op: "transpose",
+                dim: d0.max(d1),
+                rank,
+            }
+            .into());
+        }
+        let mut perm: Vec<usize> = (0..rank).collect();
+        perm.swap(d0, d1);
+        self.permute(&perm)
+    }
+    /// `e^x`.
+    ///
+    /// # Errors
+    /// As [`TensorOps::unary`].
+    fn exp(&self) -> Result<Self, Self::Error> {
+        self.unary(UnaryOp::Exp)
+    }
+    /// Natural logarithm.
+    ///
+    /// # Errors
+    /// As [`TensorOps::unary`].
+    fn log(&self) -> Result<Self, Self::Error> {
+        self.unary(UnaryOp::Log)
+    }
+    /// `1/x`.
+    ///
+    /// # Errors
+    /// As [`TensorOps::unary`].
+    fn reciprocal(&self) -> Result<Self, Self::Error> {
+        self.unary(UnaryOp::Reciprocal)
+    }
+    /// `√x`.
+    ///
+    /// # Errors
+    /// As [`TensorOps::unary`].
+    fn sqrt(&self) -> Result<Self, Self::Error> {
+        self.unary(UnaryOp::Sqrt)
+    }
+    /// `1/√x`.
+    ///
+    /// # Errors
+    /// As [`TensorOps::unary`].
+    fn inv_sqrt(&self) -> Result<Self, Self::Error> {
+        self.unary(UnaryOp::InvSqrt)
+    }
+    /// The logistic function.
+    ///
+    /// # Errors
+    /// As [`TensorOps::unary`].
+    fn sigmoid(&self) -> Result<Self, Self::Error> {
+        self.unary(UnaryOp::Sigmoid)
+    }
+    /// Hyperbolic tangent.
+    ///
+    /// # Errors
+    /// As [`TensorOps::unary`].
+    fn tanh(&self) -> Result<Self, Self::Error> {
+        self.unary(UnaryOp::Tanh)
+    }
+    /// The error function.
+    ///
+    /// # Errors
+    /// As [`TensorOps::unary`].
+    fn erf(&self) -> Result<Self, Self::Error> {
+        self.unary(UnaryOp::Erf)
+    }
+    /// GELU, exact (erf) form.
+    ///
+    /// # Errors
+    /// As [`TensorOps::unary`].
+    fn gelu(&self) -> Result<Self, Self::Error> {
+        self.unary(UnaryOp::Gelu)
+    }
+    /// `max(x, 0)`.
+    ///
+    /// # Errors
+    /// As [`TensorOps::unary`].
+    fn relu(&self) -> Result<Self, Self::Error> {
+        self.unary(UnaryOp::Relu)
+    }
+    /// SiLU `x·σ(x)`.
+    ///
+    /// # Errors
+    /// As [`TensorOps::unary`].
+    fn silu(&self) -> Result<Self, Self::Error> {
+        self.unary(UnaryOp::Silu)
+    }
+    /// Softplus `ln(1 + e^x)`.
+    ///
+    /// # Errors
+    /// As [`TensorOps::unary`].
+    fn softplus(&self) -> Result<Self, Self::Error> {
+        self.unary(UnaryOp::Softplus)
+    }
+    /// Softmax over `dim`.
+    ///
+    /// # Errors
+    /// As [`TensorOps::lane`].
+    fn softmax(&self, dim: usize) -> Result<Self, Self::Error> {
+        self.lane(LaneOp::Softmax, dim)
+    }
+    /// Log-softmax over `dim`.
+    ///
+    /// # Errors
+    /// As [`TensorOps::lane`].
+    fn log_softmax(&self, dim: usize) -> Result<Self, Self::Error> {
+        self.lane(LaneOp::LogSoftmax, dim)
+    }
+}
+
+impl<T: TensorOps> TensorExt for T {}
 
 fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())

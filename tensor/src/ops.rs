@@ -1,5 +1,4 @@
-//! [`TensorOps`]: the op contract that autograd and nn are written against, and
-//! [`TensorExt`], the PyTorch-named methods built on it.
+//! [`TensorOps`]: the op contract that autograd and nn are written against.
 //!
 //! [`RingTensor`] (plaintext fixed point) and [`crate::FloatTensor`] (plaintext `f64`)
 //! implement it, `mpc::CrypTensor` (secret-shared) implements it, and `autograd::Var<T>`
@@ -22,6 +21,7 @@
 
 use crate::error::Error;
 use crate::fixed::DEFAULT_FRAC_BITS;
+pub use crate::op::TensorExt;
 use crate::op::{BinaryOp, LaneOp, ReduceOp, UnaryOp};
 use crate::ring::{Conv2dParams, Pool2dParams, RingTensor};
 use crate::window::WindowFill;
@@ -210,178 +210,6 @@ pub trait TensorOps: Clone + Sized {
         self.clone()
     }
 }
-
-/// The PyTorch-named methods, for every [`TensorOps`] type: each is one op kind of the
-/// contract, so there is exactly one implementation of each function per backend.
-pub trait TensorExt: TensorOps {
-    /// Elementwise sum (broadcasting).
-    ///
-    /// # Errors
-    /// Shapes that do not broadcast; network failures.
-    fn add(&self, rhs: &Self) -> Result<Self, Self::Error> {
-        self.binary(BinaryOp::Add, rhs)
-    }
-    /// Elementwise difference.
-    ///
-    /// # Errors
-    /// As [`TensorExt::add`].
-    fn sub(&self, rhs: &Self) -> Result<Self, Self::Error> {
-        self.binary(BinaryOp::Sub, rhs)
-    }
-    /// Elementwise fixed-point product.
-    ///
-    /// # Errors
-    /// As [`TensorExt::add`].
-    fn mul(&self, rhs: &Self) -> Result<Self, Self::Error> {
-        self.binary(BinaryOp::Mul, rhs)
-    }
-    /// `self / rhs` elementwise, for a divisor of either sign.
-    ///
-    /// # Errors
-    /// As [`TensorExt::add`]; a zero divisor (plaintext).
-    fn div(&self, rhs: &Self) -> Result<Self, Self::Error> {
-        self.binary(BinaryOp::Div, rhs)
-    }
-    /// Sum over `dims` (all if empty).
-    ///
-    /// # Errors
-    /// Invalid dimensions.
-    fn sum(&self, dims: &[usize], keepdim: bool) -> Result<Self, Self::Error> {
-        self.reduce(ReduceOp::Sum, dims, keepdim)
-    }
-    /// Mean over `dims` (all if empty).
-    ///
-    /// # Errors
-    /// Invalid dimensions; network failures.
-    fn mean(&self, dims: &[usize], keepdim: bool) -> Result<Self, Self::Error> {
-        self.reduce(ReduceOp::Mean, dims, keepdim)
-    }
-    /// The maximum over `dim` without its position (`torch.amax`).
-    ///
-    /// # Errors
-    /// `dim` out of range or empty; network failures.
-    fn amax(&self, dim: usize, keepdim: bool) -> Result<Self, Self::Error> {
-        self.reduce(ReduceOp::Max, &[dim], keepdim)
-    }
-    /// Swaps two dimensions.
-    ///
-    /// # Errors
-    /// Dimensions out of range.
-    fn transpose(&self, d0: usize, d1: usize) -> Result<Self, Self::Error> {
-        let rank = self.dims().len();
-        if d0 >= rank || d1 >= rank {
-            return Err(Error::InvalidDim {
-                op: "transpose",
-                dim: d0.max(d1),
-                rank,
-            }
-            .into());
-        }
-        let mut perm: Vec<usize> = (0..rank).collect();
-        perm.swap(d0, d1);
-        self.permute(&perm)
-    }
-    /// `e^x`.
-    ///
-    /// # Errors
-    /// As [`TensorOps::unary`].
-    fn exp(&self) -> Result<Self, Self::Error> {
-        self.unary(UnaryOp::Exp)
-    }
-    /// Natural logarithm.
-    ///
-    /// # Errors
-    /// As [`TensorOps::unary`].
-    fn log(&self) -> Result<Self, Self::Error> {
-        self.unary(UnaryOp::Log)
-    }
-    /// `1/x`.
-    ///
-    /// # Errors
-    /// As [`TensorOps::unary`].
-    fn reciprocal(&self) -> Result<Self, Self::Error> {
-        self.unary(UnaryOp::Reciprocal)
-    }
-    /// `√x`.
-    ///
-    /// # Errors
-    /// As [`TensorOps::unary`].
-    fn sqrt(&self) -> Result<Self, Self::Error> {
-        self.unary(UnaryOp::Sqrt)
-    }
-    /// `1/√x`.
-    ///
-    /// # Errors
-    /// As [`TensorOps::unary`].
-    fn inv_sqrt(&self) -> Result<Self, Self::Error> {
-        self.unary(UnaryOp::InvSqrt)
-    }
-    /// The logistic function.
-    ///
-    /// # Errors
-    /// As [`TensorOps::unary`].
-    fn sigmoid(&self) -> Result<Self, Self::Error> {
-        self.unary(UnaryOp::Sigmoid)
-    }
-    /// Hyperbolic tangent.
-    ///
-    /// # Errors
-    /// As [`TensorOps::unary`].
-    fn tanh(&self) -> Result<Self, Self::Error> {
-        self.unary(UnaryOp::Tanh)
-    }
-    /// The error function.
-    ///
-    /// # Errors
-    /// As [`TensorOps::unary`].
-    fn erf(&self) -> Result<Self, Self::Error> {
-        self.unary(UnaryOp::Erf)
-    }
-    /// GELU, exact (erf) form.
-    ///
-    /// # Errors
-    /// As [`TensorOps::unary`].
-    fn gelu(&self) -> Result<Self, Self::Error> {
-        self.unary(UnaryOp::Gelu)
-    }
-    /// `max(x, 0)`.
-    ///
-    /// # Errors
-    /// As [`TensorOps::unary`].
-    fn relu(&self) -> Result<Self, Self::Error> {
-        self.unary(UnaryOp::Relu)
-    }
-    /// SiLU `x·σ(x)`.
-    ///
-    /// # Errors
-    /// As [`TensorOps::unary`].
-    fn silu(&self) -> Result<Self, Self::Error> {
-        self.unary(UnaryOp::Silu)
-    }
-    /// Softplus `ln(1 + e^x)`.
-    ///
-    /// # Errors
-    /// As [`TensorOps::unary`].
-    fn softplus(&self) -> Result<Self, Self::Error> {
-        self.unary(UnaryOp::Softplus)
-    }
-    /// Softmax over `dim`.
-    ///
-    /// # Errors
-    /// As [`TensorOps::lane`].
-    fn softmax(&self, dim: usize) -> Result<Self, Self::Error> {
-        self.lane(LaneOp::Softmax, dim)
-    }
-    /// Log-softmax over `dim`.
-    ///
-    /// # Errors
-    /// As [`TensorOps::lane`].
-    fn log_softmax(&self, dim: usize) -> Result<Self, Self::Error> {
-        self.lane(LaneOp::LogSoftmax, dim)
-    }
-}
-
-impl<T: TensorOps> TensorExt for T {}
 
 impl TensorOps for RingTensor {
     type Error = Error;
