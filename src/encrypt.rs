@@ -24,7 +24,7 @@
 
 use autograd::Var;
 use mpc::{CrypTensor, Session};
-use nn::{MapParams, Role};
+use nn::{Init, LoadSource, MapParams, ParamSource, Params, Role, Trainable};
 use tensor::RingTensor;
 
 /// Sharing a plaintext model from its owner (see the module docs).
@@ -90,4 +90,143 @@ impl<M: MapParams<Var<CrypTensor>>> Decrypt<Var<CrypTensor>> for M {
     fn decrypt(&self) -> mpc::Result<Self::Mapped<RingTensor>> {
         self.try_map(&mut |_, _, t| t.value().reveal())
     }
+}
+
+/// A parameter source that secret-shares every tensor from its owner: the owner reads each
+/// value from a plaintext source (a fresh [`nn::InitSource`], a [`nn::LoadSource`] over a file
+/// or over its plaintext model's `state_dict()`), the other parties pass no source and learn
+/// only the shapes, which the module constructor states. With it any module built from
+/// [`nn::Params`], a user's own included, becomes private (see [`share_module`]).
+///
+/// # Security
+/// Sharing an input costs no communication; only the owner's values enter the shares. The
+/// architecture and the shapes are public.
+pub struct ShareSource<'a> {
+    session: &'a Session,
+    owner: usize,
+    plain: Option<&'a mut dyn ParamSource<RingTensor>>,
+}
+
+impl<'a> ShareSource<'a> {
+    /// Shares from `owner`, who passes `Some(plaintext source)`; every other party passes
+    /// `None`.
+    pub fn new(
+        session: &'a Session,
+        owner: usize,
+        plain: Option<&'a mut dyn ParamSource<RingTensor>>,
+    ) -> Self {
+        Self {
+            session,
+            owner,
+            plain,
+        }
+    }
+}
+
+impl ParamSource<CrypTensor> for ShareSource<'_> {
+    fn get(
+        &mut self,
+        path: &str,
+        shape: &[usize],
+        role: Role,
+        init: &Init,
+    ) -> mpc::Result<CrypTensor> {
+        let frac = self.session.config().frac_bits;
+        if self.session.party() != self.owner {
+            return self.session.share_from(shape, frac, self.owner);
+        }
+        let Some(plain) = self.plain.as_deref_mut() else {
+            return Err(mpc::Error::InvalidArgument {
+                op: "share_module",
+                reason: format!(
+                    "party {} owns the model and must pass the source of {path:?}",
+                    self.owner
+                ),
+            });
+        };
+        let value = plain.get(path, shape, role, init)?;
+        if value.shape() != shape {
+            return Err(tensor::Error::ShapeMismatch {
+                op: "share_module",
+                lhs: value.shape().to_vec(),
+                rhs: shape.to_vec(),
+            }
+            .into());
+        }
+        self.session.share(&value, self.owner)
+    }
+}
+
+/// Builds a private module with `build` (any constructor over [`nn::Params`]), every tensor
+/// shared from `owner`, who passes `Some(state)`, the plaintext weights (its model's
+/// `state_dict()`, a loaded file); the others pass `None`. With `strict`, the owner's state
+/// must hold exactly the tensors the constructor asks for.
+///
+/// # Errors
+/// A tensor missing from the owner's state or of another shape (named); with `strict`, an
+/// unused tensor; `owner` not a party.
+///
+/// # Security
+/// As [`ShareSource`]: no communication, only the owner's values enter the shares.
+pub fn share_module<M>(
+    session: &Session,
+    owner: usize,
+    state: Option<&nn::StateDict>,
+    strict: bool,
+    build: impl FnOnce(&mut Params<'_, CrypTensor>) -> mpc::Result<M>,
+) -> mpc::Result<M> {
+    with_owner_source(session, owner, state, strict, |src| {
+        build(&mut Params::new(src))
+    })
+}
+
+/// [`share_module`] for private training: parameters are gradient-tracking leaves, buffers
+/// constants.
+///
+/// # Errors
+/// As [`share_module`].
+///
+/// # Security
+/// As [`share_module`].
+pub fn share_module_trainable<M>(
+    session: &Session,
+    owner: usize,
+    state: Option<&nn::StateDict>,
+    strict: bool,
+    build: impl FnOnce(&mut Params<'_, Var<CrypTensor>>) -> mpc::Result<M>,
+) -> mpc::Result<M> {
+    with_owner_source(session, owner, state, strict, |src| {
+        build(&mut Params::new(&mut Trainable(src)))
+    })
+}
+
+fn with_owner_source<M>(
+    session: &Session,
+    owner: usize,
+    state: Option<&nn::StateDict>,
+    strict: bool,
+    build: impl FnOnce(&mut ShareSource<'_>) -> mpc::Result<M>,
+) -> mpc::Result<M> {
+    if owner >= session.n_parties() {
+        return Err(mpc::Error::InvalidArgument {
+            op: "share_module",
+            reason: format!(
+                "owner {owner} is not a party (the session has {})",
+                session.n_parties()
+            ),
+        });
+    }
+    let mut load = state.map(|s| LoadSource::new(s));
+    let model = {
+        let plain = load.as_mut().map(|l| l as &mut dyn ParamSource<RingTensor>);
+        build(&mut ShareSource::new(session, owner, plain))?
+    };
+    if let Some(load) = load {
+        load.finish(strict)
+            .map_err(|e| mpc::Error::InvalidArgument {
+                op: "share_module",
+                reason: e.to_string(),
+            })?;
+    }
+    Ok(model)
 }

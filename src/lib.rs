@@ -31,7 +31,7 @@ pub mod encrypt;
 pub mod loader;
 pub mod testprog;
 
-pub use encrypt::{Decrypt, Encrypt};
+pub use encrypt::{Decrypt, Encrypt, ShareSource, share_module, share_module_trainable};
 pub use mpc::{
     self, CommStats, CrypTensor, InsecureTestDealer, Session, SessionConfig, TruncMode,
     TupleRequest, run_local,

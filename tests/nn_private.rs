@@ -21,8 +21,8 @@ use umbra::nn::init::Rng;
 use umbra::nn::{
     AdaptiveAvgPool2d, AvgPool2d, BCELoss, BCEWithLogitsLoss, BatchNorm, Conv2d, CrossEntropyLoss,
     Dropout, Embedding, Flatten, GELU, L1Loss, LayerNorm, LeakyReLU, Linear, LogSoftmax, MSELoss,
-    MapParams, MaxPool2d, Module, ModuleState, NLLLoss, ReLU, Sequential, SiLU, Sigmoid, Softmax,
-    Softplus, Tanh, one_hot, trainable,
+    MapParams, MaxPool2d, Module, ModuleState, NLLLoss, ReLU, Residual, Sequential, SiLU, Sigmoid,
+    Softmax, Softplus, Tanh, one_hot, trainable,
 };
 use umbra::{
     CrypTensor, Decrypt, Encrypt, Pool2dParams, RingTensor, Session, TensorExt, TensorOps,
@@ -252,6 +252,26 @@ fn smooth_activations_match_plaintext() {
             SMOOTH,
         );
     }
+}
+
+/// `y = x + f(x)` around a small MLP (a ResNet-style block), forward and backward: the input
+/// gradient is the identity's plus the branch's.
+#[test]
+fn a_residual_block_matches_plaintext_forward_and_backward() {
+    let x = rnd(31, &[3, 4], 2.0);
+    case(
+        "residual",
+        || {
+            Residual::new(Sequential::<RingTensor>::new(vec![
+                Linear::init(4, 5, true, &mut Rng::new(32)).unwrap().into(),
+                ReLU.into(),
+                Linear::init(5, 4, true, &mut Rng::new(33)).unwrap().into(),
+            ]))
+        },
+        &x,
+        true,
+        LINEAR,
+    );
 }
 
 #[test]

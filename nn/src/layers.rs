@@ -12,6 +12,7 @@ use tensor::{Conv2dParams, Pool2dParams, RingTensor, TensorExt, TensorOps, Unary
 
 use crate::init::{self, Rng};
 use crate::module::{Layer, MapParams, Module, Role};
+use crate::source::{Init, Params};
 
 pub(crate) fn invalid<E: From<tensor::Error>>(op: &'static str, reason: String) -> E {
     tensor::Error::InvalidArgument { op, reason }.into()
@@ -93,6 +94,30 @@ impl Linear<RingTensor> {
         let bias = bias
             .then(|| init::uniform(&[out_features], -bound, bound, rng))
             .transpose()?;
+        Ok(Self { weight, bias })
+    }
+}
+
+impl<T: TensorOps> Linear<T> {
+    /// A layer whose weight (`"weight"`, `[out, in]`) and bias (`"bias"`) come from `p`:
+    /// initialised as PyTorch does by an [`crate::InitSource`], loaded by a
+    /// [`crate::LoadSource`], shared from its owner by the root crate's `ShareSource`.
+    ///
+    /// # Errors
+    /// Zero sizes; whatever the source returns.
+    pub fn build(
+        p: &mut Params<'_, T>,
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+    ) -> Result<Self, T::Error> {
+        let shape = [out_features, in_features];
+        let weight = p.param("weight", &shape, Init::KaimingUniform)?;
+        let bias = if bias {
+            Some(p.param("bias", &[out_features], Init::fan_in_uniform(&shape)?)?)
+        } else {
+            None
+        };
         Ok(Self { weight, bias })
     }
 }
@@ -189,6 +214,42 @@ impl Conv2d<RingTensor> {
         let bias = bias
             .then(|| init::uniform(&[out_channels], -bound, bound, rng))
             .transpose()?;
+        Ok(Self {
+            weight,
+            bias,
+            params,
+        })
+    }
+}
+
+impl<T: TensorOps> Conv2d<T> {
+    /// A layer whose weight (`[out, in/groups, kh, kw]`) and bias come from `p` (see
+    /// [`Linear::build`]).
+    ///
+    /// # Errors
+    /// Zero sizes, channel counts that the groups do not divide; whatever the source returns.
+    pub fn build(
+        p: &mut Params<'_, T>,
+        in_channels: usize,
+        out_channels: usize,
+        kernel: (usize, usize),
+        params: Conv2dParams,
+        bias: bool,
+    ) -> Result<Self, T::Error> {
+        let g = params.groups;
+        if g == 0 || !in_channels.is_multiple_of(g) || !out_channels.is_multiple_of(g) {
+            return Err(invalid(
+                "conv2d",
+                format!("{g} groups must divide {in_channels} and {out_channels} channels"),
+            ));
+        }
+        let shape = [out_channels, in_channels / g, kernel.0, kernel.1];
+        let weight = p.param("weight", &shape, Init::KaimingUniform)?;
+        let bias = if bias {
+            Some(p.param("bias", &[out_channels], Init::fan_in_uniform(&shape)?)?)
+        } else {
+            None
+        };
         Ok(Self {
             weight,
             bias,

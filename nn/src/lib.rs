@@ -4,14 +4,20 @@
 //! `nn` depends on `autograd` and `tensor`, never on `mpc`: a model becomes private by how its
 //! tensors are produced (shared in from their owner), not by a different module type.
 //! `Linear<RingTensor>` is plaintext inference, `Linear<CrypTensor>` private inference and
-//! `Linear<Var<CrypTensor>>` private training, all with the same code. [`MapParams`] turns one
-//! into another (the root crate's `Encrypt` shares a plaintext model from its owner through
-//! it).
+//! `Linear<Var<CrypTensor>>` private training, all with the same code. Two doors lead from one
+//! to another:
+//! - a module built from a parameter source ([`Params`], as candle's `VarBuilder`): one
+//!   constructor, generic over the tensor type, initialises ([`InitSource`]), loads
+//!   ([`LoadSource`]), makes trainable ([`Trainable`]) or, in the root crate, shares from the
+//!   owner (`umbra::share_module`). This works for any module, a user's own included;
+//! - [`MapParams`] maps a built-in model's tensors (the root crate's `Encrypt`).
 //!
 //! - [`Module`]: forward, named parameters and buffers in a fixed order (every party walks
-//!   them identically), train/eval; containers [`Sequential`] and [`Layer`].
-//! - Layers: [`Linear`], [`Conv2d`], [`Embedding`], [`ReLU`], [`LeakyReLU`], [`Sigmoid`],
-//!   [`Tanh`], [`GELU`], [`Softmax`], [`LogSoftmax`], [`MaxPool2d`], [`AvgPool2d`],
+//!   them identically), train/eval; containers [`Sequential`] and [`Layer`] (which boxes any
+//!   module), [`Residual`] (`x + f(x)`) and [`Branches`] (sum or concatenation).
+//! - Layers: [`Linear`], [`Conv2d`], [`Embedding`], the activations ([`Activation`] for any
+//!   `tensor::UnaryOp`: [`ReLU`], [`Sigmoid`], [`Tanh`], [`GELU`], [`SiLU`], [`Softplus`]),
+//!   [`LeakyReLU`], [`Softmax`], [`LogSoftmax`], [`MaxPool2d`], [`AvgPool2d`],
 //!   [`AdaptiveAvgPool2d`], [`Flatten`], [`Dropout`], [`BatchNorm`] (1-D/2-D), [`LayerNorm`].
 //! - Losses ([`loss`]): [`MSELoss`], [`L1Loss`], [`CrossEntropyLoss`], [`NLLLoss`],
 //!   [`BCELoss`], [`BCEWithLogitsLoss`]; class targets are one-hot (see [`one_hot`]).
@@ -39,6 +45,7 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+mod compose;
 pub mod error;
 pub mod init;
 mod layers;
@@ -46,11 +53,13 @@ pub mod loss;
 mod module;
 mod norm;
 pub mod optim;
+mod source;
 pub mod state;
 
 pub use autograd::{TensorExt, TensorOps};
 pub use error::{Error, Result};
 // every public layer (one `activation!` line in layers.rs adds a module, nothing here)
+pub use compose::{Branches, Join, Residual};
 pub use layers::*;
 pub use loss::{
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss, Reduction, bce_loss,
@@ -59,4 +68,5 @@ pub use loss::{
 pub use module::{Layer, MapParams, Module, Role, Sequential, detached, trainable};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, LayerNorm};
 pub use optim::{Adam, Sgd};
+pub use source::{FromValues, Init, InitSource, LoadSource, ParamSource, Params, Trainable};
 pub use state::{ModuleState, PlainTensor, StateDict, TensorData, TensorSource, load_tensors};

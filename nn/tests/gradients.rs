@@ -9,9 +9,10 @@
 
 use autograd::{Var, no_grad};
 use nn::{
-    AdaptiveAvgPool2d, AvgPool2d, BCELoss, BCEWithLogitsLoss, BatchNorm, Conv2d, CrossEntropyLoss,
-    Dropout, Embedding, Flatten, GELU, L1Loss, LayerNorm, LeakyReLU, Linear, LogSoftmax, MSELoss,
-    MaxPool2d, Module, NLLLoss, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh, one_hot,
+    AdaptiveAvgPool2d, AvgPool2d, BCELoss, BCEWithLogitsLoss, BatchNorm, Branches, Conv2d,
+    CrossEntropyLoss, Dropout, Embedding, Flatten, GELU, Join, L1Loss, LayerNorm, LeakyReLU,
+    Linear, LogSoftmax, MSELoss, MaxPool2d, Module, NLLLoss, ReLU, Residual, Sequential, SiLU,
+    Sigmoid, Softmax, Softplus, Tanh, one_hot,
 };
 use tensor::{Conv2dParams, Pool2dParams, RingTensor, TensorExt, TensorOps};
 
@@ -123,6 +124,50 @@ fn linear_conv_and_embedding() {
         },
         vec![rnd(7, &[3, 2], 1.0)],
     );
+}
+
+/// A residual block and branches joined by a sum and by a concatenation, by finite
+/// differences through every input and weight.
+#[test]
+fn residual_and_branches() {
+    check(
+        "residual",
+        &|v| {
+            Residual::new(Sequential::new(vec![
+                Linear::new(v[1].clone(), Some(v[2].clone())).into(),
+                Tanh.into(),
+            ]))
+            .forward(&v[0])
+        },
+        vec![
+            rnd(40, &[3, 4], 1.0),
+            rnd(41, &[4, 4], 1.0),
+            rnd(42, &[4], 1.0),
+        ],
+    );
+    for join in [Join::Sum, Join::Concat(1)] {
+        check(
+            "branches",
+            &move |v| {
+                Branches::new(
+                    vec![
+                        Box::new(Linear::new(v[1].clone(), None)),
+                        Box::new(Sequential::new(vec![
+                            Linear::new(v[2].clone(), None).into(),
+                            Sigmoid.into(),
+                        ])),
+                    ],
+                    join,
+                )
+                .forward(&v[0])
+            },
+            vec![
+                rnd(43, &[2, 3], 1.0),
+                rnd(44, &[3, 3], 1.0),
+                rnd(45, &[3, 3], 1.0),
+            ],
+        );
+    }
 }
 
 #[test]
