@@ -3,10 +3,11 @@
 //! Several parties that do not trust each other compute on secret-shared tensors and reveal
 //! only what the program reveals. This facade re-exports the user-facing API of the layers
 //! below it (see the README's crate map) and hosts the glue that needs more than one layer:
-//! sharing a plaintext model from its owner ([`Encrypt`]) and revealing it ([`Decrypt`]),
-//! data owned by several parties ([`loader`]: vertical and horizontal splits, a loader whose
-//! batch order no party knows), and the demos ([`demo`], on the data sets in [`data`]) and
-//! the benchmarks behind the `umbra` CLI.
+//! sharing a plaintext model from its owner ([`Encrypt`], [`share_module`]) and revealing it
+//! ([`Decrypt`]), and data owned by several parties ([`loader`]: vertical and horizontal
+//! splits, a loader whose batch order no party knows). The `umbra` command line, its demos,
+//! benchmarks and test programs are not library API: they live in the unpublished
+//! `umbra-cli` package (`apps/`).
 //!
 //! A program that runs as one party of a real session (one process per party, started by
 //! `umbra launch` or `umbra party`) joins it with [`init`]; `run_local` runs every party as a
@@ -24,12 +25,8 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
-pub mod bench;
-pub mod data;
-pub mod demo;
 pub mod encrypt;
 pub mod loader;
-pub mod testprog;
 
 pub use encrypt::{Decrypt, Encrypt, ShareSource, share_module, share_module_trainable};
 pub use mpc::{

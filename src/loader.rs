@@ -41,8 +41,6 @@ use mpc::{CrypTensor, Error, Result, Session};
 use nn::init::Rng;
 use tensor::RingTensor;
 
-use crate::data::permutation;
-
 /// A `rows × cols` table owned by party `owner`. `values` (row-major) are read only at the
 /// owner; the other parties may pass `None`, or anything of the right length (in the demos
 /// every process reads the same file, but only the owner's copy is ever used).
@@ -328,4 +326,14 @@ impl Loader {
         }
         Ok(t)
     }
+}
+
+/// A uniformly random permutation of `0..n` from `rng` (Fisher-Yates).
+pub fn permutation(n: usize, rng: &mut Rng) -> Vec<usize> {
+    let mut p: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        p.swap(i, j);
+    }
+    p
 }

@@ -10,11 +10,11 @@
 
 fn main() -> anyhow::Result<()> {
     let session = umbra::init()?;
-    let mut cfg = umbra::demo::lenet::Config::default();
+    let mut cfg = apps::demo::lenet::Config::default();
     if let Some(batch) = std::env::args().nth(1) {
         cfg.batch = batch.parse()?;
     }
-    if let Some(report) = umbra::demo::lenet::run(&session, &cfg)? {
+    if let Some(report) = apps::demo::lenet::run(&session, &cfg)? {
         print!("{}", report.render());
     }
     Ok(())

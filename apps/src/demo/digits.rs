@@ -26,9 +26,9 @@ use nn::{Linear, MapParams, Module, ReLU, Sequential, Sgd, cross_entropy, detach
 use tensor::{FloatTensor, RingTensor, TensorOps};
 
 use super::{Cost, fixed_point, plain_batches, progress, train_epoch};
-use crate::Encrypt;
 use crate::data::{Dataset, digits};
-use crate::loader::{Block, Loader, Shuffle, horizontal};
+use umbra::Encrypt;
+use umbra::loader::{Block, Loader, Shuffle, horizontal};
 
 /// Seed of the train/test split (public).
 pub const SPLIT_SEED: u64 = 30;
@@ -241,8 +241,8 @@ pub fn run(s: &Session, cfg: &Config) -> mpc::Result<Report> {
     let xt = Block::new(TEST_OWNER, n_test, 64, Some(&test.features));
     let yt_values = test.one_hot();
     let yt = Block::new(TEST_OWNER, n_test, 10, Some(&yt_values));
-    let xt = crate::loader::share_block(s, &xt)?;
-    let yt = crate::loader::share_block(s, &yt)?;
+    let xt = umbra::loader::share_block(s, &xt)?;
+    let yt = umbra::loader::share_block(s, &yt)?;
     // the one-hot argmax of the logits against the one-hot labels: 1 per correct row
     let (_, pred) = model.forward(&xt)?.max_with_one_hot(1, false)?;
     let correct = pred.mul(&yt)?.sum(&[], false)?.reveal_f64()?[0];

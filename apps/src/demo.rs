@@ -192,7 +192,7 @@ where
 
 /// Plaintext batches of `[inputs, targets]` rows, each made a tensor by `encode(shape,
 /// values)` (fixed point at some scale, or `f64`), in a public order drawn from `rng` (the
-/// plaintext reference runs; private runs use [`crate::loader::Loader`]).
+/// plaintext reference runs; private runs use [`umbra::loader::Loader`]).
 ///
 /// # Errors
 /// Values that `encode` refuses.
@@ -206,7 +206,7 @@ pub fn plain_batches<T>(
     rng: &mut nn::init::Rng,
 ) -> tensor::Result<Vec<Vec<T>>> {
     let n = x.len() / x_cols;
-    let order = crate::data::permutation(n, rng);
+    let order = umbra::loader::permutation(n, rng);
     let mut out = Vec::new();
     for chunk in order.chunks(batch_size) {
         let xs: Vec<f64> = chunk

@@ -8,13 +8,14 @@
 //!   0..=9 (`data/digits.README.rst`).
 //!
 //! ```
-//! let d = umbra::data::breast_cancer();
+//! let d = apps::data::breast_cancer();
 //! assert_eq!((d.rows(), d.cols, d.classes), (569, 30, 2));
 //! let (train, test) = d.split(0.2, 7);
 //! assert_eq!((train.rows(), test.rows()), (455, 114));
 //! ```
 
 use nn::init::Rng;
+use umbra::loader::permutation;
 
 const BREAST_CANCER: &str = include_str!("../data/breast_cancer.csv");
 const DIGITS: &str = include_str!("../data/digits.csv");
@@ -123,16 +124,6 @@ impl Dataset {
     pub fn labels_f64(&self) -> Vec<f64> {
         self.labels.iter().map(|&l| l as f64).collect()
     }
-}
-
-/// A uniformly random permutation of `0..n` from `rng` (Fisher-Yates).
-pub fn permutation(n: usize, rng: &mut Rng) -> Vec<usize> {
-    let mut p: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        p.swap(i, j);
-    }
-    p
 }
 
 /// Parses `features..., label` lines; `header` skips the first line.

@@ -38,8 +38,8 @@ use nn::{
 use tensor::{Conv2dParams, RingTensor};
 
 use super::{Cost, progress};
-use crate::Encrypt;
 use crate::data::{digits, upsample_28};
+use umbra::Encrypt;
 
 /// The party that owns the model.
 pub const MODEL_OWNER: usize = 0;
@@ -155,7 +155,7 @@ pub fn train_weights(epochs: usize, show: bool) -> tensor::Result<(StateDict, f6
     }
     let ce = CrossEntropyLoss::default();
     for _ in 0..epochs {
-        let order = crate::data::permutation(n, &mut rng);
+        let order = umbra::loader::permutation(n, &mut rng);
         for chunk in order.chunks(32) {
             let x: Vec<f64> = chunk
                 .iter()

@@ -205,7 +205,7 @@ fn bad_arguments_fail_with_a_clear_message() {
 fn the_accuracy_table_in_the_docs_is_what_the_command_prints() {
     // The table is measured with fixed seeds, so it reproduces exactly: a change to an
     // approximation that is not followed by regenerating docs/accuracy.md fails here.
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/accuracy.md"))
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/accuracy.md"))
         .expect("docs/accuracy.md");
     for parties in ["2", "3"] {
         let (ok, out, err) = umbra(&["bench", "accuracy", "--markdown", "--parties", parties]);

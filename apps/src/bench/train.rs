@@ -18,7 +18,7 @@ use nn::{Linear, Module, ReLU, Sequential, Sgd, cross_entropy};
 use serde::Serialize;
 
 use super::{PartyRun, WARMUP, best_time, gather};
-use crate::Encrypt;
+use umbra::Encrypt;
 
 /// One workload's result (one JSON line).
 #[derive(Debug, Clone, Serialize)]

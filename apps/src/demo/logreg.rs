@@ -8,7 +8,7 @@
 //!   model and shares it.
 //!
 //! Training is mini-batch SGD on `BCEWithLogitsLoss` over secret shares, the batches in an
-//! order no party knows ([`crate::loader`]). The parties reveal the mean training loss of
+//! order no party knows ([`umbra::loader`]). The parties reveal the mean training loss of
 //! each epoch and, at the end, only the number of correctly classified test patients: the
 //! model, the predictions and every label stay secret. The same `nn` code then trains on
 //! plaintext fixed point (`RingTensor`, the same 16 fractional bits) for comparison.
@@ -22,9 +22,9 @@ use nn::{Linear, Module, Sgd, bce_with_logits, detached, trainable};
 use tensor::RingTensor;
 
 use super::{Cost, fixed_point, plain_batches, progress, train_epoch};
-use crate::Encrypt;
 use crate::data::{Dataset, breast_cancer};
-use crate::loader::{Block, Loader, Shuffle, share_block};
+use umbra::Encrypt;
+use umbra::loader::{Block, Loader, Shuffle, share_block};
 
 /// The party holding the features.
 pub const DATA_OWNER: usize = 0;

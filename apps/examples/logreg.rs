@@ -10,11 +10,11 @@
 
 fn main() -> anyhow::Result<()> {
     let session = umbra::init()?;
-    let mut cfg = umbra::demo::logreg::Config::default();
+    let mut cfg = apps::demo::logreg::Config::default();
     if let Some(epochs) = std::env::args().nth(1) {
         cfg.epochs = epochs.parse()?;
     }
-    let report = umbra::demo::logreg::run(&session, &cfg)?;
+    let report = apps::demo::logreg::run(&session, &cfg)?;
     if session.party() == 0 {
         print!("{}", report.render());
     }

@@ -10,11 +10,11 @@
 
 fn main() -> anyhow::Result<()> {
     let session = umbra::init()?;
-    let mut cfg = umbra::demo::digits::Config::default();
+    let mut cfg = apps::demo::digits::Config::default();
     if let Some(epochs) = std::env::args().nth(1) {
         cfg.epochs = epochs.parse()?;
     }
-    let report = umbra::demo::digits::run(&session, &cfg)?;
+    let report = apps::demo::digits::run(&session, &cfg)?;
     if session.party() == 0 {
         print!("{}", report.render());
     }

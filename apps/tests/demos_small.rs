@@ -2,7 +2,7 @@
 //! decreases and whose accuracy passes a threshold, and private inference that matches
 //! plaintext within the documented tolerance. (The full demos are commands, not tests.)
 
-use umbra::demo::{digits, lenet, logreg};
+use apps::demo::{digits, lenet, logreg};
 use umbra::mpc::run_parties;
 
 #[test]

@@ -100,7 +100,7 @@ fn launched_parties_compute_what_in_process_parties_compute() {
             run.out,
             run.err
         );
-        let want = umbra::mpc::run_parties(parties, |s| umbra::testprog::matmul_relu(&s)).unwrap();
+        let want = umbra::mpc::run_parties(parties, |s| apps::testprog::matmul_relu(&s)).unwrap();
         for got in results(&run.out, parties) {
             assert_eq!(got.len(), want[0].len());
             for (g, w) in got.iter().zip(&want[0]) {

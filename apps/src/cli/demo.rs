@@ -1,0 +1,132 @@
+//! `umbra demo`: the demos on built-in data, in-process.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub(crate) enum Demo {
+    /// Secret-share two matrices from two owners, multiply them privately, reveal the product.
+    Matmul {
+        /// Number of parties (at least 2).
+        #[arg(long, default_value_t = 3)]
+        parties: usize,
+    },
+    /// Private logistic regression on the breast-cancer data: features from party 0, labels
+    /// from party 1, the model from party 2 (if any); reports the test accuracy.
+    Logreg {
+        /// Number of parties (at least 2).
+        #[arg(long, default_value_t = 3)]
+        parties: usize,
+        /// Passes over the 455 training rows.
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        /// Rows per SGD step.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Learning rate.
+        #[arg(long, default_value_t = 0.5)]
+        lr: f64,
+    },
+    /// Private training of an MLP (64-128-10) on the digits, the training rows split between
+    /// parties 0 and 1, the model from party 2 (if any); compares with plaintext training.
+    Digits {
+        /// Number of parties (at least 2).
+        #[arg(long, default_value_t = 2)]
+        parties: usize,
+        /// Passes over the 1438 training rows.
+        #[arg(long, default_value_t = 10)]
+        epochs: usize,
+        /// Rows per SGD step.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Learning rate (SGD with momentum 0.9).
+        #[arg(long, default_value_t = 0.05)]
+        lr: f64,
+    },
+    /// Private inference of a LeNet-style CNN: the model from party 0, 28x28 images from
+    /// party 1; the logits (revealed to party 1) are checked against plaintext f64.
+    Lenet {
+        /// Number of parties (at least 2).
+        #[arg(long, default_value_t = 2)]
+        parties: usize,
+        /// Images in the batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        /// Instead of the demo: retrain the weights in plaintext and write them to this
+        /// safetensors file (how data/lenet_digits.safetensors was made).
+        #[arg(long, value_name = "PATH")]
+        train_weights: Option<PathBuf>,
+        /// Epochs for --train-weights.
+        #[arg(long, default_value_t = 8)]
+        epochs: usize,
+    },
+}
+
+pub(crate) fn run(demo: Demo) -> Result<()> {
+    match demo {
+        Demo::Matmul { parties } => {
+            print!("{}", apps::demo::matmul(parties)?.report());
+        }
+        Demo::Logreg {
+            parties,
+            epochs,
+            batch_size,
+            lr,
+        } => {
+            use apps::demo::logreg;
+            let cfg = logreg::Config {
+                epochs,
+                batch_size,
+                lr,
+                ..logreg::Config::default()
+            };
+            let r = apps::demo::in_process(parties, 0, |s| logreg::run(s, &cfg))?;
+            print!("{}", r.render());
+        }
+        Demo::Digits {
+            parties,
+            epochs,
+            batch_size,
+            lr,
+        } => {
+            use apps::demo::digits;
+            let cfg = digits::Config {
+                epochs,
+                batch_size,
+                lr,
+                ..digits::Config::default()
+            };
+            let r = apps::demo::in_process(parties, 0, |s| digits::run(s, &cfg))?;
+            print!("{}", r.render());
+        }
+        Demo::Lenet {
+            parties,
+            batch,
+            train_weights,
+            epochs,
+        } => {
+            use apps::demo::lenet;
+            if let Some(path) = train_weights {
+                let (dict, acc) = lenet::train_weights(epochs, true)?;
+                dict.save(&path, safetensors::Dtype::F32)?;
+                println!(
+                    "wrote {} ({} tensors); plaintext test accuracy {:.2}%",
+                    path.display(),
+                    dict.len(),
+                    100.0 * acc
+                );
+                return Ok(());
+            }
+            let cfg = lenet::Config {
+                batch,
+                ..lenet::Config::default()
+            };
+            let r = apps::demo::in_process(parties, lenet::INPUT_OWNER, |s| lenet::run(s, &cfg))?
+                .expect("the input owner's report");
+            print!("{}", r.render());
+        }
+    }
+    Ok(())
+}
