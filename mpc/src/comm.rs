@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
+/// Largest number of parties (the in-process mesh needs n² channels).
+pub const MAX_PARTIES: usize = 256;
+
 /// A party's handle on the links to its peers.
 ///
 /// Implementations must deliver frames between a pair of parties in order, must never block
@@ -248,13 +251,10 @@ impl LocalComm {
         if n < 2 {
             return Err(Error::TooFewParties(n));
         }
-        if n > crate::session::MAX_PARTIES {
+        if n > MAX_PARTIES {
             return Err(Error::InvalidArgument {
                 op: "mesh",
-                reason: format!(
-                    "{n} parties exceed the maximum of {}",
-                    crate::session::MAX_PARTIES
-                ),
+                reason: format!("{n} parties exceed the maximum of {}", MAX_PARTIES),
             });
         }
         let mut senders: Vec<Vec<Option<Sender<Vec<u8>>>>> =

@@ -9,6 +9,15 @@
 //! Security model: semi-honest parties, any coalition of up to `n-1` parties, a trusted dealer
 //! that colludes with nobody. Nothing leaves a [`CrypTensor`] except through `reveal`.
 //!
+//! Three tiers, with imports pointing down only (pinned by `tests/tiers.rs`, which also
+//! refuses any import cycle between modules):
+//! - core: [`comm`], [`prg`], [`provider`], [`session`], [`local`]; it knows only shares;
+//! - [`protocols`]: input sharing, opening, Beaver products, truncation, the binary circuits,
+//!   all on shares;
+//! - the tensor tier: [`Shared`], [`CrypTensor`] and its comparisons ([`compare`],
+//!   [`bintensor`]), the function library ([`approx`]), and `CrypTensor`'s one
+//!   `tensor::TensorOps` implementation. [`Session::share`] (the door in) lives here too.
+//!
 //! ```
 //! use mpc::{run_local, SessionConfig};
 //! use tensor::RingTensor;
@@ -27,6 +36,7 @@ pub mod approx;
 pub mod bintensor;
 pub mod comm;
 pub mod compare;
+mod contract;
 pub mod cryptensor;
 pub mod error;
 pub mod local;
@@ -36,6 +46,7 @@ pub mod provider;
 pub mod random;
 pub mod session;
 pub mod share;
+mod sharing;
 
 pub use bintensor::BinaryTensor;
 pub use comm::{Comm, CommStats, CountingComm, LocalComm};

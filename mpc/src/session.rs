@@ -30,7 +30,6 @@ use std::rc::Rc;
 use tensor::{DEFAULT_FRAC_BITS, RingTensor};
 
 use crate::comm::{Comm, CommStats, CountingComm, encode_u64s, recv_u64s};
-use crate::cryptensor::CrypTensor;
 use crate::error::{Error, Result};
 use crate::prg::{AesPrg, Seed};
 use crate::provider::{TripleSource, TupleRequest};
@@ -42,8 +41,7 @@ pub const PROTOCOL_VERSION: u64 = 1;
 /// scale and must leave integer headroom in the 63 signed bits.
 pub const MAX_SESSION_FRAC_BITS: u32 = 30;
 
-/// Largest number of parties (the in-process mesh needs n² channels).
-pub const MAX_PARTIES: usize = 256;
+pub use crate::comm::MAX_PARTIES;
 
 /// Which truncation protocol rescales products (see [`crate::protocols::truncate`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -430,52 +428,6 @@ impl Session {
         let k = self.inner.inputs.get();
         self.inner.inputs.set(k + 1);
         k
-    }
-
-    /// Wraps a plaintext value known to every party as a public tensor.
-    pub fn public(&self, value: RingTensor) -> CrypTensor {
-        CrypTensor::Public(value)
-    }
-
-    /// Secret-shares `value` from party `src`. Every party calls this; only `src`'s values are
-    /// used, the others' `value` supplies just the shape and scale (use
-    /// [`Session::share_from`] where a party has no tensor at hand).
-    ///
-    /// # Errors
-    /// `src` is not a party.
-    ///
-    /// # Security
-    /// Costs no communication: party `j ≠ src` takes a fresh word of the stream it shares
-    /// with `src` as its share, and `src` takes `x` minus all of those. Any coalition without
-    /// `src` sees only PRG output.
-    pub fn share(&self, value: &RingTensor, src: usize) -> Result<CrypTensor> {
-        self.check_party(src)?;
-        crate::protocols::input::share(self, src, value)
-    }
-
-    /// [`Session::share`] for a party that does not hold the value: gives its shape and scale.
-    ///
-    /// # Errors
-    /// `src` is not a party, or this party is `src` (the owner must supply the value).
-    pub fn share_from(&self, shape: &[usize], frac_bits: u32, src: usize) -> Result<CrypTensor> {
-        self.check_party(src)?;
-        if src == self.party() {
-            return Err(Error::InvalidArgument {
-                op: "share_from",
-                reason: format!("party {src} owns the input and must pass its value to share()"),
-            });
-        }
-        tensor::shape::checked_numel("share_from", shape)?;
-        crate::protocols::input::share(self, src, &RingTensor::zeros(shape, frac_bits))
-    }
-
-    /// Encodes reals at the session's scale and shares them from `src`.
-    ///
-    /// # Errors
-    /// As [`Session::share`], plus values that cannot be encoded.
-    pub fn share_f64(&self, shape: &[usize], values: &[f64], src: usize) -> Result<CrypTensor> {
-        let t = RingTensor::from_f64(shape, values, self.inner.config.frac_bits)?;
-        self.share(&t, src)
     }
 }
 

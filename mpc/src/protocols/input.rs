@@ -9,20 +9,18 @@
 
 use tensor::RingTensor;
 
-use crate::cryptensor::CrypTensor;
 use crate::error::Result;
 use crate::session::Session;
-use crate::share::Shared;
 
-/// Shares `value` from `src` (see the module docs). Non-owners' `value` only gives the shape
-/// and scale.
+/// This party's share of `value` shared from `src` (see the module docs). Non-owners' `value`
+/// only gives the shape and scale.
 ///
 /// # Errors
 /// None beyond what the caller validated; kept fallible for uniformity.
 ///
 /// # Security
 /// No communication; see the module docs for why the shares hide `x`.
-pub fn share(session: &Session, src: usize, value: &RingTensor) -> Result<CrypTensor> {
+pub fn share(session: &Session, src: usize, value: &RingTensor) -> Result<RingTensor> {
     let me = session.party();
     let k = session.next_input();
     let share = if me == src {
@@ -40,5 +38,5 @@ pub fn share(session: &Session, src: usize, value: &RingTensor) -> Result<CrypTe
         session.pair_stream(src, k).fill(share.as_mut_slice());
         share
     };
-    Ok(CrypTensor::Private(Shared::new(share, session.clone())))
+    Ok(share)
 }
