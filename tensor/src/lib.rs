@@ -32,7 +32,9 @@ mod layout;
 pub mod op;
 pub mod ops;
 pub mod ring;
+mod ring_kernels;
 pub mod shape;
+pub mod storage;
 pub mod window;
 
 pub use error::{Error, Result};
@@ -41,4 +43,5 @@ pub use float::FloatTensor;
 pub use op::{BinaryOp, Domain, LaneOp, ReduceOp, UnaryOp};
 pub use ops::{TensorExt, TensorOps};
 pub use ring::{Conv2dParams, Pool2dParams, RingTensor, set_thread_budget};
+pub use storage::{Device, Storage};
 pub use window::WindowFill;

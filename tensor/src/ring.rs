@@ -24,6 +24,7 @@ use crate::fixed;
 use crate::kernel;
 use crate::layout;
 use crate::shape::{broadcast_shapes, conv_out_len, numel};
+use crate::storage::{Device, Storage};
 
 /// A dense row-major tensor of ring elements with a fixed-point scale.
 ///
@@ -36,7 +37,8 @@ use crate::shape::{broadcast_shapes, conv_out_len, numel};
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct RingTensor {
-    data: ArrayD<u64>,
+    /// The elements (standard layout), behind the device seam.
+    storage: Storage,
     frac_bits: u32,
 }
 
@@ -168,12 +170,18 @@ impl RingTensor {
         } else {
             data.as_standard_layout().into_owned()
         };
-        Self { data, frac_bits }
+        Self {
+            storage: Storage::Cpu(data),
+            frac_bits,
+        }
     }
 
     fn from_parts(shape: &[usize], data: Vec<u64>, frac_bits: u32) -> Self {
         let data = ArrayD::from_shape_vec(IxDyn(shape), data).expect("length checked by caller");
-        Self { data, frac_bits }
+        Self {
+            storage: Storage::Cpu(data),
+            frac_bits,
+        }
     }
 
     /// A tensor from raw ring elements in row-major order.
@@ -227,19 +235,29 @@ impl RingTensor {
         Self::from_parts(&[], vec![v], frac_bits)
     }
 
+    /// Where the elements live.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// The device holding the elements.
+    pub fn device(&self) -> Device {
+        self.storage.device()
+    }
+
     /// The shape.
     pub fn shape(&self) -> &[usize] {
-        self.data.shape()
+        self.storage.cpu().shape()
     }
 
     /// Rank (number of dimensions).
     pub fn rank(&self) -> usize {
-        self.data.ndim()
+        self.storage.cpu().ndim()
     }
 
     /// Number of elements.
     pub fn numel(&self) -> usize {
-        self.data.len()
+        self.storage.cpu().len()
     }
 
     /// Fractional bits of the encoding (0 for integers).
@@ -255,17 +273,23 @@ impl RingTensor {
 
     /// Raw ring elements in row-major order.
     pub fn as_slice(&self) -> &[u64] {
-        self.data.as_slice().expect("standard layout invariant")
+        self.storage
+            .cpu()
+            .as_slice()
+            .expect("standard layout invariant")
     }
 
     /// Mutable raw ring elements in row-major order.
     pub fn as_mut_slice(&mut self) -> &mut [u64] {
-        self.data.as_slice_mut().expect("standard layout invariant")
+        self.storage
+            .cpu_mut()
+            .as_slice_mut()
+            .expect("standard layout invariant")
     }
 
     /// Consumes the tensor, returning its raw elements in row-major order.
     pub fn into_raw(self) -> Vec<u64> {
-        let (v, offset) = self.data.into_raw_vec_and_offset();
+        let (v, offset) = self.storage.into_cpu().into_raw_vec_and_offset();
         debug_assert!(offset.unwrap_or(0) == 0);
         v
     }
@@ -320,8 +344,16 @@ impl RingTensor {
             lhs: self.shape().to_vec(),
             rhs: other.shape().to_vec(),
         };
-        let a = self.data.broadcast(IxDyn(&shape)).ok_or_else(mismatch)?;
-        let b = other.data.broadcast(IxDyn(&shape)).ok_or_else(mismatch)?;
+        let a = self
+            .storage
+            .cpu()
+            .broadcast(IxDyn(&shape))
+            .ok_or_else(mismatch)?;
+        let b = other
+            .storage
+            .cpu()
+            .broadcast(IxDyn(&shape))
+            .ok_or_else(mismatch)?;
         let out = Zip::from(&a).and(&b).map_collect(|&x, &y| f(x, y));
         Ok(Self::wrap(out, frac_bits))
     }
@@ -510,7 +542,7 @@ impl RingTensor {
                 format!("dimension listed twice in {dims:?}"),
             ));
         }
-        let mut data = self.data.clone();
+        let mut data = self.storage.cpu().clone();
         for &d in dims.iter().rev() {
             data = data.fold_axis(Axis(d), 0u64, |acc, &v| acc.wrapping_add(v));
             if keepdim {
@@ -608,7 +640,7 @@ impl RingTensor {
     /// A dimension out of range.
     pub fn transpose(&self, d0: usize, d1: usize) -> Result<Self> {
         Ok(Self::wrap(
-            layout::transpose(&self.data, d0, d1)?,
+            layout::transpose(self.storage.cpu(), d0, d1)?,
             self.frac_bits,
         ))
     }
@@ -633,7 +665,7 @@ impl RingTensor {
     /// `perm` is not a permutation of `0..rank`.
     pub fn permute(&self, perm: &[usize]) -> Result<Self> {
         Ok(Self::wrap(
-            layout::permute(&self.data, perm)?,
+            layout::permute(self.storage.cpu(), perm)?,
             self.frac_bits,
         ))
     }
@@ -678,7 +710,7 @@ impl RingTensor {
     /// Out-of-range dimension or bounds, or a zero step.
     pub fn slice(&self, dim: usize, start: usize, end: usize, step: usize) -> Result<Self> {
         Ok(Self::wrap(
-            layout::slice(&self.data, dim, start, end, step)?,
+            layout::slice(self.storage.cpu(), dim, start, end, step)?,
             self.frac_bits,
         ))
     }
@@ -697,7 +729,7 @@ impl RingTensor {
     /// Out-of-range dimension or index.
     pub fn index_select(&self, dim: usize, indices: &[usize]) -> Result<Self> {
         Ok(Self::wrap(
-            layout::index_select(&self.data, dim, indices)?,
+            layout::index_select(self.storage.cpu(), dim, indices)?,
             self.frac_bits,
         ))
     }
@@ -714,7 +746,7 @@ impl RingTensor {
         for t in tensors {
             first.same_scale(t, "concat")?;
         }
-        let views: Vec<_> = tensors.iter().map(|t| t.data.view()).collect();
+        let views: Vec<_> = tensors.iter().map(|t| t.storage.cpu().view()).collect();
         Ok(Self::wrap(layout::concat(&views, dim)?, first.frac_bits))
     }
 
@@ -746,7 +778,7 @@ impl RingTensor {
     /// `pads.len() != rank`.
     pub fn pad(&self, pads: &[(usize, usize)], value: u64) -> Result<Self> {
         Ok(Self::wrap(
-            layout::pad(&self.data, pads, value)?,
+            layout::pad(self.storage.cpu(), pads, value)?,
             self.frac_bits,
         ))
     }
@@ -756,7 +788,10 @@ impl RingTensor {
     /// # Errors
     /// A dimension out of range.
     pub fn flip(&self, dims: &[usize]) -> Result<Self> {
-        Ok(Self::wrap(layout::flip(&self.data, dims)?, self.frac_bits))
+        Ok(Self::wrap(
+            layout::flip(self.storage.cpu(), dims)?,
+            self.frac_bits,
+        ))
     }
 
     /// Materialises broadcasting to `shape`.
@@ -765,7 +800,7 @@ impl RingTensor {
     /// This shape does not broadcast to `shape`.
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Self> {
         Ok(Self::wrap(
-            layout::broadcast_to(&self.data, shape)?,
+            layout::broadcast_to(self.storage.cpu(), shape)?,
             self.frac_bits,
         ))
     }

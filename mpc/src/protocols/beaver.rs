@@ -28,27 +28,15 @@ fn open_masked(
     b: &RingTensor,
 ) -> Result<(RingTensor, RingTensor)> {
     let (nx, ny) = (x.numel(), y.numel());
+    let mut written = Ok(());
     let frame = build_frame(nx + ny, |w| {
         let (we, wf) = w.split_at_mut(nx);
-        for ((o, x), a) in we.iter_mut().zip(x.as_slice()).zip(a.as_slice()) {
-            *o = x.wrapping_sub(*a);
-        }
-        for ((o, y), b) in wf.iter_mut().zip(y.as_slice()).zip(b.as_slice()) {
-            *o = y.wrapping_sub(*b);
-        }
+        written = x.write_masked(a, we).and_then(|()| y.write_masked(b, wf));
     });
+    written?;
     let peers = exchange_sum(session, frame, "beaver open")?;
     let peers = peers.words();
-    let unmask = |t: &RingTensor, mask: &RingTensor, theirs: &[u64]| {
-        let data = t
-            .as_slice()
-            .iter()
-            .zip(mask.as_slice())
-            .zip(theirs)
-            .map(|((t, m), p)| t.wrapping_sub(*m).wrapping_add(*p));
-        RingTensor::from_raw(t.shape(), data.collect(), t.frac_bits())
-    };
-    Ok((unmask(x, a, &peers[..nx])?, unmask(y, b, &peers[nx..])?))
+    Ok((x.unmask(a, &peers[..nx])?, y.unmask(b, &peers[nx..])?))
 }
 
 /// Runs the Beaver protocol for a bilinear op whose triple is `req`; `acc_op(p, q, z)` adds
@@ -97,29 +85,16 @@ pub fn mul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingTens
         .try_into()
         .expect("fetch checks the slot count");
     let n = x.numel();
-    let (xs, ys, a_s, bs) = (x.as_slice(), y.as_slice(), a.as_slice(), b.as_slice());
+    let mut written = Ok(());
     let frame = build_frame(2 * n, |w| {
         let (we, wf) = w.split_at_mut(n);
-        for ((o, x), a) in we.iter_mut().zip(xs).zip(a_s) {
-            *o = x.wrapping_sub(*a);
-        }
-        for ((o, y), b) in wf.iter_mut().zip(ys).zip(bs) {
-            *o = y.wrapping_sub(*b);
-        }
+        written = x.write_masked(&a, we).and_then(|()| y.write_masked(&b, wf));
     });
+    written?;
     let peers = exchange_sum(session, frame, "beaver open")?;
     let peers = peers.words();
     let (pe, pf) = peers.split_at(n);
-    let mut z = c.with_frac_bits(x.frac_bits() + y.frac_bits());
-    let zs = z.as_mut_slice();
-    for i in 0..n {
-        let e = xs[i].wrapping_sub(a_s[i]).wrapping_add(pe[i]);
-        let f = ys[i].wrapping_sub(bs[i]).wrapping_add(pf[i]);
-        zs[i] = zs[i]
-            .wrapping_add(e.wrapping_mul(ys[i]))
-            .wrapping_add(a_s[i].wrapping_mul(f));
-    }
-    Ok(z)
+    Ok(c.beaver_mul_combine(x, &a, y, &b, pe, pf)?)
 }
 
 /// Matrix product of secrets (PyTorch matmul shapes). One round, `8(|x|+|y|)` bytes to each

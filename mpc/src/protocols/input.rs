@@ -28,14 +28,12 @@ pub fn share(session: &Session, src: usize, value: &RingTensor) -> Result<RingTe
         let mut mask = vec![0u64; x.numel()];
         for peer in (0..session.n_parties()).filter(|&p| p != src) {
             session.pair_stream(peer, k).fill(&mut mask);
-            for (v, m) in x.as_mut_slice().iter_mut().zip(&mask) {
-                *v = v.wrapping_sub(*m);
-            }
+            x.sub_words(&mask)?;
         }
         x
     } else {
         let mut share = RingTensor::zeros(value.shape(), value.frac_bits());
-        session.pair_stream(src, k).fill(share.as_mut_slice());
+        share.fill_words(|w| session.pair_stream(src, k).fill(w));
         share
     };
     Ok(share)

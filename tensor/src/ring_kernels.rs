@@ -1,0 +1,204 @@
+//! The named ring kernels that protocols call instead of looping over elements themselves:
+//! the masked opening, unmasking, the fused Beaver combine, removing PRG masks and filling
+//! from a word stream. Each backend of [`crate::Storage`] implements them; the words they take
+//! or write are frame words (what crosses the network), so a device-resident share crosses to
+//! the host only as a frame.
+
+use crate::error::{Error, Result};
+use crate::ring::RingTensor;
+use crate::storage::Storage;
+
+fn lengths(op: &'static str, shape: &[usize], expected: usize, got: usize) -> Result<()> {
+    if expected != got {
+        return Err(Error::ElementCount {
+            op,
+            shape: shape.to_vec(),
+            expected,
+            got,
+        });
+    }
+    Ok(())
+}
+
+fn same_shape(op: &'static str, a: &RingTensor, b: &RingTensor) -> Result<()> {
+    if a.shape() != b.shape() {
+        return Err(Error::ShapeMismatch {
+            op,
+            lhs: a.shape().to_vec(),
+            rhs: b.shape().to_vec(),
+        });
+    }
+    Ok(())
+}
+
+impl RingTensor {
+    /// Writes `self - mask` into `out`: this party's part of a masked opening, straight into
+    /// the frame.
+    ///
+    /// # Errors
+    /// `mask` of another shape, or `out` of another length.
+    pub fn write_masked(&self, mask: &RingTensor, out: &mut [u64]) -> Result<()> {
+        same_shape("write_masked", self, mask)?;
+        lengths("write_masked", self.shape(), self.numel(), out.len())?;
+        match (self.storage(), mask.storage()) {
+            (Storage::Cpu(_), Storage::Cpu(_)) => {
+                for ((o, x), m) in out.iter_mut().zip(self.as_slice()).zip(mask.as_slice()) {
+                    *o = x.wrapping_sub(*m);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// This party's view of an opened value: `self - mask + opened`, where `opened` is the
+    /// sum of the peers' masked shares (frame words).
+    ///
+    /// # Errors
+    /// `mask` of another shape, or `opened` of another length.
+    pub fn unmask(&self, mask: &RingTensor, opened: &[u64]) -> Result<RingTensor> {
+        same_shape("unmask", self, mask)?;
+        lengths("unmask", self.shape(), self.numel(), opened.len())?;
+        let data = match (self.storage(), mask.storage()) {
+            (Storage::Cpu(_), Storage::Cpu(_)) => self
+                .as_slice()
+                .iter()
+                .zip(mask.as_slice())
+                .zip(opened)
+                .map(|((t, m), p)| t.wrapping_sub(*m).wrapping_add(*p))
+                .collect(),
+        };
+        RingTensor::from_raw(self.shape(), data, self.frac_bits())
+    }
+
+    /// The elementwise Beaver combine, in one pass: for this party's shares `x`, `y`, its
+    /// triple shares `a`, `b`, `c = self` and the peers' opened sums `pe` (of `x - a`) and `pf`
+    /// (of `y - b`), returns `c + e·y + a·f` with `e = x - a + pe` and `f = y - b + pf`, at
+    /// scale `x + y` (the products' untruncated scale). Summed over the parties this is `x·y`.
+    ///
+    /// # Errors
+    /// Operands of different shapes, or opened words of another length.
+    pub fn beaver_mul_combine(
+        self,
+        x: &RingTensor,
+        a: &RingTensor,
+        y: &RingTensor,
+        b: &RingTensor,
+        pe: &[u64],
+        pf: &[u64],
+    ) -> Result<RingTensor> {
+        for t in [a, y, b, &self] {
+            same_shape("beaver_mul_combine", x, t)?;
+        }
+        let n = x.numel();
+        lengths("beaver_mul_combine", x.shape(), n, pe.len())?;
+        lengths("beaver_mul_combine", x.shape(), n, pf.len())?;
+        let mut z = self.with_frac_bits(x.frac_bits() + y.frac_bits());
+        match (x.storage(), y.storage()) {
+            (Storage::Cpu(_), Storage::Cpu(_)) => {
+                let (xs, ys, a_s, bs) = (x.as_slice(), y.as_slice(), a.as_slice(), b.as_slice());
+                let zs = z.as_mut_slice();
+                for i in 0..n {
+                    let e = xs[i].wrapping_sub(a_s[i]).wrapping_add(pe[i]);
+                    let f = ys[i].wrapping_sub(bs[i]).wrapping_add(pf[i]);
+                    zs[i] = zs[i]
+                        .wrapping_add(e.wrapping_mul(ys[i]))
+                        .wrapping_add(a_s[i].wrapping_mul(f));
+                }
+            }
+        }
+        Ok(z)
+    }
+
+    /// Subtracts `words` elementwise (an input's owner removing its peers' PRG masks).
+    ///
+    /// # Errors
+    /// `words` of another length.
+    pub fn sub_words(&mut self, words: &[u64]) -> Result<()> {
+        lengths("sub_words", self.shape(), self.numel(), words.len())?;
+        match self.storage() {
+            Storage::Cpu(_) => {
+                for (v, m) in self.as_mut_slice().iter_mut().zip(words) {
+                    *v = v.wrapping_sub(*m);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Overwrites every element from a word stream `fill` (a PRG writing `numel` words).
+    pub fn fill_words(&mut self, fill: impl FnOnce(&mut [u64])) {
+        match self.storage() {
+            Storage::Cpu(_) => fill(self.as_mut_slice()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(v: &[u64]) -> RingTensor {
+        RingTensor::from_raw(&[v.len()], v.to_vec(), 0).unwrap()
+    }
+
+    /// Two parties' shares of `x·y` from the kernels sum to the product, with wrapping.
+    #[test]
+    fn the_beaver_combine_of_two_parties_sums_to_the_product() {
+        let (x, y) = ([3u64, u64::MAX, 7], [5u64, 2, u64::MAX - 1]);
+        let (a, b) = ([11u64, 13, 17], [19u64, 23, u64::MAX / 3]);
+        let c: Vec<u64> = a.iter().zip(&b).map(|(a, b)| a.wrapping_mul(*b)).collect();
+        // party 1 holds zeros of everything but its half of the triple
+        let split = |v: &[u64], r: u64| -> (Vec<u64>, Vec<u64>) {
+            let s1: Vec<u64> = v
+                .iter()
+                .map(|&e| e.wrapping_mul(r).wrapping_add(9))
+                .collect();
+            let s0 = v.iter().zip(&s1).map(|(v, s)| v.wrapping_sub(*s)).collect();
+            (s0, s1)
+        };
+        let (x0, x1) = split(&x, 5);
+        let (y0, y1) = split(&y, 7);
+        let (a0, a1) = split(&a, 3);
+        let (b0, b1) = split(&b, 2);
+        let (c0, c1) = split(&c, 4);
+        let mut open = [vec![0; 3], vec![0; 3], vec![0; 3], vec![0; 3]];
+        t(&x0).write_masked(&t(&a0), &mut open[0]).unwrap();
+        t(&y0).write_masked(&t(&b0), &mut open[1]).unwrap();
+        t(&x1).write_masked(&t(&a1), &mut open[2]).unwrap();
+        t(&y1).write_masked(&t(&b1), &mut open[3]).unwrap();
+        let z0 = t(&c0)
+            .beaver_mul_combine(&t(&x0), &t(&a0), &t(&y0), &t(&b0), &open[2], &open[3])
+            .unwrap();
+        let z1 = t(&c1)
+            .beaver_mul_combine(&t(&x1), &t(&a1), &t(&y1), &t(&b1), &open[0], &open[1])
+            .unwrap();
+        // the combine adds e·y + a·f on both parties: e·(y0 + y1) + (a0 + a1)·f + c = e·y + a·f + ab
+        // = (x - a)y + a(y - b) + ab = xy
+        let sum: Vec<u64> = z0
+            .as_slice()
+            .iter()
+            .zip(z1.as_slice())
+            .map(|(p, q)| p.wrapping_add(*q))
+            .collect();
+        let want: Vec<u64> = x.iter().zip(&y).map(|(x, y)| x.wrapping_mul(*y)).collect();
+        assert_eq!(sum, want);
+        // e seen by both parties is the same opened x - a
+        let e0 = t(&x0).unmask(&t(&a0), &open[2]).unwrap();
+        let e1 = t(&x1).unmask(&t(&a1), &open[0]).unwrap();
+        assert_eq!(e0, e1);
+    }
+
+    #[test]
+    fn kernels_refuse_mismatched_lengths() {
+        let x = t(&[1, 2, 3]);
+        assert!(x.write_masked(&t(&[1, 2]), &mut [0; 3]).is_err());
+        assert!(x.write_masked(&x, &mut [0; 2]).is_err());
+        assert!(x.unmask(&x, &[0; 4]).is_err());
+        let mut y = x.clone();
+        assert!(y.sub_words(&[1]).is_err());
+        y.sub_words(&[1, 1, 1]).unwrap();
+        assert_eq!(y.as_slice(), &[0, 1, 2]);
+        y.fill_words(|w| w.fill(7));
+        assert_eq!(y.as_slice(), &[7, 7, 7]);
+    }
+}
