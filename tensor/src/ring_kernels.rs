@@ -95,14 +95,17 @@ impl RingTensor {
         let mut z = self.with_frac_bits(x.frac_bits() + y.frac_bits());
         match (x.storage(), y.storage()) {
             (Storage::Cpu(_), Storage::Cpu(_)) => {
-                let (xs, ys, a_s, bs) = (x.as_slice(), y.as_slice(), a.as_slice(), b.as_slice());
-                let zs = z.as_mut_slice();
-                for i in 0..n {
-                    let e = xs[i].wrapping_sub(a_s[i]).wrapping_add(pe[i]);
-                    let f = ys[i].wrapping_sub(bs[i]).wrapping_add(pf[i]);
-                    zs[i] = zs[i]
-                        .wrapping_add(e.wrapping_mul(ys[i]))
-                        .wrapping_add(a_s[i].wrapping_mul(f));
+                // one zipped pass (no bounds checks): e and f are re-derived, not stored
+                let operands = x.as_slice().iter().zip(a.as_slice()).zip(pe);
+                let others = y.as_slice().iter().zip(b.as_slice()).zip(pf);
+                for (z, (((x, a), pe), ((y, b), pf))) in
+                    z.as_mut_slice().iter_mut().zip(operands.zip(others))
+                {
+                    let e = x.wrapping_sub(*a).wrapping_add(*pe);
+                    let f = y.wrapping_sub(*b).wrapping_add(*pf);
+                    *z = z
+                        .wrapping_add(e.wrapping_mul(*y))
+                        .wrapping_add(a.wrapping_mul(f));
                 }
             }
         }
