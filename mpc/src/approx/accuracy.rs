@@ -250,6 +250,20 @@ pub fn accuracy_table(parties: usize) -> Result<Vec<AccuracyRow>> {
         &|x| x.gelu(),
         |x| 0.5 * x * (1.0 + erf_f64(x * std::f64::consts::FRAC_1_SQRT_2)),
     )?;
+    one(
+        "silu",
+        "[-20, 20]",
+        linspace(-20.0, 20.0, n),
+        &|x| x.silu(),
+        |x| x / (1.0 + (-x).exp()),
+    )?;
+    one(
+        "softplus",
+        "[-20, 20]",
+        linspace(-20.0, 20.0, n),
+        &|x| x.softplus(),
+        |x| x.max(0.0) + (-x.abs()).exp().ln_1p(),
+    )?;
     let signed: Vec<f64> = logspace(0.01, 100.0, n / 2)
         .into_iter()
         .flat_map(|v| [v, -v])

@@ -114,13 +114,15 @@ impl CrypTensor {
     /// SiLU `x·σ(x)`: [`CrypTensor::sigmoid_with`] and one product.
     ///
     /// **Domain** all inputs (|x| < 2^46). The error is `|x|` times the sigmoid's, which
-    /// shrinks towards the saturated ends; measured (2 parties) in `tests/nonlinear.rs`.
+    /// shrinks towards the saturated ends. Measured (2 parties, `[-20, 20]`): max abs error
+    /// 2.9e-4, max rel error 1.1e-2 (in the tail `x < -4.6`, where SiLU is tiny).
     ///
     /// # Errors
     /// An invalid config, link failures or a failing triple source.
     ///
     /// # Security
-    /// Reveals nothing. 2 parties: the sigmoid's 32 rounds plus one product round.
+    /// Reveals nothing. 2 parties: the sigmoid's 32 rounds plus one product round: 33 rounds,
+    /// 335 bytes per element.
     pub fn silu_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
         Ok(self.silu_and_sigmoid(cfg)?.0)
     }
@@ -150,13 +152,15 @@ impl CrypTensor {
     /// lies in `[e^-16, 1]`, and `ln(1 + e)` is an 8-term Chebyshev expansion on that interval
     /// (no general logarithm, whose Householder iterations cost 38 rounds).
     ///
-    /// **Domain** all inputs (|x| < 2^46). Measured (2 parties) in `tests/nonlinear.rs`.
+    /// **Domain** all inputs (|x| < 2^46). Measured (2 parties, `[-20, 20]`): max abs error
+    /// 5.7e-5, max rel error 2.6e-3.
     ///
     /// # Errors
     /// An invalid config, link failures or a failing triple source.
     ///
     /// # Security
-    /// Reveals nothing. 2 parties: ltz 8, product 1, clamp 8, exp 10, expansion 8: 35 rounds.
+    /// Reveals nothing. 2 parties: ltz 8, product 1, clamp 8, exp 10 and the expansion:
+    /// 34 rounds measured, 319 bytes per element.
     pub fn softplus_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
         if let Some(p) = promote(self)? {
             return p.softplus_with(cfg);
