@@ -112,6 +112,120 @@ impl RingTensor {
         Ok(z)
     }
 
+    /// Writes the elements into `out` (an opening's frame words).
+    ///
+    /// # Errors
+    /// `out` of another length.
+    pub fn write_words(&self, out: &mut [u64]) -> Result<()> {
+        lengths("write_words", self.shape(), self.numel(), out.len())?;
+        match self.storage() {
+            Storage::Cpu(_) => out.copy_from_slice(self.as_slice()),
+        }
+        Ok(())
+    }
+
+    /// Adds `words` elementwise (summing the peers' shares of an opening).
+    ///
+    /// # Errors
+    /// `words` of another length.
+    pub fn add_words(&mut self, words: &[u64]) -> Result<()> {
+        lengths("add_words", self.shape(), self.numel(), words.len())?;
+        match self.storage() {
+            Storage::Cpu(_) => {
+                for (v, w) in self.as_mut_slice().iter_mut().zip(words) {
+                    *v = v.wrapping_add(*w);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `self + mask + offset` into `out`: the masked opening of a truncation (the
+    /// offset keeps the opened value's sign bit clear; only one party adds it).
+    ///
+    /// # Errors
+    /// `mask` of another shape, or `out` of another length.
+    pub fn write_offset_masked(
+        &self,
+        mask: &RingTensor,
+        offset: u64,
+        out: &mut [u64],
+    ) -> Result<()> {
+        same_shape("write_offset_masked", self, mask)?;
+        lengths("write_offset_masked", self.shape(), self.numel(), out.len())?;
+        match (self.storage(), mask.storage()) {
+            (Storage::Cpu(_), Storage::Cpu(_)) => {
+                for ((o, x), r) in out.iter_mut().zip(self.as_slice()).zip(mask.as_slice()) {
+                    *o = x.wrapping_add(*r).wrapping_add(offset);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The dealer truncation's local step, in place: with the opened `c = x + r + offset`
+    /// (this party's masked share plus the peers' sum `opened`), this party's share of
+    /// `floor(x / d)` is `m·q·[c < 2^63] - r_div + lead·(c / d - offset / d)`, where `r_div`
+    /// is its share of `r / d`, `m` of `r`'s wrap bit, `q = floor(2^64 / d)`, and `lead` is 1
+    /// at one party and 0 at the others (see `mpc::protocols::truncate`).
+    ///
+    /// # Errors
+    /// Operands of different shapes, `opened` of another length, or `d = 0`.
+    #[allow(clippy::too_many_arguments)] // the protocol's operands, named as in its doc
+    pub fn dealer_trunc_combine(
+        &mut self,
+        r: &RingTensor,
+        r_div: &RingTensor,
+        r_msb: &RingTensor,
+        opened: &[u64],
+        d: u64,
+        offset: u64,
+        lead: bool,
+    ) -> Result<()> {
+        if d == 0 {
+            return Err(crate::error::invalid("dealer_trunc_combine", "divisor 0"));
+        }
+        for t in [r, r_div, r_msb] {
+            same_shape("dealer_trunc_combine", self, t)?;
+        }
+        lengths(
+            "dealer_trunc_combine",
+            self.shape(),
+            self.numel(),
+            opened.len(),
+        )?;
+        let first = u64::from(lead);
+        // floor(2^64 / d) modulo 2^64 (0 for d = 1, which is 2^64 ≡ 0).
+        let q = ((1u128 << 64) / u128::from(d)) as u64;
+        let base = offset / d;
+        let shift = d.is_power_of_two().then(|| d.trailing_zeros());
+        match self.storage() {
+            Storage::Cpu(_) => {
+                let rows = r
+                    .as_slice()
+                    .iter()
+                    .zip(r_div.as_slice())
+                    .zip(r_msb.as_slice())
+                    .zip(opened);
+                for (x, (((r, rd), m), p)) in self.as_mut_slice().iter_mut().zip(rows) {
+                    let c = x
+                        .wrapping_add(*r)
+                        .wrapping_add(first.wrapping_mul(offset))
+                        .wrapping_add(*p);
+                    let c_div = match shift {
+                        Some(s) => c >> s,
+                        None => c / d,
+                    };
+                    let wrap = (1 - (c >> 63)).wrapping_mul(q).wrapping_mul(*m);
+                    *x = wrap
+                        .wrapping_sub(*rd)
+                        .wrapping_add(first.wrapping_mul(c_div.wrapping_sub(base)));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Subtracts `words` elementwise (an input's owner removing its peers' PRG masks).
     ///
     /// # Errors

@@ -142,48 +142,44 @@ pub(crate) fn open_many(
     step: &'static str,
 ) -> Result<Vec<RingTensor>> {
     let total: usize = parts.iter().map(|p| p.numel()).sum();
+    let mut written = Ok(());
     let frame = build_frame(total, |w| {
         let mut off = 0;
         for p in parts {
-            w[off..off + p.numel()].copy_from_slice(p.as_slice());
+            if written.is_ok() {
+                written = p.write_words(&mut w[off..off + p.numel()]);
+            }
             off += p.numel();
         }
     });
+    written?;
     let peers = exchange_sum(session, frame, step)?;
     let peers = peers.words();
     let mut out = Vec::with_capacity(parts.len());
     let mut off = 0;
     for p in parts {
-        let theirs = &peers[off..off + p.numel()];
-        let data = p
-            .as_slice()
-            .iter()
-            .zip(theirs)
-            .map(|(a, b)| a.wrapping_add(*b))
-            .collect();
+        let mut opened = (*p).clone();
+        opened.add_words(&peers[off..off + p.numel()])?;
         off += p.numel();
-        out.push(RingTensor::from_raw(p.shape(), data, p.frac_bits())?);
+        out.push(opened);
     }
     Ok(out)
 }
 
 /// `acc += words(frame)`, checking the frame has exactly `acc.len()` little-endian words.
 pub(crate) fn add_frame_into(
-    acc: &mut [u64],
+    acc: &mut RingTensor,
     frame: &[u8],
     peer: usize,
     step: &'static str,
 ) -> Result<()> {
-    if frame.len() != acc.len() * 8 {
+    if frame.len() != acc.numel() * 8 {
         return Err(Error::FrameLength {
             peer,
             step,
-            expected: acc.len() * 8,
+            expected: acc.numel() * 8,
             got: frame.len(),
         });
     }
-    for (a, b) in acc.iter_mut().zip(frame_words(frame).iter()) {
-        *a = a.wrapping_add(*b);
-    }
-    Ok(())
+    Ok(acc.add_words(&frame_words(frame))?)
 }

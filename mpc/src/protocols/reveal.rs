@@ -38,7 +38,7 @@ pub fn open_to(session: &Session, share: &RingTensor, to: usize) -> Result<Optio
         let mut acc = share.clone();
         for peer in (0..comm.n_parties()).filter(|&p| p != me) {
             let f = comm.recv_expect(peer, 8 * acc.numel(), "reveal_to")?;
-            add_frame_into(acc.as_mut_slice(), &f, peer, "reveal_to")?;
+            add_frame_into(&mut acc, &f, peer, "reveal_to")?;
         }
         Ok(Some(acc))
     })

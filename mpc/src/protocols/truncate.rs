@@ -128,38 +128,13 @@ pub fn with_dealer(session: &Session, mut share: RingTensor, d: u64) -> Result<R
         .try_into()
         .expect("fetch checks the slot count");
     let k = (1u64 << 62) / d * d;
-    let first = u64::from(session.party() == 0);
-    let (xs, rs) = (share.as_slice(), r.as_slice());
+    let lead = session.party() == 0;
+    let mut written = Ok(());
     let frame = build_frame(share.numel(), |w| {
-        for ((o, x), r) in w.iter_mut().zip(xs).zip(rs) {
-            *o = x.wrapping_add(*r).wrapping_add(first.wrapping_mul(k));
-        }
+        written = share.write_offset_masked(&r, if lead { k } else { 0 }, w);
     });
+    written?;
     let peers = exchange_sum(session, frame, "truncate open")?;
-    // floor(2^64 / d) modulo 2^64 (0 for d = 1, which is 2^64 ≡ 0).
-    let q = ((1u128 << 64) / u128::from(d)) as u64;
-    let offset = k / d;
-    let shift = d.is_power_of_two().then(|| d.trailing_zeros());
-    let theirs = peers.words();
-    let rows = r
-        .as_slice()
-        .iter()
-        .zip(r_div.as_slice())
-        .zip(r_msb.as_slice())
-        .zip(theirs.iter());
-    for (x, (((r, rd), m), p)) in share.as_mut_slice().iter_mut().zip(rows) {
-        let c = x
-            .wrapping_add(*r)
-            .wrapping_add(first.wrapping_mul(k))
-            .wrapping_add(*p);
-        let c_div = match shift {
-            Some(s) => c >> s,
-            None => c / d,
-        };
-        let wrap = (1 - (c >> 63)).wrapping_mul(q).wrapping_mul(*m);
-        *x = wrap
-            .wrapping_sub(*rd)
-            .wrapping_add(first.wrapping_mul(c_div.wrapping_sub(offset)));
-    }
+    share.dealer_trunc_combine(&r, &r_div, &r_msb, &peers.words(), d, k, lead)?;
     Ok(share)
 }
