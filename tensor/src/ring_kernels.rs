@@ -140,6 +140,24 @@ impl RingTensor {
         Ok(())
     }
 
+    /// `self + words` as a new tensor, in one pass (an opened value: this party's share plus
+    /// the peers' sum).
+    ///
+    /// # Errors
+    /// `words` of another length.
+    pub fn plus_words(&self, words: &[u64]) -> Result<RingTensor> {
+        lengths("plus_words", self.shape(), self.numel(), words.len())?;
+        let data = match self.storage() {
+            Storage::Cpu(_) => self
+                .as_slice()
+                .iter()
+                .zip(words)
+                .map(|(a, b)| a.wrapping_add(*b))
+                .collect(),
+        };
+        RingTensor::from_raw(self.shape(), data, self.frac_bits())
+    }
+
     /// Writes `self + mask + offset` into `out`: the masked opening of a truncation (the
     /// offset keeps the opened value's sign bit clear; only one party adds it).
     ///

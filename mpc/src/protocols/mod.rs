@@ -158,10 +158,8 @@ pub(crate) fn open_many(
     let mut out = Vec::with_capacity(parts.len());
     let mut off = 0;
     for p in parts {
-        let mut opened = (*p).clone();
-        opened.add_words(&peers[off..off + p.numel()])?;
+        out.push(p.plus_words(&peers[off..off + p.numel()])?);
         off += p.numel();
-        out.push(opened);
     }
     Ok(out)
 }
