@@ -507,9 +507,6 @@ impl<T: TensorOps> TensorOps for Var<T> {
         };
         self.unary_node(value, |a| Op::Unary(op, a, companion))
     }
-    fn unary_fused(&self, ops: &[UnaryOp]) -> Result<Vec<Self>, T::Error> {
-        ops.iter().map(|&op| self.unary(op)).collect()
-    }
     fn binary(&self, op: BinaryOp, rhs: &Self) -> Result<Self, T::Error> {
         Ok(Self::from_op(
             self.value().binary(op, rhs.value())?,

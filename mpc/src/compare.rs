@@ -237,9 +237,10 @@ impl CrypTensor {
     /// Reveals nothing. 2 parties: 8 rounds, about 55.4 bytes per element per peer.
     pub fn relu(&self) -> Result<CrypTensor> {
         match self {
-            CrypTensor::Public(t) => Ok(CrypTensor::Public(
-                t.map(|v| if (v as i64) < 0 { 0 } else { v }),
-            )),
+            CrypTensor::Public(t) => Ok(CrypTensor::Public(tensor::TensorOps::unary(
+                t,
+                tensor::UnaryOp::Relu,
+            )?)),
             CrypTensor::Private(s) => {
                 let (bits, _) = Self::sign_bits(&s.session, &[&s.share])?;
                 let mut out = s.share.clone();

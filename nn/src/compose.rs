@@ -7,7 +7,7 @@
 
 use tensor::{TensorExt, TensorOps};
 
-use crate::module::{MapParams, Module, Role, join};
+use crate::module::{MapParams, Module, Role, by_position};
 
 /// `y = x + f(x)`: a residual connection around `inner`, whose output must have the input's
 /// shape (or broadcast to it).
@@ -130,52 +130,16 @@ impl<T: TensorOps + 'static> Module<T> for Branches<T> {
         }
     }
     fn named_parameters(&self) -> Vec<(String, &T)> {
-        let mut out = Vec::new();
-        for (i, b) in self.branches.iter().enumerate() {
-            let prefix = i.to_string();
-            out.extend(
-                b.named_parameters()
-                    .into_iter()
-                    .map(|(n, p)| (join(&prefix, &n), p)),
-            );
-        }
-        out
+        by_position(self.branches.iter().map(|b| b.named_parameters()))
     }
     fn named_parameters_mut(&mut self) -> Vec<(String, &mut T)> {
-        let mut out = Vec::new();
-        for (i, b) in self.branches.iter_mut().enumerate() {
-            let prefix = i.to_string();
-            out.extend(
-                b.named_parameters_mut()
-                    .into_iter()
-                    .map(|(n, p)| (join(&prefix, &n), p)),
-            );
-        }
-        out
+        by_position(self.branches.iter_mut().map(|b| b.named_parameters_mut()))
     }
     fn named_buffers(&self) -> Vec<(String, T)> {
-        let mut out = Vec::new();
-        for (i, b) in self.branches.iter().enumerate() {
-            let prefix = i.to_string();
-            out.extend(
-                b.named_buffers()
-                    .into_iter()
-                    .map(|(n, t)| (join(&prefix, &n), t)),
-            );
-        }
-        out
+        by_position(self.branches.iter().map(|b| b.named_buffers()))
     }
     fn named_buffers_mut(&mut self) -> Vec<(String, &mut T)> {
-        let mut out = Vec::new();
-        for (i, b) in self.branches.iter_mut().enumerate() {
-            let prefix = i.to_string();
-            out.extend(
-                b.named_buffers_mut()
-                    .into_iter()
-                    .map(|(n, t)| (join(&prefix, &n), t)),
-            );
-        }
-        out
+        by_position(self.branches.iter_mut().map(|b| b.named_buffers_mut()))
     }
     fn train(&mut self, on: bool) {
         self.branches.iter_mut().for_each(|b| b.train(on));

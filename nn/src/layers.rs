@@ -88,13 +88,7 @@ impl Linear<RingTensor> {
         bias: bool,
         rng: &mut Rng,
     ) -> tensor::Result<Self> {
-        let shape = [out_features, in_features];
-        let weight = init::kaiming_uniform(&shape, rng)?;
-        let bound = init::fan_in_bound(&shape)?;
-        let bias = bias
-            .then(|| init::uniform(&[out_features], -bound, bound, rng))
-            .transpose()?;
-        Ok(Self { weight, bias })
+        Self::build(&mut Params::new(rng), in_features, out_features, bias)
     }
 }
 
@@ -201,24 +195,14 @@ impl Conv2d<RingTensor> {
         bias: bool,
         rng: &mut Rng,
     ) -> tensor::Result<Self> {
-        let g = params.groups;
-        if g == 0 || !in_channels.is_multiple_of(g) || !out_channels.is_multiple_of(g) {
-            return Err(invalid(
-                "conv2d",
-                format!("{g} groups must divide {in_channels} and {out_channels} channels"),
-            ));
-        }
-        let shape = [out_channels, in_channels / g, kernel.0, kernel.1];
-        let weight = init::kaiming_uniform(&shape, rng)?;
-        let bound = init::fan_in_bound(&shape)?;
-        let bias = bias
-            .then(|| init::uniform(&[out_channels], -bound, bound, rng))
-            .transpose()?;
-        Ok(Self {
-            weight,
-            bias,
+        Self::build(
+            &mut Params::new(rng),
+            in_channels,
+            out_channels,
+            kernel,
             params,
-        })
+            bias,
+        )
     }
 }
 
@@ -415,11 +399,6 @@ macro_rules! activation {
         $(#[$attr])*
         #[derive(Clone, Copy, Debug, Default)]
         pub struct $name;
-
-        impl $name {
-            /// The function this module applies.
-            pub const OP: UnaryOp = UnaryOp::$op;
-        }
 
         stateless!($name, |self, x| x.unary(UnaryOp::$op));
 

@@ -149,6 +149,17 @@ where
     mapped.expect("unwrapping Var values cannot fail")
 }
 
+/// The named tensors of positional children (`"0.weight"`, `"1.bias"`), in child order.
+pub(crate) fn by_position<X>(children: impl Iterator<Item = Vec<(String, X)>>) -> Vec<(String, X)> {
+    children
+        .enumerate()
+        .flat_map(|(i, named)| {
+            let prefix = i.to_string();
+            named.into_iter().map(move |(n, t)| (join(&prefix, &n), t))
+        })
+        .collect()
+}
+
 /// `prefix.name`, or `name` alone for an empty prefix.
 pub(crate) fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
@@ -365,52 +376,16 @@ impl<T: TensorOps + 'static> Module<T> for Sequential<T> {
         Ok(h)
     }
     fn named_parameters(&self) -> Vec<(String, &T)> {
-        let mut out = Vec::new();
-        for (i, l) in self.layers.iter().enumerate() {
-            let prefix = i.to_string();
-            out.extend(
-                l.named_parameters()
-                    .into_iter()
-                    .map(|(n, p)| (join(&prefix, &n), p)),
-            );
-        }
-        out
+        by_position(self.layers.iter().map(|l| l.named_parameters()))
     }
     fn named_parameters_mut(&mut self) -> Vec<(String, &mut T)> {
-        let mut out = Vec::new();
-        for (i, l) in self.layers.iter_mut().enumerate() {
-            let prefix = i.to_string();
-            out.extend(
-                l.named_parameters_mut()
-                    .into_iter()
-                    .map(|(n, p)| (join(&prefix, &n), p)),
-            );
-        }
-        out
+        by_position(self.layers.iter_mut().map(|l| l.named_parameters_mut()))
     }
     fn named_buffers(&self) -> Vec<(String, T)> {
-        let mut out = Vec::new();
-        for (i, l) in self.layers.iter().enumerate() {
-            let prefix = i.to_string();
-            out.extend(
-                l.named_buffers()
-                    .into_iter()
-                    .map(|(n, b)| (join(&prefix, &n), b)),
-            );
-        }
-        out
+        by_position(self.layers.iter().map(|l| l.named_buffers()))
     }
     fn named_buffers_mut(&mut self) -> Vec<(String, &mut T)> {
-        let mut out = Vec::new();
-        for (i, l) in self.layers.iter_mut().enumerate() {
-            let prefix = i.to_string();
-            out.extend(
-                l.named_buffers_mut()
-                    .into_iter()
-                    .map(|(n, b)| (join(&prefix, &n), b)),
-            );
-        }
-        out
+        by_position(self.layers.iter_mut().map(|l| l.named_buffers_mut()))
     }
     fn train(&mut self, on: bool) {
         self.layers.iter_mut().for_each(|l| l.train(on));

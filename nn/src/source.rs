@@ -4,7 +4,7 @@
 //!
 //! - [`InitSource`]: a fresh plaintext model, every tensor drawn from its [`Init`] with a seeded
 //!   PRNG (the same draws as the layers' `init` constructors).
-//! - [`LoadSource`]: every tensor read from a [`TensorSource`] (a [`StateDict`], a safetensors
+//! - [`LoadSource`]: every tensor read from a [`TensorSource`] (a [`crate::StateDict`], a safetensors
 //!   file, a plaintext model's `state_dict()`), shapes checked, strictness on demand.
 //! - [`Trainable`]: wraps any source of `T` into a source of `Var<T>` whose parameters are
 //!   gradient-tracking leaves and whose buffers are constants.
@@ -29,7 +29,6 @@
 //! Order matters in MPC: every party must ask for the same tensors in the same order, which a
 //! constructor does by construction (its calls depend only on the architecture).
 
-use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use autograd::Var;
@@ -37,7 +36,7 @@ use tensor::{FloatTensor, RingTensor, TensorOps};
 
 use crate::init::{self, Rng};
 use crate::module::{Role, join};
-use crate::state::{StateDict, TensorData, TensorSource};
+use crate::state::{TensorData, TensorSource, checked_tensor, ignorable};
 
 /// How a tensor starts when a source creates it (PyTorch's initialisers).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -200,8 +199,19 @@ impl<T: FromValues> ParamSource<T> for InitSource
 where
     T::Error: From<tensor::Error>,
 {
+    fn get(&mut self, path: &str, shape: &[usize], role: Role, init: &Init) -> Result<T, T::Error> {
+        self.rng.get(path, shape, role, init)
+    }
+}
+
+/// A PRNG is a source too: each tensor drawn from its [`Init`] (what the layers' `init`
+/// constructors use, so that they and [`InitSource`] draw the same values).
+impl<T: FromValues> ParamSource<T> for Rng
+where
+    T::Error: From<tensor::Error>,
+{
     fn get(&mut self, _: &str, shape: &[usize], _: Role, init: &Init) -> Result<T, T::Error> {
-        let drawn = init.draw(shape, &mut self.rng)?;
+        let drawn = init.draw(shape, self)?;
         Ok(T::from_values(shape, &drawn.to_f64())?)
     }
 }
@@ -211,7 +221,7 @@ where
 /// that nobody asked for.
 pub struct LoadSource<'s> {
     source: &'s dyn TensorSource,
-    used: RefCell<BTreeSet<String>>,
+    used: BTreeSet<String>,
 }
 
 impl<'s> LoadSource<'s> {
@@ -219,7 +229,7 @@ impl<'s> LoadSource<'s> {
     pub fn new(source: &'s dyn TensorSource) -> Self {
         Self {
             source,
-            used: RefCell::new(BTreeSet::new()),
+            used: BTreeSet::new(),
         }
     }
 
@@ -228,20 +238,9 @@ impl<'s> LoadSource<'s> {
     /// # Errors
     /// Missing ([`crate::Error::MissingTensor`]) or misshapen ([`crate::Error::ShapeMismatch`]),
     /// naming the tensor; the source failing.
-    pub fn data(&self, path: &str, shape: &[usize]) -> Result<TensorData, crate::Error> {
-        let data = self
-            .source
-            .tensor(path)?
-            .ok_or_else(|| crate::Error::MissingTensor { name: path.into() })?;
-        let n: usize = data.shape.iter().product();
-        if data.shape != shape || data.values.len() != n {
-            return Err(crate::Error::ShapeMismatch {
-                name: path.into(),
-                expected: shape.to_vec(),
-                got: data.shape,
-            });
-        }
-        self.used.borrow_mut().insert(path.into());
+    pub fn data(&mut self, path: &str, shape: &[usize]) -> Result<TensorData, crate::Error> {
+        let data = checked_tensor(self.source, path, shape)?;
+        self.used.insert(path.into());
         Ok(data)
     }
 
@@ -254,12 +253,11 @@ impl<'s> LoadSource<'s> {
         if !strict {
             return Ok(());
         }
-        let used = self.used.into_inner();
         match self
             .source
             .names()
             .into_iter()
-            .find(|n| !used.contains(n) && !n.ends_with("num_batches_tracked"))
+            .find(|n| !self.used.contains(n) && !ignorable(n))
         {
             Some(name) => Err(crate::Error::UnexpectedTensor { name }),
             None => Ok(()),
@@ -279,13 +277,6 @@ where
                 reason: e.to_string(),
             })?;
         Ok(T::from_values(shape, &data.values)?)
-    }
-}
-
-/// A [`StateDict`] is a source too (a plaintext model's `state_dict()` shared by its owner).
-impl<'s> From<&'s StateDict> for LoadSource<'s> {
-    fn from(state: &'s StateDict) -> Self {
-        LoadSource::new(state)
     }
 }
 
@@ -313,7 +304,7 @@ impl<T: TensorOps, S: ParamSource<T>> ParamSource<Var<T>> for Trainable<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Linear, state};
+    use crate::{Linear, StateDict, state};
 
     #[test]
     fn a_built_layer_equals_the_initialised_one_and_reloads_by_name() {

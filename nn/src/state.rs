@@ -277,7 +277,7 @@ impl PlainTensor for Var<RingTensor> {
 }
 
 /// PyTorch saves a batch count that umbra does not keep; loading accepts and ignores it.
-fn ignorable(name: &str) -> bool {
+pub(crate) fn ignorable(name: &str) -> bool {
     name == "num_batches_tracked" || name.ends_with(".num_batches_tracked")
 }
 
@@ -323,18 +323,7 @@ pub fn load_tensors<T: PlainTensor, M: Module<T> + ?Sized>(
         .collect();
     let mut found: BTreeMap<String, TensorData> = BTreeMap::new();
     for (name, shape) in &wanted {
-        let data = source
-            .tensor(name)?
-            .ok_or_else(|| Error::MissingTensor { name: name.clone() })?;
-        let n: usize = data.shape.iter().product();
-        if data.shape != *shape || data.values.len() != n {
-            return Err(Error::ShapeMismatch {
-                name: name.clone(),
-                expected: shape.clone(),
-                got: data.shape,
-            });
-        }
-        found.insert(name.clone(), data);
+        found.insert(name.clone(), checked_tensor(source, name, shape)?);
     }
     if strict {
         let known: BTreeSet<&str> = wanted.iter().map(|(n, _)| n.as_str()).collect();
@@ -374,6 +363,30 @@ pub fn load_tensors<T: PlainTensor, M: Module<T> + ?Sized>(
         }
     }
     Ok(())
+}
+
+/// The tensor `name` of `source`, checked to have `shape`.
+///
+/// # Errors
+/// Missing ([`Error::MissingTensor`]) or misshapen ([`Error::ShapeMismatch`]), naming the
+/// tensor; the source failing.
+pub(crate) fn checked_tensor(
+    source: &dyn TensorSource,
+    name: &str,
+    shape: &[usize],
+) -> Result<TensorData, Error> {
+    let data = source
+        .tensor(name)?
+        .ok_or_else(|| Error::MissingTensor { name: name.into() })?;
+    let n: usize = data.shape.iter().product();
+    if data.shape != shape || data.values.len() != n {
+        return Err(Error::ShapeMismatch {
+            name: name.into(),
+            expected: shape.to_vec(),
+            got: data.shape,
+        });
+    }
+    Ok(data)
 }
 
 /// Module methods for plaintext models, as PyTorch's: `state_dict`, `load_state_dict`, and

@@ -11,20 +11,9 @@ const EXTRA: u32 = 4;
 /// `erf(x)` in `f64` (for coefficients and as an oracle): `2/√π · e^{-x²} ·
 /// Σ 2^n x^{2n+1} / (1·3···(2n+1))`, a series of positive terms (no cancellation), accurate
 /// to about 1e-15 for `|x| ≤ 6`; `±1` beyond (`erfc(6) < 3e-17`).
+/// The plaintext formula of `tensor::UnaryOp::Erf`, the one f64 table.
 pub fn erf_f64(x: f64) -> f64 {
-    if x.abs() > 6.0 {
-        return x.signum();
-    }
-    let x2 = x * x;
-    let mut term = x;
-    let mut sum = x;
-    let mut n = 0.0;
-    while term.abs() > 1e-17 * sum.abs() {
-        n += 1.0;
-        term *= 2.0 * x2 / (2.0 * n + 1.0);
-        sum += term;
-    }
-    2.0 / std::f64::consts::PI.sqrt() * (-x2).exp() * sum
+    tensor::UnaryOp::Erf.eval(x)
 }
 
 /// The first `m` Chebyshev coefficients of `g` on `[-1, 1]` (interpolation at the `m`

@@ -16,7 +16,7 @@ use crate::error::Result;
 use crate::provider::TupleRequest;
 use crate::session::Session;
 
-use super::{build_frame, exchange_sum};
+use super::{build_frame, exchange_sum, try_build_frame};
 
 /// Opens `x - a` and `y - b` in one round, building the frame straight from the operands,
 /// and returns the opened `(e, f)` at the operands' scales.
@@ -27,16 +27,21 @@ fn open_masked(
     y: &RingTensor,
     b: &RingTensor,
 ) -> Result<(RingTensor, RingTensor)> {
-    let (nx, ny) = (x.numel(), y.numel());
-    let mut written = Ok(());
-    let frame = build_frame(nx + ny, |w| {
-        let (we, wf) = w.split_at_mut(nx);
-        written = x.write_masked(a, we).and_then(|()| y.write_masked(b, wf));
-    });
-    written?;
-    let peers = exchange_sum(session, frame, "beaver open")?;
+    let nx = x.numel();
+    let peers = exchange_sum(session, masked_frame(x, a, y, b)?, "beaver open")?;
     let peers = peers.words();
     Ok((x.unmask(a, &peers[..nx])?, y.unmask(b, &peers[nx..])?))
+}
+
+/// The frame of a Beaver opening: `x - a` then `y - b`, written straight from the operands.
+fn masked_frame(x: &RingTensor, a: &RingTensor, y: &RingTensor, b: &RingTensor) -> Result<Vec<u8>> {
+    let nx = x.numel();
+    try_build_frame(nx + y.numel(), |w| {
+        let (we, wf) = w.split_at_mut(nx);
+        x.write_masked(a, we)?;
+        y.write_masked(b, wf)
+    })
+    .map_err(Into::into)
 }
 
 /// Runs the Beaver protocol for a bilinear op whose triple is `req`; `acc_op(p, q, z)` adds
@@ -84,16 +89,9 @@ pub fn mul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingTens
         .fetch(&req)?
         .try_into()
         .expect("fetch checks the slot count");
-    let n = x.numel();
-    let mut written = Ok(());
-    let frame = build_frame(2 * n, |w| {
-        let (we, wf) = w.split_at_mut(n);
-        written = x.write_masked(&a, we).and_then(|()| y.write_masked(&b, wf));
-    });
-    written?;
-    let peers = exchange_sum(session, frame, "beaver open")?;
+    let peers = exchange_sum(session, masked_frame(x, &a, y, &b)?, "beaver open")?;
     let peers = peers.words();
-    let (pe, pf) = peers.split_at(n);
+    let (pe, pf) = peers.split_at(x.numel());
     Ok(c.beaver_mul_combine(x, &a, y, &b, pe, pf)?)
 }
 

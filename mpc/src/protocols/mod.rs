@@ -29,10 +29,25 @@ use crate::session::Session;
 
 /// A zeroed frame of `words` little-endian words, filled by `fill` through a `u64` view.
 pub(crate) fn build_frame(words: usize, fill: impl FnOnce(&mut [u64])) -> Vec<u8> {
+    let built: std::result::Result<_, std::convert::Infallible> = try_build_frame(words, |w| {
+        fill(w);
+        Ok(())
+    });
+    match built {
+        Ok(frame) => frame,
+        Err(never) => match never {},
+    }
+}
+
+/// [`build_frame`] for a fill that can fail (a ring kernel refusing mismatched operands).
+pub(crate) fn try_build_frame<E>(
+    words: usize,
+    fill: impl FnOnce(&mut [u64]) -> std::result::Result<(), E>,
+) -> std::result::Result<Vec<u8>, E> {
     let mut frame = vec![0u8; words * 8];
     match bytemuck::try_cast_slice_mut::<u8, u64>(&mut frame) {
         Ok(view) => {
-            fill(view);
+            fill(view)?;
             if cfg!(target_endian = "big") {
                 view.iter_mut().for_each(|w| *w = w.to_le());
             }
@@ -40,13 +55,13 @@ pub(crate) fn build_frame(words: usize, fill: impl FnOnce(&mut [u64])) -> Vec<u8
         Err(_) => {
             // The allocator returned a buffer that is not 8-aligned: fill a word buffer and copy.
             let mut tmp = vec![0u64; words];
-            fill(&mut tmp);
+            fill(&mut tmp)?;
             for (c, w) in frame.chunks_exact_mut(8).zip(&tmp) {
                 c.copy_from_slice(&w.to_le_bytes());
             }
         }
     }
-    frame
+    Ok(frame)
 }
 
 /// The words of a checked frame, borrowed when its buffer is word-aligned on a little-endian
@@ -142,17 +157,14 @@ pub(crate) fn open_many(
     step: &'static str,
 ) -> Result<Vec<RingTensor>> {
     let total: usize = parts.iter().map(|p| p.numel()).sum();
-    let mut written = Ok(());
-    let frame = build_frame(total, |w| {
+    let frame = try_build_frame(total, |w| {
         let mut off = 0;
         for p in parts {
-            if written.is_ok() {
-                written = p.write_words(&mut w[off..off + p.numel()]);
-            }
+            p.write_words(&mut w[off..off + p.numel()])?;
             off += p.numel();
         }
-    });
-    written?;
+        Ok::<_, Error>(())
+    })?;
     let peers = exchange_sum(session, frame, step)?;
     let peers = peers.words();
     let mut out = Vec::with_capacity(parts.len());

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::provider::TupleRequest;
 use crate::session::Session;
 
-use super::{build_frame, exchange_sum};
+use super::{exchange_sum, try_build_frame};
 
 /// Divides the secret by public `d`: local truncation where the session uses it and `d` is a
 /// power of two, the dealer protocol otherwise.
@@ -129,11 +129,9 @@ pub fn with_dealer(session: &Session, mut share: RingTensor, d: u64) -> Result<R
         .expect("fetch checks the slot count");
     let k = (1u64 << 62) / d * d;
     let lead = session.party() == 0;
-    let mut written = Ok(());
-    let frame = build_frame(share.numel(), |w| {
-        written = share.write_offset_masked(&r, if lead { k } else { 0 }, w);
-    });
-    written?;
+    let frame = try_build_frame(share.numel(), |w| {
+        share.write_offset_masked(&r, if lead { k } else { 0 }, w)
+    })?;
     let peers = exchange_sum(session, frame, "truncate open")?;
     share.dealer_trunc_combine(&r, &r_div, &r_msb, &peers.words(), d, k, lead)?;
     Ok(share)
