@@ -8,13 +8,13 @@ use crate::cryptensor::CrypTensor;
 use crate::error::{Error, Result};
 use crate::protocols::binary;
 use crate::session::Session;
-use crate::share::Shared;
+use crate::share::XorShare;
 
 /// XOR-shared words: the secret is `⊕_i share_i`. Each word holds 64 independent bits, so
 /// one AND of words evaluates 64 gates. `Debug` never prints shares.
 #[derive(Clone)]
 pub struct BinaryTensor {
-    share: RingTensor,
+    share: XorShare,
     session: Session,
 }
 
@@ -29,11 +29,15 @@ impl fmt::Debug for BinaryTensor {
 }
 
 impl BinaryTensor {
-    fn with(&self, share: RingTensor) -> Self {
+    fn with(&self, words: RingTensor) -> Self {
         Self {
-            share,
+            share: XorShare::new(words),
             session: self.session.clone(),
         }
+    }
+
+    fn words(&self) -> &RingTensor {
+        self.share.ring()
     }
 
     fn check(&self, other: &Self, op: &'static str) -> Result<()> {
@@ -62,7 +66,7 @@ impl BinaryTensor {
     /// Different shapes or sessions.
     pub fn xor(&self, other: &Self) -> Result<Self> {
         self.check(other, "xor")?;
-        Ok(self.with(self.share.zip_map(&other.share, "xor", 0, |a, b| a ^ b)?))
+        Ok(self.with(self.words().xor(other.words())?))
     }
 
     /// XOR with a public word tensor (party 0 applies it). Local.
@@ -71,7 +75,7 @@ impl BinaryTensor {
     /// Different shapes.
     pub fn xor_public(&self, v: &RingTensor) -> Result<Self> {
         if self.session.party() == 0 {
-            Ok(self.with(self.share.zip_map(v, "xor", 0, |a, b| a ^ b)?))
+            Ok(self.with(self.words().xor(v)?))
         } else {
             if v.shape() != self.shape() {
                 return Err(tensor::Error::ShapeMismatch {
@@ -87,7 +91,7 @@ impl BinaryTensor {
 
     /// Bitwise AND with a public mask (every party masks its share). Local.
     pub fn and_mask(&self, mask: u64) -> Self {
-        self.with(self.share.map(|w| w & mask))
+        self.with(self.words().and_scalar(mask))
     }
 
     /// Bitwise AND of two secrets with a binary Beaver triple.
@@ -99,14 +103,17 @@ impl BinaryTensor {
     /// Reveals nothing. One round, `16` bytes per word and peer.
     pub fn and(&self, other: &Self) -> Result<Self> {
         self.check(other, "and")?;
-        let z = binary::and(&self.session, self.share.as_slice(), other.share.as_slice())?;
-        Ok(self.with(RingTensor::from_raw(self.shape(), z, 0)?))
+        let z = binary::and(&self.session, &self.share, &other.share)?;
+        Ok(Self {
+            share: z,
+            session: self.session.clone(),
+        })
     }
 
     /// Bitwise NOT (party 0 flips its share). Local.
     pub fn not(&self) -> Self {
         if self.session.party() == 0 {
-            self.with(self.share.map(|w| !w))
+            self.with(self.words().xor_scalar(!0))
         } else {
             self.clone()
         }
@@ -114,12 +121,12 @@ impl BinaryTensor {
 
     /// Logical left shift by `k < 64` bits. Local.
     pub fn shl(&self, k: u32) -> Self {
-        self.with(self.share.map(|w| w.checked_shl(k).unwrap_or(0)))
+        self.with(self.words().shl_words(k))
     }
 
     /// Logical right shift by `k < 64` bits. Local.
     pub fn shr(&self, k: u32) -> Self {
-        self.with(self.share.map(|w| w.checked_shr(k).unwrap_or(0)))
+        self.with(self.words().shr_words(k))
     }
 
     /// Bit `j` of every word, as words holding 0 or 1. Local.
@@ -135,11 +142,7 @@ impl BinaryTensor {
     /// # Security
     /// Every party learns the words. One round, `8` bytes per word and peer.
     pub fn reveal(&self) -> Result<RingTensor> {
-        let words = crate::protocols::binary::open_words_xor(
-            &self.session,
-            self.share.as_slice().to_vec(),
-        )?;
-        Ok(RingTensor::from_raw(self.shape(), words, 0)?)
+        binary::open_xor(&self.session, &self.share)
     }
 
     /// Binary to arithmetic conversion of whole words (B2A), as integers (scale 1).
@@ -150,13 +153,16 @@ impl BinaryTensor {
     /// # Security
     /// Reveals nothing. One round, `8` bytes per word and peer, with 64 dealer bits per word.
     pub fn to_arithmetic(&self) -> Result<CrypTensor> {
-        let t = binary::b2a_words(&self.session, self.share.as_slice(), self.shape())?;
-        Ok(CrypTensor::Private(Shared::new(t, self.session.clone())))
+        let t = binary::b2a_words(&self.session, &self.share)?;
+        Ok(CrypTensor::Private(crate::cryptensor::Shared::new(
+            t,
+            self.session.clone(),
+        )))
     }
 
     /// This party's share (uniformly random on its own).
     pub fn local_share(&self) -> &RingTensor {
-        &self.share
+        self.share.ring()
     }
 }
 
@@ -177,13 +183,10 @@ impl CrypTensor {
                 op: "to_binary",
                 reason: "a public tensor has no shares to convert".into(),
             }),
-            CrypTensor::Private(s) => {
-                let words = binary::a2b(&s.session, &s.share)?;
-                Ok(BinaryTensor {
-                    share: RingTensor::from_raw(s.shape(), words, 0)?,
-                    session: s.session.clone(),
-                })
-            }
+            CrypTensor::Private(s) => Ok(BinaryTensor {
+                share: binary::a2b(&s.session, &s.share)?,
+                session: s.session.clone(),
+            }),
         }
     }
 }

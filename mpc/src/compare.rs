@@ -2,12 +2,9 @@
 //! `abs`, `relu`, `select` (PyTorch `where`), `clamp`/`hardtanh`/`relu6`, `max`/`min`/`argmax`/
 //! `argmin` over a dimension, `max_pool2d` and the adaptive pools.
 //!
-//! Everything rests on one circuit: the sign bit of a secret, computed from the binary
-//! sharing of the parties' arithmetic shares with a carry tree that only produces the carry
-//! into bit 63 ([`crate::protocols::binary::msb`]: 7 AND rounds for 2 parties, about 47 bytes
-//! per element per peer). The bit then either becomes an arithmetic 0/1 (one round) or
-//! multiplies a value directly (one round, `bit_mul`), which is how ReLU costs 8 rounds and
-//! about 55 bytes per element in total (CrypTen: 9 rounds, 232 bytes).
+//! The protocols are in [`crate::protocols::compare`] (on shares): everything rests on one
+//! sign circuit, and ReLU costs 8 rounds and about 55 bytes per element with 2 parties
+//! (CrypTen: 9 rounds, 232 bytes). This file lifts them to public-or-private tensors.
 //!
 //! Comparison results are integers 0/1 at scale 1 (`frac_bits == 0`), so multiplying by them
 //! needs no truncation. They are **not differentiable**: autograd treats them as constants.
@@ -16,10 +13,9 @@
 use tensor::{Pool2dParams, RingTensor};
 
 use crate::cryptensor::CrypTensor;
+use crate::cryptensor::Shared;
 use crate::error::{Error, Result};
-use crate::protocols::binary;
-use crate::session::Session;
-use crate::share::Shared;
+use crate::protocols::compare;
 
 impl CrypTensor {
     fn private(&self) -> Option<&Shared> {
@@ -27,17 +23,6 @@ impl CrypTensor {
             CrypTensor::Private(s) => Some(s),
             CrypTensor::Public(_) => None,
         }
-    }
-
-    /// Packed XOR-shared sign bits of the concatenation of private `parts` (same session).
-    fn sign_bits(session: &Session, parts: &[&RingTensor]) -> Result<(Vec<u64>, usize)> {
-        let n: usize = parts.iter().map(|p| p.numel()).sum();
-        let mut words = Vec::with_capacity(n);
-        for p in parts {
-            words.extend_from_slice(p.as_slice());
-        }
-        let ops = binary::own_operands(session, &words);
-        Ok((binary::msb(session, ops)?, n))
     }
 
     /// `1` where the value is negative, `0` elsewhere (integers at scale 1).
@@ -50,11 +35,7 @@ impl CrypTensor {
     pub fn ltz(&self) -> Result<CrypTensor> {
         match self {
             CrypTensor::Public(t) => Ok(CrypTensor::Public(t.map(|v| v >> 63).with_frac_bits(0))),
-            CrypTensor::Private(s) => {
-                let (bits, n) = Self::sign_bits(&s.session, &[&s.share])?;
-                let b = binary::b2a_bits(&s.session, &bits, n)?.reshape(s.shape())?;
-                Ok(CrypTensor::Private(Shared::new(b, s.session.clone())))
-            }
+            CrypTensor::Private(s) => Ok(s.with(compare::ltz(&s.session, &s.share)?)),
         }
     }
 
@@ -102,42 +83,6 @@ impl CrypTensor {
         one_minus(&self.lt(other)?)
     }
 
-    /// Packed XOR-shared bits `(negative, zero)` of a private share: `negative = msb(d)` and
-    /// `zero = ¬msb(d) ∧ msb(d - 1)`, from one batched sign circuit on `[d, d - 1]` and one
-    /// packed AND. Exact on the whole ring (`d = i64::MIN` is negative, not zero).
-    fn sign_and_zero_bits(session: &Session, d: &RingTensor) -> Result<(Vec<u64>, Vec<u64>)> {
-        let n = d.numel();
-        let first = session.party() == 0;
-        let d_minus_1 = if first {
-            d.add_scalar_raw(u64::MAX)
-        } else {
-            d.clone()
-        };
-        let (bits, _) = Self::sign_bits(session, &[d, &d_minus_1])?;
-        let unpack = |offset: usize| -> Vec<u64> {
-            let mut out = vec![0u64; n.div_ceil(64)];
-            for i in 0..n {
-                let k = offset + i;
-                out[i / 64] |= ((bits[k / 64] >> (k % 64)) & 1) << (i % 64);
-            }
-            out
-        };
-        let (neg, neg_prev) = (unpack(0), unpack(n));
-        let not_neg: Vec<u64> = neg.iter().map(|w| if first { !w } else { *w }).collect();
-        let zero = binary::and(session, &not_neg, &neg_prev)?;
-        Ok((neg, zero))
-    }
-
-    /// Packed XOR-shared "is zero" bits of a private share: the 7-round AND-tree zero test with
-    /// 2 parties, [`CrypTensor::sign_and_zero_bits`] otherwise.
-    fn zero_bits(session: &Session, d: &RingTensor) -> Result<Vec<u64>> {
-        if session.n_parties() == 2 {
-            binary::is_zero_2pc(session, d.as_slice())
-        } else {
-            Ok(Self::sign_and_zero_bits(session, d)?.1)
-        }
-    }
-
     /// `self == other` (0/1 integers), exact for every difference in the ring. With 2 parties
     /// a dedicated zero test (an AND tree over the 64 bits of `x_0 ⊕ -x_1`: 7 rounds, about 16
     /// bytes per element); with more, one sign circuit on `[d, d - 1]` and one AND.
@@ -155,9 +100,7 @@ impl CrypTensor {
                 t.map(|v| u64::from(v == 0)).with_frac_bits(0),
             ));
         };
-        let bits = Self::zero_bits(&s.session, &s.share)?;
-        let b = binary::b2a_bits(&s.session, &bits, s.share.numel())?.reshape(s.shape())?;
-        Ok(CrypTensor::Private(Shared::new(b, s.session.clone())))
+        Ok(s.with(compare::eq_zero(&s.session, &s.share)?))
     }
 
     /// `self != other` (0/1 integers): `1 - eq`.
@@ -186,24 +129,7 @@ impl CrypTensor {
                 t.map(|v| ((v as i64).signum()) as u64).with_frac_bits(0),
             ));
         };
-        let n = s.share.numel();
-        let (neg, zero) = Self::sign_and_zero_bits(&s.session, &s.share)?;
-        let mut packed = vec![0u64; (2 * n).div_ceil(64)];
-        for i in 0..n {
-            packed[i / 64] |= ((neg[i / 64] >> (i % 64)) & 1) << (i % 64);
-            let k = n + i;
-            packed[k / 64] |= ((zero[i / 64] >> (i % 64)) & 1) << (k % 64);
-        }
-        let both = binary::b2a_bits(&s.session, &packed, 2 * n)?;
-        let first = u64::from(s.session.party() == 0);
-        let (b, z) = both.as_slice().split_at(n);
-        let v: Vec<u64> = b
-            .iter()
-            .zip(z)
-            .map(|(b, z)| first.wrapping_sub(b.wrapping_mul(2)).wrapping_sub(*z))
-            .collect();
-        let t = RingTensor::from_raw(s.shape(), v, 0)?;
-        Ok(CrypTensor::Private(Shared::new(t, s.session.clone())))
+        Ok(s.with(compare::sign(&s.session, &s.share)?))
     }
 
     /// Absolute value: `x - 2·b·x` with `b` the sign bit, multiplied without a B2A round.
@@ -218,13 +144,7 @@ impl CrypTensor {
             CrypTensor::Public(t) => Ok(CrypTensor::Public(
                 t.map(|v| (v as i64).wrapping_abs() as u64),
             )),
-            CrypTensor::Private(s) => {
-                let (bits, _) = Self::sign_bits(&s.session, &[&s.share])?;
-                let bx = binary::bit_mul(&s.session, &bits, &s.share)?;
-                let mut out = s.share.clone();
-                out.sub_assign(&bx.mul_scalar_raw(2))?;
-                Ok(CrypTensor::Private(Shared::new(out, s.session.clone())))
-            }
+            CrypTensor::Private(s) => Ok(s.with(compare::abs(&s.session, &s.share)?)),
         }
     }
 
@@ -241,12 +161,7 @@ impl CrypTensor {
                 t,
                 tensor::UnaryOp::Relu,
             )?)),
-            CrypTensor::Private(s) => {
-                let (bits, _) = Self::sign_bits(&s.session, &[&s.share])?;
-                let mut out = s.share.clone();
-                out.sub_assign(&binary::bit_mul(&s.session, &bits, &s.share)?)?;
-                Ok(CrypTensor::Private(Shared::new(out, s.session.clone())))
-            }
+            CrypTensor::Private(s) => Ok(s.with(compare::relu(&s.session, &s.share)?)),
         }
     }
 
@@ -267,12 +182,8 @@ impl CrypTensor {
                 Ok((CrypTensor::Public(r), CrypTensor::Public(m)))
             }
             CrypTensor::Private(s) => {
-                let (bits, n) = Self::sign_bits(&s.session, &[&s.share])?;
-                let mut relu = s.share.clone();
-                relu.sub_assign(&binary::bit_mul(&s.session, &bits, &s.share)?)?;
-                let negative = binary::b2a_bits(&s.session, &bits, n)?.reshape(s.shape())?;
-                let wrap = |t: RingTensor| CrypTensor::Private(Shared::new(t, s.session.clone()));
-                Ok((wrap(relu), one_minus(&wrap(negative))?))
+                let (relu, negative) = compare::relu_and_negative(&s.session, &s.share)?;
+                Ok((s.with(relu), one_minus(&s.with(negative))?))
             }
         }
     }
@@ -461,30 +372,12 @@ impl CrypTensor {
             let b = cond.ltz()?;
             return Ok((b.mul(dv)?, b.unsqueeze(2)?.mul(doh)?));
         };
-        let c = cond.share_for(&session);
-        let (bits, m) = Self::sign_bits(&session, &[&c])?;
-        // Expand: one bit per value, then the same bit for each of the n payload entries.
-        let total = m + m * n;
-        let mut expanded = vec![0u64; total.div_ceil(64)];
-        let bit = |i: usize| (bits[i / 64] >> (i % 64)) & 1;
-        for i in 0..m {
-            expanded[i / 64] |= bit(i) << (i % 64);
-            for j in 0..n {
-                let k = m + i * n + j;
-                expanded[k / 64] |= bit(i) << (k % 64);
-            }
-        }
-        let (v, o) = (dv.share_for(&session), doh.share_for(&session));
-        let joined = RingTensor::concat(
-            &[&v.flatten(), &o.flatten().with_frac_bits(v.frac_bits())],
-            0,
-        )?;
-        let prod = binary::bit_mul(&session, &expanded, &joined)?;
-        let pv = prod.narrow(0, 0, m)?.reshape(v.shape())?;
-        let po = prod
-            .narrow(0, m, m * n)?
-            .reshape(o.shape())?
-            .with_frac_bits(o.frac_bits());
+        let (c, v, o) = (
+            cond.share_for(&session),
+            dv.share_for(&session),
+            doh.share_for(&session),
+        );
+        let (pv, po) = compare::choose(&session, &c, &v, &o, n)?;
         Ok((
             CrypTensor::Private(Shared::new(pv, session.clone())),
             CrypTensor::Private(Shared::new(po, session)),
@@ -624,7 +517,6 @@ impl CrypTensor {
                 reason: format!("needs [N, C, H, W], got {s:?}"),
             });
         }
-        let (planes, h, w) = (s[0] * s[1], s[2], s[3]);
         // Missing taps (padding, short adaptive windows) are zeros for sums, and for maxima a
         // copy of the window's first real tap: a duplicate never changes a maximum, and no
         // sentinel value can collide with a legal input or overflow a difference.
@@ -651,30 +543,10 @@ impl CrypTensor {
                 taps_of.push(taps);
             }
         }
-        let gather = |t: &RingTensor| -> Result<RingTensor> {
-            let src = t.as_slice();
-            let mut out = vec![0u64; planes * ho * wo * k];
-            for p in 0..planes {
-                for (q, taps) in taps_of.iter().enumerate() {
-                    let base = (p * ho * wo + q) * k;
-                    for (slot, tap) in taps.iter().enumerate() {
-                        if let Some((y, x)) = tap {
-                            out[base + slot] = src[(p * h + y) * w + x];
-                        }
-                    }
-                }
-            }
-            Ok(RingTensor::from_raw(
-                &[s[0], s[1], ho, wo, k],
-                out,
-                t.frac_bits(),
-            )?)
-        };
+        let gather = |t: &RingTensor| t.gather_taps(&taps_of, (ho, wo), k);
         Ok(match self {
             CrypTensor::Public(t) => CrypTensor::Public(gather(t)?),
-            CrypTensor::Private(sh) => {
-                CrypTensor::Private(Shared::new(gather(&sh.share)?, sh.session.clone()))
-            }
+            CrypTensor::Private(sh) => sh.with(sh.share.map(gather)?),
         })
     }
 

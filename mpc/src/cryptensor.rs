@@ -5,12 +5,71 @@
 //! are additive shares. Mixed operations need no communication when they are linear (party 0
 //! alone adds a public term) and one truncation when they are products.
 
+use std::fmt;
+
 use tensor::{Conv2dParams, Pool2dParams, RingTensor};
 
 use crate::error::{Error, Result};
 use crate::protocols::{beaver, reveal, truncate};
 use crate::session::Session;
-use crate::share::Shared;
+use crate::share::Share;
+
+/// This party's share of a secret tensor, with the session it belongs to. `Debug` prints the
+/// party, shape and scale only, never share values.
+#[derive(Clone)]
+pub struct Shared {
+    pub(crate) share: Share,
+    pub(crate) session: Session,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("party", &self.session.party())
+            .field("shape", &self.share.shape())
+            .field("frac_bits", &self.share.frac_bits())
+            .field("share", &"..")
+            .finish()
+    }
+}
+
+impl Shared {
+    /// Wraps this party's share.
+    pub fn new(share: Share, session: Session) -> Self {
+        Self { share, session }
+    }
+
+    /// The session the share belongs to.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Shape of the secret.
+    pub fn shape(&self) -> &[usize] {
+        self.share.shape()
+    }
+
+    /// Fixed-point scale of the secret.
+    pub fn frac_bits(&self) -> u32 {
+        self.share.frac_bits()
+    }
+
+    /// A private tensor of this session holding `share`.
+    pub(crate) fn with(&self, share: Share) -> CrypTensor {
+        CrypTensor::Private(Shared::new(share, self.session.clone()))
+    }
+
+    /// This party's share.
+    pub fn share(&self) -> &Share {
+        &self.share
+    }
+
+    /// This party's raw share words. A single share is uniformly random and reveals nothing
+    /// on its own; it is exposed for transports, tests and custom protocols.
+    pub fn local_share(&self) -> &RingTensor {
+        self.share.ring()
+    }
+}
 
 /// A public or secret-shared tensor.
 ///
@@ -98,11 +157,11 @@ impl CrypTensor {
     /// This party's additive share of the value in `session`: its own share when private; for a
     /// public value, the value itself at party 0 and zeros elsewhere (a sharing nobody needs to
     /// send).
-    pub(crate) fn share_for(&self, session: &Session) -> RingTensor {
+    pub(crate) fn share_for(&self, session: &Session) -> Share {
         match self {
             CrypTensor::Private(s) => s.share.clone(),
-            CrypTensor::Public(p) if session.party() == 0 => p.clone(),
-            CrypTensor::Public(p) => RingTensor::zeros(p.shape(), p.frac_bits()),
+            CrypTensor::Public(p) if session.party() == 0 => Share::new(p.clone()),
+            CrypTensor::Public(p) => Share::new(RingTensor::zeros(p.shape(), p.frac_bits())),
         }
     }
 
@@ -115,9 +174,7 @@ impl CrypTensor {
     ) -> Result<CrypTensor> {
         Ok(match self {
             CrypTensor::Public(t) => CrypTensor::Public(f(t)?),
-            CrypTensor::Private(s) => {
-                CrypTensor::Private(Shared::new(f(&s.share)?, s.session.clone()))
-            }
+            CrypTensor::Private(s) => s.with(s.share.map(f)?),
         })
     }
 
@@ -186,55 +243,46 @@ impl CrypTensor {
             (CrypTensor::Public(a), CrypTensor::Public(b)) => CrypTensor::Public(op(a, b)?),
             (CrypTensor::Private(a), CrypTensor::Private(b)) => {
                 let session = pair_session(a, b, if minus { "sub" } else { "add" })?;
-                CrypTensor::Private(Shared::new(op(&a.share, &b.share)?, session.clone()))
+                let share = Share::new(op(a.share.ring(), b.share.ring())?);
+                CrypTensor::Private(Shared::new(share, session.clone()))
             }
-            (CrypTensor::Private(a), CrypTensor::Public(p)) => CrypTensor::Private(Shared::new(
-                Self::add_public(a, p, minus, false)?,
-                a.session.clone(),
-            )),
-            (CrypTensor::Public(p), CrypTensor::Private(a)) => CrypTensor::Private(Shared::new(
-                Self::add_public(a, p, minus, true)?,
-                a.session.clone(),
-            )),
+            (CrypTensor::Private(a), CrypTensor::Public(p)) => {
+                a.with(Self::add_public(a, p, minus, false)?)
+            }
+            (CrypTensor::Public(p), CrypTensor::Private(a)) => {
+                a.with(Self::add_public(a, p, minus, true)?)
+            }
         })
     }
 
     /// This party's share of `a ± p` (or `p ± a` if `public_first`): party 0 folds the public
     /// term into its share; the others only broadcast their share to the result shape.
-    fn add_public(
-        a: &Shared,
-        p: &RingTensor,
-        minus: bool,
-        public_first: bool,
-    ) -> Result<RingTensor> {
+    fn add_public(a: &Shared, p: &RingTensor, minus: bool, public_first: bool) -> Result<Share> {
+        let mine = a.share.ring();
         if a.session.party() == 0 {
-            let (l, r) = if public_first {
-                (p, &a.share)
-            } else {
-                (&a.share, p)
-            };
-            return Ok(if minus { l.sub(r)? } else { l.add(r)? });
+            let (l, r) = if public_first { (p, mine) } else { (mine, p) };
+            return Ok(Share::new(if minus { l.sub(r)? } else { l.add(r)? }));
         }
-        if a.share.frac_bits() != p.frac_bits() {
+        if mine.frac_bits() != p.frac_bits() {
             let op = if minus { "sub" } else { "add" };
             return Err(tensor::Error::EncodingMismatch {
                 op,
-                lhs: a.share.frac_bits(),
+                lhs: mine.frac_bits(),
                 rhs: p.frac_bits(),
             }
             .into());
         }
-        let shape = tensor::shape::broadcast_shapes("add", a.share.shape(), p.shape())?;
-        let mine = if shape == a.share.shape() {
-            a.share.clone()
+        let shape = tensor::shape::broadcast_shapes("add", mine.shape(), p.shape())?;
+        let mine = if shape == mine.shape() {
+            mine.clone()
         } else {
-            a.share.broadcast_to(&shape)?
+            mine.broadcast_to(&shape)?
         };
-        Ok(if minus && public_first {
+        Ok(Share::new(if minus && public_first {
             mine.neg()
         } else {
             mine
-        })
+        }))
     }
 
     /// Negation.
@@ -263,17 +311,17 @@ impl CrypTensor {
         rhs: &CrypTensor,
         name: &'static str,
         local: impl Fn(&RingTensor, &RingTensor) -> tensor::Result<RingTensor>,
-        private: impl Fn(&Session, &RingTensor, &RingTensor) -> Result<RingTensor>,
+        private: impl Fn(&Session, &Share, &Share) -> Result<Share>,
     ) -> Result<CrypTensor> {
         let shift = self.frac_bits().min(rhs.frac_bits());
         check_product_scale(name, self.frac_bits(), rhs.frac_bits())?;
         let raw = match (self, rhs) {
             (CrypTensor::Public(a), CrypTensor::Public(b)) => CrypTensor::Public(local(a, b)?),
             (CrypTensor::Private(a), CrypTensor::Public(b)) => {
-                CrypTensor::Private(Shared::new(local(&a.share, b)?, a.session.clone()))
+                a.with(a.share.map(|s| local(s, b))?)
             }
             (CrypTensor::Public(a), CrypTensor::Private(b)) => {
-                CrypTensor::Private(Shared::new(local(a, &b.share)?, b.session.clone()))
+                b.with(b.share.map(|s| local(a, s))?)
             }
             (CrypTensor::Private(a), CrypTensor::Private(b)) => {
                 let session = pair_session(a, b, name)?;
@@ -427,7 +475,7 @@ impl CrypTensor {
     pub fn mean(&self, dims: &[usize], keepdim: bool) -> Result<CrypTensor> {
         let count = match self {
             CrypTensor::Public(t) => t.reduced_count(dims)?,
-            CrypTensor::Private(s) => s.share.reduced_count(dims)?,
+            CrypTensor::Private(s) => s.share.ring().reduced_count(dims)?,
         };
         self.sum(dims, keepdim)?.div_int(count as u64)
     }
@@ -590,7 +638,10 @@ impl CrypTensor {
                 CrypTensor::Public(_) => t.share_for(session),
             });
         }
-        let refs: Vec<&RingTensor> = shares.iter().collect();
-        Ok(CrypTensor::Private(Shared::new(f(&refs)?, session.clone())))
+        let refs: Vec<&RingTensor> = shares.iter().map(Share::ring).collect();
+        Ok(CrypTensor::Private(Shared::new(
+            Share::new(f(&refs)?),
+            session.clone(),
+        )))
     }
 }

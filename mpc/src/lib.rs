@@ -11,10 +11,11 @@
 //!
 //! Three tiers, with imports pointing down only (pinned by `tests/tiers.rs`, which also
 //! refuses any import cycle between modules):
-//! - core: [`comm`], [`prg`], [`provider`], [`session`], [`local`]; it knows only shares;
+//! - core: [`comm`], [`prg`], [`provider`], [`session`], [`local`], and the share types
+//!   ([`share`]: [`Share`], [`XorShare`], whose `Debug` prints no word); it knows only shares;
 //! - [`protocols`]: input sharing, opening, Beaver products, truncation, the binary circuits,
 //!   all on shares;
-//! - the tensor tier: [`Shared`], [`CrypTensor`] and its comparisons ([`compare`],
+//! - the tensor tier: [`Shared`] (a share with its session), [`CrypTensor`] and its comparisons ([`compare`],
 //!   [`bintensor`]), the function library ([`approx`]), and `CrypTensor`'s one
 //!   `tensor::TensorOps` implementation. [`Session::share`] (the door in) lives here too.
 //!
@@ -51,10 +52,11 @@ mod sharing;
 pub use bintensor::BinaryTensor;
 pub use comm::{Comm, CommStats, CountingComm, LocalComm};
 pub use cryptensor::CrypTensor;
+pub use cryptensor::Shared;
 pub use error::{Error, Result};
 pub use local::{run_local, run_parties};
 pub use prg::{AesPrg, Seed};
 pub use provider::{InsecureTestDealer, TripleSource, TupleRequest};
 pub use session::{Session, SessionConfig, TruncMode};
-pub use share::Shared;
+pub use share::{Share, XorShare};
 pub use tensor::RingTensor;

@@ -185,24 +185,16 @@ impl TupleRequest {
                 vec![free[0].map(|r| r / divisor), free[0].map(|r| r >> 63)]
             }
             TupleRequest::And { .. } => {
-                vec![free[0].zip_map(&free[1], "and triple", 0, |a, b| a & b)?]
+                vec![free[0].and_local(&free[1])?]
             }
-            TupleRequest::Bit { bits } => vec![unpack_bits(&free[0], *bits)],
+            TupleRequest::Bit { bits } => vec![free[0].unpack_bits(*bits)?],
             TupleRequest::BitMul { bits } => {
-                let r = unpack_bits(&free[0], *bits);
+                let r = free[0].unpack_bits(*bits)?;
                 let ra = r.mul_raw(&free[1])?;
                 vec![r, ra]
             }
         })
     }
-}
-
-/// The bits of packed words as one ring element (0 or 1) per bit; bit `i` is bit `i % 64`
-/// of word `i / 64`.
-fn unpack_bits(packed: &RingTensor, bits: usize) -> RingTensor {
-    let words = packed.as_slice();
-    let data = (0..bits).map(|i| (words[i / 64] >> (i % 64)) & 1).collect();
-    RingTensor::from_raw(&[bits], data, 0).expect("length matches")
 }
 
 /// A source of correlated randomness for one party.
@@ -239,15 +231,15 @@ impl fmt::Debug for DealerCore {
     }
 }
 
-/// `acc ⊕= t` for a binary slot, `acc ±= t` for an arithmetic one.
-fn combine(acc: &mut RingTensor, t: &RingTensor, binary: bool, subtract: bool) {
-    for (a, b) in acc.as_mut_slice().iter_mut().zip(t.as_slice()) {
-        *a = match (binary, subtract) {
-            (true, _) => *a ^ b,
-            (false, false) => a.wrapping_add(*b),
-            (false, true) => a.wrapping_sub(*b),
-        };
+/// `acc ⊕= t` for a binary slot, `acc ±= t` for an arithmetic one (both at scale 0 and of
+/// the slot's shape).
+fn combine(acc: &mut RingTensor, t: &RingTensor, binary: bool, subtract: bool) -> Result<()> {
+    match (binary, subtract) {
+        (true, _) => acc.xor_assign(t)?,
+        (false, false) => acc.add_assign(t)?,
+        (false, true) => acc.sub_assign(t)?,
     }
+    Ok(())
 }
 
 /// Party `party`'s seed-derived tensor for slot `slot` of request number `q`.
@@ -310,7 +302,7 @@ impl DealerCore {
                     &derive_slot(seed, q, s, shape),
                     req.slot_is_binary(s),
                     false,
-                );
+                )?;
             }
             own_free.push(own);
             sums.push(sum);
@@ -339,7 +331,7 @@ impl DealerCore {
                     &derive_slot(seed, q, s, shape),
                     req.slot_is_binary(s),
                     true,
-                );
+                )?;
             }
             out.push(v);
         }

@@ -14,12 +14,15 @@
 
 use std::cell::Cell;
 
+use tensor::RingTensor;
+
 use crate::cryptensor::CrypTensor;
+use crate::cryptensor::Shared;
 use crate::error::{Error, Result};
 use crate::prg::{AesPrg, Seed};
 use crate::protocols::binary;
 use crate::session::Session;
-use crate::share::Shared;
+use crate::share::XorShare;
 
 thread_local! {
     /// Masks drawn so far on this thread in test mode (the PRG stream of the next one).
@@ -65,20 +68,24 @@ impl CrypTensor {
         let n = tensor::shape::checked_numel("bernoulli", shape)?;
         let threshold = (keep * 2f64.powi(63)).round() as u64;
         let offset = (1u64 << 63).wrapping_sub(threshold.min(1 << 63));
-        let words: Vec<u64> = private_words(session, n)?
-            .into_iter()
-            .map(|w| w >> 1)
-            .collect();
+        let words = RingTensor::words(private_words(session, n)?).shr_words(1);
         let constant = if session.party() == 0 { offset } else { 0 };
-        let drop = binary::msb(session, vec![words, vec![constant; n]])?;
+        let operands = vec![
+            XorShare::new(words),
+            XorShare::new(RingTensor::full_raw(&[n], constant, 0)),
+        ];
+        let drop = binary::msb(session, operands)?;
         // keep = NOT drop: party 0 flips its share of every bit
-        let keep_bits: Vec<u64> = if session.party() == 0 {
-            drop.iter().map(|w| !w).collect()
+        let keep = if session.party() == 0 {
+            XorShare::new(drop.ring().xor_scalar(!0))
         } else {
             drop
         };
-        let bits = binary::b2a_bits(session, &keep_bits, n)?.reshape(shape)?;
-        Ok(CrypTensor::Private(Shared::new(bits, session.clone())))
+        let bits = binary::b2a_bits(session, &keep, n)?;
+        Ok(CrypTensor::Private(Shared::new(
+            bits.map(|t| t.reshape(shape))?,
+            session.clone(),
+        )))
     }
 
     /// A 0/1 integer tensor shaped like `self` (see [`CrypTensor::bernoulli`]); public when

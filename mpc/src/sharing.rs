@@ -5,9 +5,9 @@
 use tensor::RingTensor;
 
 use crate::cryptensor::CrypTensor;
+use crate::cryptensor::Shared;
 use crate::error::{Error, Result};
 use crate::session::Session;
-use crate::share::Shared;
 
 impl Session {
     /// Wraps a plaintext value known to every party as a public tensor.

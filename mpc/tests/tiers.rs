@@ -16,7 +16,7 @@ const TIERS: &[(&str, u8)] = &[
     ("session", 0),
     ("local", 0),
     ("protocols", 1),
-    ("share", 2),
+    ("share", 0),
     ("sharing", 2),
     ("cryptensor", 2),
     ("contract", 2),

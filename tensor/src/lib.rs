@@ -36,6 +36,7 @@ mod ring_kernels;
 pub mod shape;
 pub mod storage;
 pub mod window;
+mod word_kernels;
 
 pub use error::{Error, Result};
 pub use fixed::{DEFAULT_FRAC_BITS, FixedPoint};
@@ -45,3 +46,4 @@ pub use ops::{TensorExt, TensorOps};
 pub use ring::{Conv2dParams, Pool2dParams, RingTensor, set_thread_budget};
 pub use storage::{Device, Storage};
 pub use window::WindowFill;
+pub use word_kernels::packed_words;

@@ -629,6 +629,22 @@ impl RingTensor {
         ))
     }
 
+    /// [`RingTensor::reshape`] of an owned tensor: the elements are moved, not copied.
+    ///
+    /// # Errors
+    /// Element counts differ.
+    pub fn into_reshaped(self, shape: &[usize]) -> Result<Self> {
+        if numel(shape) != self.numel() {
+            return Err(Error::ShapeMismatch {
+                op: "reshape",
+                lhs: self.shape().to_vec(),
+                rhs: shape.to_vec(),
+            });
+        }
+        let frac_bits = self.frac_bits;
+        Ok(Self::from_parts(shape, self.into_raw(), frac_bits))
+    }
+
     /// Flattens to one dimension.
     pub fn flatten(&self) -> Self {
         Self::from_parts(&[self.numel()], self.as_slice().to_vec(), self.frac_bits)

@@ -112,6 +112,54 @@ impl RingTensor {
         Ok(z)
     }
 
+    /// The square-pair combine, in one pass: for this party's share `x`, its pair shares `r`
+    /// and `r² = self`, and the peers' opened sum `pe` of `x - r`, returns
+    /// `r² + 2e·r + lead·e²` with `e = x - r + pe`, at twice `x`'s scale. Summed over the
+    /// parties this is `x²`.
+    ///
+    /// # Errors
+    /// Operands of different shapes, or opened words of another length.
+    pub fn square_combine(
+        self,
+        x: &RingTensor,
+        r: &RingTensor,
+        pe: &[u64],
+        lead: bool,
+    ) -> Result<RingTensor> {
+        same_shape("square_combine", x, r)?;
+        same_shape("square_combine", x, &self)?;
+        lengths("square_combine", x.shape(), x.numel(), pe.len())?;
+        let first = u64::from(lead);
+        let mut z = self.with_frac_bits(2 * x.frac_bits());
+        match (x.storage(), r.storage()) {
+            (Storage::Cpu(_), Storage::Cpu(_)) => {
+                let rows = pe.iter().zip(x.as_slice()).zip(r.as_slice());
+                for (z, ((p, x), r)) in z.as_mut_slice().iter_mut().zip(rows) {
+                    let e = x.wrapping_sub(*r).wrapping_add(*p);
+                    *z = z
+                        .wrapping_add(e.wrapping_mul(r.wrapping_mul(2)))
+                        .wrapping_add(first.wrapping_mul(e.wrapping_mul(e)));
+                }
+            }
+        }
+        Ok(z)
+    }
+
+    /// The 2-party local truncation of a share by `2^k`, in place: the first party shifts its
+    /// share arithmetically, the other shifts the negation of its share and negates back
+    /// (SecureML; wrong with probability about |x|/2^64, see `mpc::protocols::truncate`).
+    pub fn local_trunc(&mut self, k: u32, first: bool) {
+        match self.storage() {
+            Storage::Cpu(_) => {
+                if first {
+                    self.map_inplace(|v| ((v as i64) >> k) as u64);
+                } else {
+                    self.map_inplace(|v| (((v as i64).wrapping_neg() >> k) as u64).wrapping_neg());
+                }
+            }
+        }
+    }
+
     /// Writes the elements into `out` (an opening's frame words).
     ///
     /// # Errors

@@ -3,10 +3,13 @@
 //! One variant per backend, as candle's `Storage`: host memory now; a device-resident variant
 //! comes with the GPU backend behind a cargo feature. Every element access of `RingTensor`
 //! goes through `Storage::cpu` and its siblings in this file, and the protocols of crate `mpc`
-//! go through the named ring kernels (`RingTensor::write_masked`, `unmask`,
-//! `beaver_mul_combine`, `sub_words`, `fill_words`), so a new variant makes the
-//! compiler list exactly the places that must learn it. Raw host words appear only where a
-//! frame is written or read (a device tensor crosses to the host only as a frame).
+//! go through named kernels instead of slices: the ring kernels (`ring_kernels.rs`: the
+//! masked opening, the Beaver and square combines, both truncations, PRG fill) and the word
+//! kernels of the binary circuits (`word_kernels.rs`: XOR/AND, shifts, the carry tree's bit
+//! re-packing, the binary Beaver combine, B2A and bit × value). Each kernel matches on the
+//! storage, so a new variant makes the compiler list exactly the places that must learn it.
+//! Raw host words appear only where a frame is written or read (a device tensor crosses to
+//! the host only as a frame) and in the dealer, which is a host service.
 
 use ndarray::ArrayD;
 

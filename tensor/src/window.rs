@@ -90,6 +90,64 @@ impl RingTensor {
         Self::from_raw(&shape, out, self.frac_bits())
     }
 
+    /// Gathers `k` taps per output position from `[N, C, H, W]` into `[N, C, Ho, Wo, k]`:
+    /// `taps[i·Wo + j][slot]` is the input position `(y, x)` of tap `slot` of output `(i, j)`
+    /// (`None`: a zero). The general form of [`RingTensor::unfold2d`] for windows that are not
+    /// one strided grid (adaptive pooling); exact and linear, so it applies to shares.
+    ///
+    /// # Errors
+    /// A rank other than 4, a table that is not `Ho·Wo` rows of `k` taps, or a tap outside the
+    /// input.
+    pub fn gather_taps(
+        &self,
+        taps: &[Vec<Option<(usize, usize)>>],
+        out_hw: (usize, usize),
+        k: usize,
+    ) -> Result<Self> {
+        let s = self.shape();
+        if s.len() != 4 {
+            return Err(invalid(
+                "gather_taps",
+                format!("needs [N, C, H, W], got {s:?}"),
+            ));
+        }
+        let (planes, h, w) = (s[0] * s[1], s[2], s[3]);
+        let (ho, wo) = out_hw;
+        if taps.len() != ho * wo || taps.iter().any(|t| t.len() != k) {
+            return Err(invalid(
+                "gather_taps",
+                format!(
+                    "a table of {} windows for {ho}x{wo} outputs of {k} taps",
+                    taps.len()
+                ),
+            ));
+        }
+        if taps
+            .iter()
+            .flatten()
+            .flatten()
+            .any(|&(y, x)| y >= h || x >= w)
+        {
+            return Err(invalid(
+                "gather_taps",
+                format!("a tap outside the {h}x{w} input"),
+            ));
+        }
+        let src = self.as_slice();
+        let mut out = vec![0u64; planes * ho * wo * k];
+        for p in 0..planes {
+            for (q, row) in taps.iter().enumerate() {
+                let base = (p * ho * wo + q) * k;
+                for (slot, tap) in row.iter().enumerate() {
+                    if let Some((y, x)) = tap {
+                        out[base + slot] = src[(p * h + y) * w + x];
+                    }
+                }
+            }
+        }
+        Self::from_raw(&[s[0], s[1], ho, wo, k], out, self.frac_bits())
+    }
+
     /// The adjoint of [`RingTensor::unfold2d`]: `[N, C, Ho, Wo, kh·kw]` back to
     /// `[N, C, H, W]`, adding every tap into the input position it was gathered from (zero
     /// taps are dropped). Exact in the ring and linear.
@@ -184,6 +242,26 @@ mod tests {
 
     fn ints(shape: &[usize], v: &[i64]) -> RingTensor {
         RingTensor::from_i64(shape, v).unwrap()
+    }
+
+    #[test]
+    fn gather_taps_follows_its_table_and_refuses_a_bad_one() {
+        let x = ints(&[1, 1, 2, 2], &[1, 2, 3, 4]);
+        // one output with taps (1, 1), a zero, (0, 0); another with (0, 1) only
+        let taps = vec![
+            vec![Some((1, 1)), None, Some((0, 0))],
+            vec![Some((0, 1)), None, None],
+        ];
+        let g = x.gather_taps(&taps, (1, 2), 3).unwrap();
+        assert_eq!(g.shape(), &[1, 1, 1, 2, 3]);
+        assert_eq!(g.to_i64(), vec![4, 0, 1, 2, 0, 0]);
+        assert!(x.gather_taps(&taps, (2, 2), 3).is_err());
+        assert!(x.gather_taps(&[vec![Some((2, 0))]], (1, 1), 1).is_err());
+        assert!(
+            ints(&[4], &[1, 2, 3, 4])
+                .gather_taps(&taps, (1, 2), 3)
+                .is_err()
+        );
     }
 
     #[test]

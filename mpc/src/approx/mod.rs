@@ -55,7 +55,6 @@ use tensor::RingTensor;
 
 use crate::cryptensor::CrypTensor;
 use crate::error::{Error, Result};
-use crate::share::Shared;
 
 /// Iteration counts and domain bounds of the nonlinear functions.
 ///
@@ -160,10 +159,7 @@ impl ApproxConfig {
 pub(crate) fn relabel(x: &CrypTensor, frac: u32) -> CrypTensor {
     match x {
         CrypTensor::Public(t) => CrypTensor::Public(t.clone().with_frac_bits(frac)),
-        CrypTensor::Private(s) => CrypTensor::Private(Shared::new(
-            s.share.clone().with_frac_bits(frac),
-            s.session.clone(),
-        )),
+        CrypTensor::Private(s) => s.with(s.share.clone().with_frac_bits(frac)),
     }
 }
 

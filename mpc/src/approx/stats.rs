@@ -26,7 +26,7 @@ impl CrypTensor {
         }
         let n = match self {
             CrypTensor::Public(t) => t.reduced_count(dims)?,
-            CrypTensor::Private(s) => s.share.reduced_count(dims)?,
+            CrypTensor::Private(s) => s.share.ring().reduced_count(dims)?,
         } as u64;
         if n <= correction {
             return Err(Error::InvalidArgument {

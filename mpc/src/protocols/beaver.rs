@@ -15,8 +15,9 @@ use tensor::{Conv2dParams, RingTensor};
 use crate::error::Result;
 use crate::provider::TupleRequest;
 use crate::session::Session;
+use crate::share::Share;
 
-use super::{build_frame, exchange_sum, try_build_frame};
+use super::{exchange_sum, try_build_frame};
 
 /// Opens `x - a` and `y - b` in one round, building the frame straight from the operands,
 /// and returns the opened `(e, f)` at the operands' scales.
@@ -49,10 +50,11 @@ fn masked_frame(x: &RingTensor, a: &RingTensor, y: &RingTensor, b: &RingTensor) 
 fn bilinear(
     session: &Session,
     req: TupleRequest,
-    x: &RingTensor,
-    y: &RingTensor,
+    x: &Share,
+    y: &Share,
     acc_op: impl Fn(&RingTensor, &RingTensor, &mut RingTensor) -> tensor::Result<()>,
-) -> Result<RingTensor> {
+) -> Result<Share> {
+    let (x, y) = (x.ring(), y.ring());
     let [a, b, c]: [RingTensor; 3] = session
         .fetch(&req)?
         .try_into()
@@ -63,7 +65,7 @@ fn bilinear(
     let mut z = c.with_frac_bits(x.frac_bits() + y.frac_bits());
     acc_op(&e, y, &mut z)?;
     acc_op(&a, &f, &mut z)?;
-    Ok(z)
+    Ok(Share::new(z))
 }
 
 /// Elementwise product of secrets `x` and `y` (with broadcasting). One round,
@@ -75,7 +77,7 @@ fn bilinear(
 /// # Security
 /// Opens only `x - a` and `y - b`, masked by the dealer's uniform `a` and `b`, which reveals
 /// nothing as long as the dealer colludes with no party.
-pub fn mul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingTensor> {
+pub fn mul(session: &Session, x: &Share, y: &Share) -> Result<Share> {
     let req = TupleRequest::Mul {
         a: x.shape().to_vec(),
         b: y.shape().to_vec(),
@@ -85,6 +87,7 @@ pub fn mul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingTens
     }
     // Same shapes: the hot path. The opening is written straight into the frame, and the
     // result is computed in one fused pass that re-derives this party's e and f.
+    let (x, y) = (x.ring(), y.ring());
     let [a, b, c]: [RingTensor; 3] = session
         .fetch(&req)?
         .try_into()
@@ -92,7 +95,7 @@ pub fn mul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingTens
     let peers = exchange_sum(session, masked_frame(x, &a, y, &b)?, "beaver open")?;
     let peers = peers.words();
     let (pe, pf) = peers.split_at(x.numel());
-    Ok(c.beaver_mul_combine(x, &a, y, &b, pe, pf)?)
+    Ok(Share::new(c.beaver_mul_combine(x, &a, y, &b, pe, pf)?))
 }
 
 /// Matrix product of secrets (PyTorch matmul shapes). One round, `8(|x|+|y|)` bytes to each
@@ -104,7 +107,7 @@ pub fn mul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingTens
 /// # Security
 /// Opens only `x - a` and `y - b`, masked by the dealer's uniform `a` and `b`, which reveals
 /// nothing as long as the dealer colludes with no party.
-pub fn matmul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingTensor> {
+pub fn matmul(session: &Session, x: &Share, y: &Share) -> Result<Share> {
     tensor::shape::matmul_shape(x.shape(), y.shape())?;
     let req = TupleRequest::Matmul {
         a: x.shape().to_vec(),
@@ -122,12 +125,7 @@ pub fn matmul(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingT
 /// # Security
 /// Opens only `x - a` and `y - b`, masked by the dealer's uniform `a` and `b`, which reveals
 /// nothing as long as the dealer colludes with no party.
-pub fn conv2d(
-    session: &Session,
-    x: &RingTensor,
-    w: &RingTensor,
-    params: &Conv2dParams,
-) -> Result<RingTensor> {
+pub fn conv2d(session: &Session, x: &Share, w: &Share, params: &Conv2dParams) -> Result<Share> {
     params.output_shape(x.shape(), w.shape())?;
     let req = TupleRequest::Conv2d {
         x: x.shape().to_vec(),
@@ -147,7 +145,8 @@ pub fn conv2d(
 ///
 /// # Security
 /// Opens only `x - r`, masked by the dealer's uniform `r`.
-pub fn square(session: &Session, x: &RingTensor) -> Result<RingTensor> {
+pub fn square(session: &Session, x: &Share) -> Result<Share> {
+    let x = x.ring();
     let req = TupleRequest::Square {
         shape: x.shape().to_vec(),
     };
@@ -155,28 +154,13 @@ pub fn square(session: &Session, x: &RingTensor) -> Result<RingTensor> {
         .fetch(&req)?
         .try_into()
         .expect("fetch checks the slot count");
-    let (xs, rs) = (x.as_slice(), r.as_slice());
-    let frame = build_frame(x.numel(), |w| {
-        for ((o, x), r) in w.iter_mut().zip(xs).zip(rs) {
-            *o = x.wrapping_sub(*r);
-        }
-    });
+    let frame = try_build_frame(x.numel(), |w| x.write_masked(&r, w))?;
     let peers = exchange_sum(session, frame, "square open")?;
-    let first = u64::from(session.party() == 0);
-    let mut z = r2.with_frac_bits(2 * x.frac_bits());
-    let theirs = peers.words();
-    for (((z, p), x), r) in z
-        .as_mut_slice()
-        .iter_mut()
-        .zip(theirs.iter())
-        .zip(xs)
-        .zip(rs)
-    {
-        let e = x.wrapping_sub(*r).wrapping_add(*p);
-        // r²_i + 2e·r_i, and party 0 adds the public e²
-        *z = z
-            .wrapping_add(e.wrapping_mul(r.wrapping_mul(2)))
-            .wrapping_add(first.wrapping_mul(e.wrapping_mul(e)));
-    }
-    Ok(z)
+    let lead = session.party() == 0;
+    Ok(Share::new(r2.square_combine(
+        x,
+        &r,
+        &peers.words(),
+        lead,
+    )?))
 }

@@ -19,139 +19,148 @@
 //!   `c = b ⊕ r` and `e = x - a` together, and `b·x = c·e + c·a + (1 - 2c)(e·r + r·a)` is
 //!   linear in the shared `a`, `r`, `r·a` once `c` and `e` are public.
 
-use tensor::RingTensor;
+use std::borrow::Cow;
 
-use crate::error::Result;
+use tensor::{RingTensor, packed_words};
+
+use crate::error::{Error, Result};
 use crate::provider::TupleRequest;
 use crate::session::Session;
+use crate::share::{Share, XorShare};
 
-use super::{build_frame, exchange_frames, frame_words};
+use super::{exchange_frames, exchange_xor, frame_words, try_build_frame};
 
 /// Opens XOR-shared words to every party: one round.
-pub(crate) fn open_words_xor(session: &Session, words: Vec<u64>) -> Result<Vec<u64>> {
-    open_xor(session, words, "binary reveal")
+///
+/// # Errors
+/// Link failures or malformed frames.
+///
+/// # Security
+/// Every party learns the words.
+pub fn open_xor(session: &Session, words: &XorShare) -> Result<RingTensor> {
+    open_words(session, words.ring().clone(), "binary reveal")
 }
 
-/// Sends `frame` (this party's words) to every peer and XORs in theirs.
-fn open_xor(session: &Session, mut words: Vec<u64>, step: &'static str) -> Result<Vec<u64>> {
-    let frame = build_frame(words.len(), |w| w.copy_from_slice(&words));
+/// Sends `words` (this party's XOR share) to every peer and XORs in theirs.
+fn open_words(session: &Session, mut words: RingTensor, step: &'static str) -> Result<RingTensor> {
+    let frame = try_build_frame(words.numel(), |w| words.write_words(w))?;
     for f in exchange_frames(session, frame, step)? {
-        for (a, b) in words.iter_mut().zip(frame_words(&f).iter()) {
-            *a ^= b;
-        }
+        words.xor_words(&frame_words(&f))?;
     }
     Ok(words)
 }
 
-/// AND of XOR-shared words, elementwise: one round, `16·len` bytes to each peer.
+/// Words as a vector (a packed or flattened XOR share, whatever its shape); borrowed when
+/// the share is one already.
+fn flat(x: &XorShare) -> Cow<'_, RingTensor> {
+    match x.ring().rank() {
+        1 => Cow::Borrowed(x.ring()),
+        _ => Cow::Owned(x.ring().flatten()),
+    }
+}
+
+/// An owned share's words as a vector, moved.
+fn into_flat(x: XorShare) -> Result<RingTensor> {
+    let n = x.numel();
+    Ok(x.into_ring().into_reshaped(&[n])?)
+}
+
+/// Concatenates word vectors (a single one is moved, not copied).
+fn cat(mut parts: Vec<RingTensor>) -> Result<RingTensor> {
+    if parts.len() == 1 {
+        return Ok(parts.pop().expect("one part"));
+    }
+    Ok(RingTensor::concat(&parts.iter().collect::<Vec<_>>(), 0)?)
+}
+
+/// The words `start..start + len` of a vector (borrowed when that is all of it).
+fn part(words: &RingTensor, start: usize, len: usize) -> Result<Cow<'_, RingTensor>> {
+    if start == 0 && len == words.numel() {
+        return Ok(Cow::Borrowed(words));
+    }
+    Ok(Cow::Owned(words.narrow(0, start, len)?))
+}
+
+/// AND of XOR-shared words, elementwise: one round, `16·len` bytes to each peer. The result
+/// has `x`'s shape.
 ///
 /// # Errors
-/// Link failures or a failing triple source.
+/// Operands of different shapes, link failures or a failing triple source.
 ///
 /// # Security
 /// Opens `x ⊕ a` and `y ⊕ b` for the dealer's uniform `a`, `b`: reveals nothing.
-pub fn and(session: &Session, x: &[u64], y: &[u64]) -> Result<Vec<u64>> {
-    let n = x.len();
-    debug_assert_eq!(n, y.len());
+pub fn and(session: &Session, x: &XorShare, y: &XorShare) -> Result<XorShare> {
+    if x.shape() != y.shape() {
+        return Err(Error::InvalidArgument {
+            op: "binary and",
+            reason: format!("operands of shapes {:?} and {:?}", x.shape(), y.shape()),
+        });
+    }
+    let z = and_words(session, &flat(x), &flat(y))?;
+    Ok(XorShare::new(z.into_reshaped(x.shape())?))
+}
+
+/// [`and`] on word vectors.
+fn and_words(session: &Session, x: &RingTensor, y: &RingTensor) -> Result<RingTensor> {
+    let n = x.numel();
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok(x.clone());
     }
     let [a, b, c]: [RingTensor; 3] = session
         .fetch(&TupleRequest::And { words: n })?
         .try_into()
         .expect("fetch checks the slot count");
-    let (a, b) = (a.as_slice(), b.as_slice());
     // The masked operands go straight into the frame; the opened e and f are re-derived from
-    // this party's words and the peers' in the final pass (as in the arithmetic Beaver mul).
-    let frame = build_frame(2 * n, |w| {
+    // this party's words and the peers' in the combine (as in the arithmetic Beaver mul).
+    let frame = try_build_frame(2 * n, |w| {
         let (we, wf) = w.split_at_mut(n);
-        for ((o, x), a) in we.iter_mut().zip(x).zip(a) {
-            *o = x ^ a;
-        }
-        for ((o, y), b) in wf.iter_mut().zip(y).zip(b) {
-            *o = y ^ b;
-        }
-    });
-    let frames = exchange_frames(session, frame, "and open")?;
-    let mut theirs = vec![0u64; 2 * n];
-    for f in &frames {
-        theirs
-            .iter_mut()
-            .zip(frame_words(f).iter())
-            .for_each(|(t, w)| *t ^= w);
-    }
-    let (pe, pf) = theirs.split_at(n);
+        x.write_xor_masked(&a, we)?;
+        y.write_xor_masked(&b, wf)
+    })?;
+    let theirs = exchange_xor(session, frame, "and open")?;
     // z_i = c_i ⊕ (e ∧ y_i) ⊕ (a_i ∧ f): XOR-sums to ab ⊕ (x⊕a)y ⊕ a(y⊕b) = xy.
-    let mut z = c.into_raw();
-    for i in 0..n {
-        let e = x[i] ^ a[i] ^ pe[i];
-        let f = y[i] ^ b[i] ^ pf[i];
-        z[i] ^= (e & y[i]) ^ (a[i] & f);
-    }
-    Ok(z)
+    let theirs = theirs.words();
+    let (pe, pf) = theirs.split_at(n);
+    Ok(c.and_combine(x, &a, y, &b, pe, pf)?)
 }
 
-/// Splits the bits of a packed bit array (total length even per element) into its even and
-/// odd positions, each re-packed densely: `(even, odd)`.
-pub(crate) fn unshuffle(words: &[u64]) -> (Vec<u64>, Vec<u64>) {
-    let halves: Vec<(u32, u32)> = words.iter().map(|&w| unshuffle_word(w)).collect();
-    let pack = |pick: fn(&(u32, u32)) -> u32| -> Vec<u64> {
-        halves
-            .chunks(2)
-            .map(|c| u64::from(pick(&c[0])) | c.get(1).map_or(0, |h| u64::from(pick(h)) << 32))
-            .collect()
-    };
-    (pack(|h| h.0), pack(|h| h.1))
-}
-
-/// Even bits of `x` to the low half, odd bits to the high half (Hacker's Delight 7-2).
-fn unshuffle_word(mut x: u64) -> (u32, u32) {
-    let mut t;
-    t = (x ^ (x >> 1)) & 0x2222_2222_2222_2222;
-    x ^= t ^ (t << 1);
-    t = (x ^ (x >> 2)) & 0x0C0C_0C0C_0C0C_0C0C;
-    x ^= t ^ (t << 2);
-    t = (x ^ (x >> 4)) & 0x00F0_00F0_00F0_00F0;
-    x ^= t ^ (t << 4);
-    t = (x ^ (x >> 8)) & 0x0000_FF00_0000_FF00;
-    x ^= t ^ (t << 8);
-    t = (x ^ (x >> 16)) & 0x0000_0000_FFFF_0000;
-    x ^= t ^ (t << 16);
-    (x as u32, (x >> 32) as u32)
-}
-
-/// This party's operands for A2B: party `i`'s share is operand `i`; the others contribute 0.
-pub(crate) fn own_operands(session: &Session, share: &[u64]) -> Vec<Vec<u64>> {
+/// This party's operands for A2B of the arithmetic share `words` (a vector): party `i`'s
+/// share is operand `i`; the others contribute 0.
+pub(crate) fn own_operands(session: &Session, words: RingTensor) -> Vec<XorShare> {
+    let words = words.with_frac_bits(0);
+    let zeros = RingTensor::zeros(words.shape(), 0);
+    let mut mine = Some(words);
     (0..session.n_parties())
         .map(|p| {
-            if p == session.party() {
-                share.to_vec()
+            XorShare::new(if p == session.party() {
+                mine.take().expect("one own operand")
             } else {
-                vec![0; share.len()]
-            }
+                zeros.clone()
+            })
         })
         .collect()
 }
 
 /// Reduces binary-shared operands whose ring sum is the secret to two with carry-save adders
 /// (`3 → 2` per AND round; all adders of a level share the round).
-fn carry_save(session: &Session, mut ops: Vec<Vec<u64>>) -> Result<(Vec<u64>, Vec<u64>)> {
+fn carry_save(session: &Session, ops: Vec<XorShare>) -> Result<(RingTensor, RingTensor)> {
+    let mut ops: Vec<RingTensor> = ops.into_iter().map(into_flat).collect::<Result<_>>()?;
     while ops.len() > 2 {
         let groups = ops.len() / 3;
         let rest = ops.split_off(groups * 3);
-        let n = ops[0].len();
-        let mut lhs = Vec::with_capacity(groups * n);
-        let mut rhs = Vec::with_capacity(groups * n);
+        let n = ops[0].numel();
+        let mut lhs = Vec::with_capacity(groups);
+        let mut rhs = Vec::with_capacity(groups);
         for g in ops.chunks(3) {
-            lhs.extend(g[0].iter().zip(&g[1]).map(|(a, b)| a ^ b));
-            rhs.extend(g[0].iter().zip(&g[2]).map(|(a, c)| a ^ c));
+            lhs.push(g[0].xor(&g[1])?);
+            rhs.push(g[0].xor(&g[2])?);
         }
-        let prod = and(session, &lhs, &rhs)?;
+        let prod = and_words(session, &cat(lhs)?, &cat(rhs)?)?;
         let mut next = Vec::with_capacity(2 * groups + rest.len());
         for (gi, g) in ops.chunks(3).enumerate() {
-            let sum: Vec<u64> = (0..n).map(|i| g[0][i] ^ g[1][i] ^ g[2][i]).collect();
+            let sum = RingTensor::xor3(&g[0], &g[1], &g[2])?;
             // majority(a, b, c) = ((a ⊕ b) ∧ (a ⊕ c)) ⊕ a, shifted into the next bit
-            let carry: Vec<u64> = (0..n).map(|i| (prod[gi * n + i] ^ g[0][i]) << 1).collect();
+            let carry = part(&prod, gi * n, n)?.xor_shl(&g[0], 1)?;
             next.push(sum);
             next.push(carry);
         }
@@ -163,47 +172,56 @@ fn carry_save(session: &Session, mut ops: Vec<Vec<u64>>) -> Result<(Vec<u64>, Ve
     Ok((a, b))
 }
 
-/// The most significant bit of the ring sum of binary-shared operands, for each element,
-/// packed 64 to a word (XOR-shared). `1 + 6` AND rounds after the carry-save reduction.
+/// The most significant bit of the ring sum of binary-shared operands (all of one length),
+/// for each element, packed 64 to a word (XOR-shared). `1 + 6` AND rounds after the
+/// carry-save reduction.
 ///
 /// # Errors
-/// Link failures or a failing triple source.
-pub fn msb(session: &Session, operands: Vec<Vec<u64>>) -> Result<Vec<u64>> {
-    let n = operands[0].len();
+/// No operands, operands of different lengths, link failures or a failing triple source.
+pub fn msb(session: &Session, operands: Vec<XorShare>) -> Result<XorShare> {
+    let Some(first_op) = operands.first() else {
+        return Err(Error::InvalidArgument {
+            op: "msb",
+            reason: "no operands".into(),
+        });
+    };
+    let n = first_op.numel();
+    if operands.iter().any(|o| o.numel() != n) {
+        return Err(Error::InvalidArgument {
+            op: "msb",
+            reason: "operands of different lengths".into(),
+        });
+    }
     let (a, b) = carry_save(session, operands)?;
-    let g = and(session, &a, &b)?;
+    let g = and_words(session, &a, &b)?;
     let top = 1u64 << 63;
-    let first = session.party() == 0;
     // Bits 0..62 feed the carry into bit 63; position 63 is the identity (G = 0, P = 1).
-    let mut generate: Vec<u64> = g.iter().map(|g| g & !top).collect();
-    let mut prop: Vec<u64> = a
-        .iter()
-        .zip(&b)
-        .map(|(a, b)| ((a ^ b) & !top) | if first { top } else { 0 })
-        .collect();
+    let mut generate = g.and_scalar(!top);
+    let mut prop = a.xor(&b)?.and_scalar(!top);
+    if session.party() == 0 {
+        prop = prop.xor_scalar(top);
+    }
     for level in 0..6 {
-        let (g_lo, g_hi) = unshuffle(&generate);
-        let (p_lo, p_hi) = unshuffle(&prop);
+        let (g_lo, g_hi) = generate.unshuffle_bits()?;
+        let (p_lo, p_hi) = prop.unshuffle_bits()?;
         if level < 5 {
-            let len = p_hi.len();
-            let lhs: Vec<u64> = p_hi.iter().chain(&p_hi).copied().collect();
-            let rhs: Vec<u64> = g_lo.iter().chain(&p_lo).copied().collect();
-            let prod = and(session, &lhs, &rhs)?;
-            generate = g_hi.iter().zip(&prod[..len]).map(|(g, x)| g ^ x).collect();
-            prop = prod[len..].to_vec();
+            let len = p_hi.numel();
+            let prod = and_words(
+                session,
+                &RingTensor::concat(&[&p_hi, &p_hi], 0)?,
+                &cat(vec![g_lo, p_lo])?,
+            )?;
+            generate = g_hi.xor(&*part(&prod, 0, len)?)?;
+            prop = part(&prod, len, len)?.into_owned();
         } else {
             // The last level needs only the group generate.
-            let prod = and(session, &p_hi, &g_lo)?;
-            generate = g_hi.iter().zip(&prod).map(|(g, x)| g ^ x).collect();
+            generate = g_hi.xor(&and_words(session, &p_hi, &g_lo)?)?;
         }
     }
     // generate now holds one carry bit per element, packed; the sign is a63 ⊕ b63 ⊕ carry.
-    let mut out = generate;
-    out.resize(n.div_ceil(64), 0);
-    for (i, (a, b)) in a.iter().zip(&b).enumerate() {
-        out[i / 64] ^= ((a ^ b) >> 63) << (i % 64);
-    }
-    Ok(out)
+    let mut out = generate.resize_words(packed_words(n))?;
+    out.xor_top_bits(&a, &b)?;
+    Ok(XorShare::new(out))
 }
 
 /// For two parties: packed XOR-shared bits, one per element, that are 1 exactly where
@@ -214,189 +232,145 @@ pub fn msb(session: &Session, operands: Vec<Vec<u64>>) -> Result<Vec<u64>> {
 ///
 /// # Errors
 /// Link failures, or a session that does not have exactly two parties.
-pub fn is_zero_2pc(session: &Session, share: &[u64]) -> Result<Vec<u64>> {
+pub fn is_zero_2pc(session: &Session, share: &Share) -> Result<XorShare> {
     if session.n_parties() != 2 {
-        return Err(crate::error::Error::InvalidArgument {
+        return Err(Error::InvalidArgument {
             op: "is_zero_2pc",
             reason: "needs exactly 2 parties".into(),
         });
     }
-    let n = share.len();
+    let words = share.ring().flatten().with_frac_bits(0);
+    let n = words.numel();
     // a = x0 (held by party 0), b = -x1 (held by party 1); the XOR of their shares is a ⊕ b.
-    let mut bits: Vec<u64> = if session.party() == 0 {
-        share.iter().map(|x| !x).collect()
+    let mut bits = if session.party() == 0 {
+        words.xor_scalar(!0)
     } else {
-        share.iter().map(|x| x.wrapping_neg()).collect()
+        words.neg()
     };
     for _ in 0..6 {
-        let (lo, hi) = unshuffle(&bits);
-        bits = and(session, &lo, &hi)?;
+        let (lo, hi) = bits.unshuffle_bits()?;
+        bits = and_words(session, &lo, &hi)?;
     }
-    bits.resize(n.div_ceil(64), 0);
-    Ok(bits)
+    Ok(XorShare::new(bits.resize_words(packed_words(n))?))
 }
 
-/// Adds two binary-shared operands with a Kogge-Stone parallel-prefix adder: one AND round for
-/// the generate bits, then six rounds of two batched ANDs.
-///
-/// # Errors
-/// Link failures or a failing triple source.
-pub fn add(session: &Session, a: &[u64], b: &[u64]) -> Result<Vec<u64>> {
-    let n = a.len();
-    let mut g = and(session, a, b)?;
-    let p0: Vec<u64> = a.iter().zip(b).map(|(a, b)| a ^ b).collect();
+/// Adds two binary-shared word vectors with a Kogge-Stone parallel-prefix adder: one AND
+/// round for the generate bits, then six rounds of two batched ANDs.
+fn add(session: &Session, a: &RingTensor, b: &RingTensor) -> Result<RingTensor> {
+    let n = a.numel();
+    let mut g = and_words(session, a, b)?;
+    let p0 = a.xor(b)?;
     let mut p = p0.clone();
     for k in [1u32, 2, 4, 8, 16, 32] {
-        let lhs: Vec<u64> = p.iter().chain(&p).copied().collect();
-        let rhs: Vec<u64> = g
-            .iter()
-            .map(|g| g << k)
-            .chain(p.iter().map(|p| p << k))
-            .collect();
-        let prod = and(session, &lhs, &rhs)?;
-        for i in 0..n {
-            g[i] ^= prod[i];
-        }
-        p = prod[n..].to_vec();
+        let prod = and_words(
+            session,
+            &RingTensor::concat(&[&p, &p], 0)?,
+            &cat(vec![g.shl_words(k), p.shl_words(k)])?,
+        )?;
+        g.xor_assign(&*part(&prod, 0, n)?)?;
+        p = part(&prod, n, n)?.into_owned();
     }
-    Ok(p0.iter().zip(&g).map(|(p, g)| p ^ (g << 1)).collect())
+    Ok(p0.xor(&g.shl_words(1))?)
 }
 
-/// Arithmetic to binary conversion of whole words, for any number of parties.
+/// Arithmetic to binary conversion of whole words, for any number of parties: the result has
+/// the share's shape.
 ///
 /// # Errors
 /// Link failures or a failing triple source.
-pub fn a2b(session: &Session, share: &RingTensor) -> Result<Vec<u64>> {
-    let (a, b) = carry_save(session, own_operands(session, share.as_slice()))?;
-    add(session, &a, &b)
+pub fn a2b(session: &Session, share: &Share) -> Result<XorShare> {
+    let (a, b) = carry_save(session, own_operands(session, share.ring().flatten()))?;
+    Ok(XorShare::new(
+        add(session, &a, &b)?.into_reshaped(share.shape())?,
+    ))
 }
 
 /// Binary to arithmetic conversion of `bits` packed bits: each bit becomes an additively
-/// shared integer 0 or 1. One round of `ceil(bits/64)·8` bytes per peer.
+/// shared integer 0 or 1, a vector of `bits` elements. One round of `ceil(bits/64)·8` bytes
+/// per peer.
 ///
 /// # Errors
-/// Link failures or a failing triple source.
-pub fn b2a_bits(session: &Session, packed: &[u64], bits: usize) -> Result<RingTensor> {
+/// Fewer than `bits` packed bits, link failures or a failing triple source.
+pub fn b2a_bits(session: &Session, packed: &XorShare, bits: usize) -> Result<Share> {
+    let packed = flat(packed);
+    if packed.numel() != packed_words(bits) {
+        return Err(Error::InvalidArgument {
+            op: "b2a_bits",
+            reason: format!("{} packed words for {bits} bits", packed.numel()),
+        });
+    }
     let [r_bin, r]: [RingTensor; 2] = session
         .fetch(&TupleRequest::Bit { bits })?
         .try_into()
         .expect("fetch checks the slot count");
-    let masked = packed
-        .iter()
-        .zip(r_bin.as_slice())
-        .map(|(b, r)| b ^ r)
-        .collect();
-    let c = open_xor(session, masked, "b2a open")?;
-    let first = u64::from(session.party() == 0);
-    let mut out = r;
-    for (i, v) in out.as_mut_slice().iter_mut().enumerate() {
-        let ci = (c[i / 64] >> (i % 64)) & 1;
-        // b = c + (1 - 2c)·r
-        *v = first
-            .wrapping_mul(ci)
-            .wrapping_add((1u64.wrapping_sub(2 * ci)).wrapping_mul(*v));
-    }
-    Ok(out)
+    // c = b ⊕ r is public: this party's masked words (kept from its frame) and the peers'.
+    let frame = try_build_frame(packed.numel(), |w| packed.write_xor_masked(&r_bin, w))?;
+    let mut c = frame_words(&frame).into_owned();
+    let theirs = exchange_xor(session, frame, "b2a open")?;
+    c.iter_mut()
+        .zip(theirs.words().iter())
+        .for_each(|(c, t)| *c ^= t);
+    let lead = session.party() == 0;
+    Ok(Share::new(r.b2a_combine(&c, lead)?))
 }
 
 /// Binary to arithmetic conversion of whole words: all 64 bits of every word at once, one
-/// round of `8` bytes per word and peer.
+/// round of `8` bytes per word and peer. The result has the words' shape, at scale 0.
 ///
 /// # Errors
 /// Link failures or a failing triple source.
-pub fn b2a_words(session: &Session, words: &[u64], shape: &[usize]) -> Result<RingTensor> {
-    let bits = b2a_bits(session, words, words.len() * 64)?;
-    let data = bits
-        .as_slice()
-        .chunks(64)
-        .map(|c| {
-            c.iter()
-                .enumerate()
-                .fold(0u64, |acc, (j, b)| acc.wrapping_add(b << j))
-        })
-        .collect();
-    Ok(RingTensor::from_raw(shape, data, 0)?)
+pub fn b2a_words(session: &Session, words: &XorShare) -> Result<Share> {
+    let bits = b2a_bits(session, words, words.numel() * 64)?;
+    Ok(Share::new(bits.ring().pack_bit_values(words.shape())?))
 }
 
 /// `b·x` for packed XOR-shared bits `b` (one per element of `x`) and arithmetic `x`, in one
-/// round: `8 + 1/8` bytes per element and peer. The result keeps `x`'s scale (a bit is an
-/// integer, so no truncation).
+/// round: `8 + 1/8` bytes per element and peer. The result keeps `x`'s shape and scale (a bit
+/// is an integer, so no truncation).
 ///
 /// # Errors
-/// Link failures or a failing triple source.
-pub fn bit_mul(session: &Session, packed: &[u64], x: &RingTensor) -> Result<RingTensor> {
+/// A bit count that does not match `x`, link failures or a failing triple source.
+pub fn bit_mul(session: &Session, packed: &XorShare, x: &Share) -> Result<Share> {
     let n = x.numel();
+    let words = packed_words(n);
+    let packed = flat(packed);
+    if packed.numel() != words {
+        return Err(Error::InvalidArgument {
+            op: "bit_mul",
+            reason: format!("{} packed words for {n} elements", packed.numel()),
+        });
+    }
     let [r_bin, a, r, ra]: [RingTensor; 4] = session
         .fetch(&TupleRequest::BitMul { bits: n })?
         .try_into()
         .expect("fetch checks the slot count");
-    let words = n.div_ceil(64);
-    let mut masked: Vec<u64> = packed
-        .iter()
-        .zip(r_bin.as_slice())
-        .map(|(b, r)| b ^ r)
-        .collect();
-    masked.extend(
-        x.as_slice()
-            .iter()
-            .zip(a.as_slice())
-            .map(|(x, a)| x.wrapping_sub(*a)),
-    );
+    // The dealer's value slots are vectors: give them x's shape (a move, not a copy).
+    let xv = x.ring();
+    let a = a.into_reshaped(xv.shape())?.with_frac_bits(xv.frac_bits());
+    let r = r.into_reshaped(xv.shape())?;
+    let ra = ra.into_reshaped(xv.shape())?;
     // The bit half is opened with XOR, the value half with addition: exchange once, combine
     // each half its own way.
-    let frame = build_frame(masked.len(), |w| w.copy_from_slice(&masked));
+    let frame = try_build_frame(words + n, |w| {
+        let (wc, we) = w.split_at_mut(words);
+        packed.write_xor_masked(&r_bin, wc)?;
+        xv.write_masked(&a, we)
+    })?;
+    // This party's masked bits are kept from its frame (the opened bits are public and
+    // small); the value half is re-derived from x and a inside the combine.
+    let mut c = frame_words(&frame)[..words].to_vec();
     let frames = exchange_frames(session, frame, "bit_mul open")?;
-    let (mut c, mut e) = (masked[..words].to_vec(), masked[words..].to_vec());
+    let mut pe = vec![0u64; n];
     for f in &frames {
         let theirs = frame_words(f);
-        for (a, b) in c.iter_mut().zip(&theirs[..words]) {
-            *a ^= b;
-        }
-        for (a, b) in e.iter_mut().zip(&theirs[words..]) {
-            *a = a.wrapping_add(*b);
-        }
+        c.iter_mut()
+            .zip(&theirs[..words])
+            .for_each(|(c, t)| *c ^= t);
+        pe.iter_mut()
+            .zip(&theirs[words..])
+            .for_each(|(e, t)| *e = e.wrapping_add(*t));
     }
-    let first = u64::from(session.party() == 0);
-    let mut out = ra;
-    let (a, r) = (a.as_slice(), r.as_slice());
-    for (i, v) in out.as_mut_slice().iter_mut().enumerate() {
-        let ci = (c[i / 64] >> (i % 64)) & 1;
-        let ei = e[i];
-        // c·e + c·a + (1 - 2c)(e·r + r·a)
-        let lin = ei.wrapping_mul(r[i]).wrapping_add(*v);
-        *v = first
-            .wrapping_mul(ci.wrapping_mul(ei))
-            .wrapping_add(ci.wrapping_mul(a[i]))
-            .wrapping_add(1u64.wrapping_sub(2 * ci).wrapping_mul(lin));
-    }
-    Ok(out.reshape(x.shape())?.with_frac_bits(x.frac_bits()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unshuffle_splits_even_and_odd_bits() {
-        let x = 0xDEAD_BEEF_0123_4567u64;
-        let (e, o) = unshuffle_word(x);
-        for i in 0..32 {
-            assert_eq!((u64::from(e) >> i) & 1, (x >> (2 * i)) & 1);
-            assert_eq!((u64::from(o) >> i) & 1, (x >> (2 * i + 1)) & 1);
-        }
-        let words = [x, !x, 12345];
-        let (even, odd) = unshuffle(&words);
-        assert_eq!(even.len(), 2);
-        for bit in 0..(64 * 3 / 2) {
-            let (src_e, src_o) = (2 * bit, 2 * bit + 1);
-            assert_eq!(
-                (even[bit / 64] >> (bit % 64)) & 1,
-                (words[src_e / 64] >> (src_e % 64)) & 1
-            );
-            assert_eq!(
-                (odd[bit / 64] >> (bit % 64)) & 1,
-                (words[src_o / 64] >> (src_o % 64)) & 1
-            );
-        }
-    }
+    let lead = session.party() == 0;
+    let out = ra.bit_mul_combine(xv, &a, &r, &c, &pe, lead)?;
+    Ok(Share::new(out.with_frac_bits(x.frac_bits())))
 }

@@ -11,6 +11,7 @@ use tensor::RingTensor;
 
 use crate::error::Result;
 use crate::session::Session;
+use crate::share::Share;
 
 /// This party's share of `value` shared from `src` (see the module docs). Non-owners' `value`
 /// only gives the shape and scale.
@@ -20,7 +21,7 @@ use crate::session::Session;
 ///
 /// # Security
 /// No communication; see the module docs for why the shares hide `x`.
-pub fn share(session: &Session, src: usize, value: &RingTensor) -> Result<RingTensor> {
+pub fn share(session: &Session, src: usize, value: &RingTensor) -> Result<Share> {
     let me = session.party();
     let k = session.next_input();
     let share = if me == src {
@@ -36,5 +37,5 @@ pub fn share(session: &Session, src: usize, value: &RingTensor) -> Result<RingTe
         share.fill_words(|w| session.pair_stream(src, k).fill(w));
         share
     };
-    Ok(share)
+    Ok(Share::new(share))
 }

@@ -2,11 +2,11 @@
 
 use tensor::RingTensor;
 
-use crate::comm::encode_u64s;
 use crate::error::Result;
 use crate::session::Session;
+use crate::share::Share;
 
-use super::{add_frame_into, open_many};
+use super::{add_frame_into, open_many, try_build_frame};
 
 /// Opens `share` to every party. One round; each party sends its share to each peer.
 ///
@@ -15,8 +15,8 @@ use super::{add_frame_into, open_many};
 ///
 /// # Security
 /// Every party learns the secret.
-pub fn open(session: &Session, share: &RingTensor) -> Result<RingTensor> {
-    Ok(open_many(session, &[share], "reveal")?.remove(0))
+pub fn open(session: &Session, share: &Share) -> Result<RingTensor> {
+    Ok(open_many(session, &[share.ring()], "reveal")?.remove(0))
 }
 
 /// Opens `share` to party `to` only; returns `Some(secret)` there and `None` elsewhere. Parties
@@ -27,12 +27,14 @@ pub fn open(session: &Session, share: &RingTensor) -> Result<RingTensor> {
 ///
 /// # Security
 /// Party `to` learns the secret; the others learn nothing.
-pub fn open_to(session: &Session, share: &RingTensor, to: usize) -> Result<Option<RingTensor>> {
+pub fn open_to(session: &Session, share: &Share, to: usize) -> Result<Option<RingTensor>> {
+    let share = share.ring();
     session.check_party(to)?;
     session.with_comm(|comm| {
         let me = comm.party();
         if me != to {
-            comm.send(to, encode_u64s(share.as_slice()), "reveal_to")?;
+            let frame = try_build_frame(share.numel(), |w| share.write_words(w))?;
+            comm.send(to, frame, "reveal_to")?;
             return Ok(None);
         }
         let mut acc = share.clone();

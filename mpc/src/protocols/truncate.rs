@@ -28,6 +28,7 @@ use tensor::RingTensor;
 use crate::error::{Error, Result};
 use crate::provider::TupleRequest;
 use crate::session::Session;
+use crate::share::Share;
 
 use super::{exchange_sum, try_build_frame};
 
@@ -39,7 +40,7 @@ use super::{exchange_sum, try_build_frame};
 ///
 /// # Security
 /// Reveals nothing (see [`local`] and [`with_dealer`]).
-pub fn div_public(session: &Session, share: RingTensor, d: u64) -> Result<RingTensor> {
+pub fn div_public(session: &Session, share: Share, d: u64) -> Result<Share> {
     if d == 0 || d >= 1 << 63 {
         return Err(Error::InvalidArgument {
             op: "div_public",
@@ -62,7 +63,7 @@ pub fn div_public(session: &Session, share: RingTensor, d: u64) -> Result<RingTe
 ///
 /// # Errors
 /// As [`div_public`].
-pub fn truncate(session: &Session, share: RingTensor, bits: u32) -> Result<RingTensor> {
+pub fn truncate(session: &Session, share: Share, bits: u32) -> Result<Share> {
     if bits == 0 {
         return Ok(share);
     }
@@ -84,7 +85,7 @@ pub fn truncate(session: &Session, share: RingTensor, bits: u32) -> Result<RingT
 /// # Security
 /// No communication. Each party shifts its own share: constant time, nothing revealed. The
 /// result is wrong with probability about |x|/2^64 (module docs).
-pub fn local(session: &Session, share: RingTensor, d: u64) -> Result<RingTensor> {
+pub fn local(session: &Session, share: Share, d: u64) -> Result<Share> {
     if session.n_parties() != 2 {
         return Err(Error::InvalidArgument {
             op: "truncate",
@@ -100,13 +101,9 @@ pub fn local(session: &Session, share: RingTensor, d: u64) -> Result<RingTensor>
             reason: format!("local truncation divides by powers of two only, not {d}"),
         });
     }
-    let k = d.trailing_zeros();
     let mut out = share;
-    if session.party() == 0 {
-        out.map_inplace(|v| ((v as i64) >> k) as u64);
-    } else {
-        out.map_inplace(|v| (((v as i64).wrapping_neg() >> k) as u64).wrapping_neg());
-    }
+    out.ring_mut()
+        .local_trunc(d.trailing_zeros(), session.party() == 0);
     Ok(out)
 }
 
@@ -118,7 +115,7 @@ pub fn local(session: &Session, share: RingTensor, d: u64) -> Result<RingTensor>
 /// # Security
 /// Opens `x + K + r` with `r` uniform in Z_2^64, which is uniform and so reveals nothing about
 /// `x`; trusts the dealer not to collude. One round, `8|x|` bytes to each peer.
-pub fn with_dealer(session: &Session, mut share: RingTensor, d: u64) -> Result<RingTensor> {
+pub fn with_dealer(session: &Session, mut share: Share, d: u64) -> Result<Share> {
     let req = TupleRequest::Trunc {
         shape: share.shape().to_vec(),
         divisor: d,
@@ -130,9 +127,13 @@ pub fn with_dealer(session: &Session, mut share: RingTensor, d: u64) -> Result<R
     let k = (1u64 << 62) / d * d;
     let lead = session.party() == 0;
     let frame = try_build_frame(share.numel(), |w| {
-        share.write_offset_masked(&r, if lead { k } else { 0 }, w)
+        share
+            .ring()
+            .write_offset_masked(&r, if lead { k } else { 0 }, w)
     })?;
     let peers = exchange_sum(session, frame, "truncate open")?;
-    share.dealer_trunc_combine(&r, &r_div, &r_msb, &peers.words(), d, k, lead)?;
+    share
+        .ring_mut()
+        .dealer_trunc_combine(&r, &r_div, &r_msb, &peers.words(), d, k, lead)?;
     Ok(share)
 }
