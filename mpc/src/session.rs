@@ -132,7 +132,7 @@ fn words_to_seed(w: &[u64]) -> Seed {
 }
 
 /// The settings every party must agree on, as sent in the setup hello.
-fn hello(party: usize, n: usize, config: &SessionConfig) -> [u64; 5] {
+fn hello(party: usize, n: usize, config: &SessionConfig) -> [u64; 7] {
     let local_trunc = match config.trunc {
         TruncMode::Local => true,
         TruncMode::Dealer => false,
@@ -144,6 +144,10 @@ fn hello(party: usize, n: usize, config: &SessionConfig) -> [u64; 5] {
         u64::from(config.frac_bits),
         u64::from(local_trunc),
         party as u64,
+        // A fixed test seed must be the same everywhere or nowhere: one party drawing from the
+        // OS and another from a known u64 would silently make its half of each pair public.
+        u64::from(config.insecure_test_seed.is_some()),
+        config.insecure_test_seed.unwrap_or(0),
     ]
 }
 
@@ -162,14 +166,24 @@ fn setup_links(
     }
     for peer in (0..n).filter(|&p| p != party) {
         let theirs = recv_u64s(comm, peer, ours.len(), "setup hello")?;
-        const FIELDS: [&str; 5] = [
+        const FIELDS: [&str; 7] = [
             "protocol version",
             "party count",
             "fractional bits",
             "local truncation",
             "party index",
+            "insecure test seed",
+            "insecure test seed value",
         ];
-        let expected = [ours[0], ours[1], ours[2], ours[3], peer as u64];
+        let expected = [
+            ours[0],
+            ours[1],
+            ours[2],
+            ours[3],
+            peer as u64,
+            ours[5],
+            ours[6],
+        ];
         if let Some(i) = (0..FIELDS.len()).find(|&i| theirs[i] != expected[i]) {
             return Err(Error::ConfigMismatch {
                 peer,

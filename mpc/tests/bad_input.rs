@@ -108,7 +108,7 @@ fn a_malformed_frame_is_rejected_by_length() {
     let rogue = std::thread::spawn(move || {
         // complete setup (hello, then the seed from party 0), then answer the opening with 3 bytes
         let _ = c1.recv(0, "setup hello");
-        let hello = [mpc::session::PROTOCOL_VERSION, 2, 16, 1, 1];
+        let hello = [mpc::session::PROTOCOL_VERSION, 2, 16, 1, 1, 1, 6];
         c1.send(0, mpc::comm::encode_u64s(&hello), "setup hello")
             .unwrap();
         let _ = c1.recv(0, "pairwise seed");
@@ -157,6 +157,35 @@ fn parties_with_different_settings_refuse_to_start() {
         errs[1],
         "party 0 runs with fractional bits = 16, this party expects 20"
     );
+}
+
+#[test]
+fn a_fixed_test_seed_must_be_the_same_at_every_party() {
+    for other in [None, Some(8)] {
+        let comms = LocalComm::mesh(2).unwrap();
+        let clients = InsecureTestDealer::seeded(2, 7).clients();
+        let errs: Vec<String> = std::thread::scope(|scope| {
+            let hs: Vec<_> = comms
+                .into_iter()
+                .zip(clients)
+                .map(|(c, src)| {
+                    let config = SessionConfig {
+                        insecure_test_seed: if c.party() == 0 { Some(7) } else { other },
+                        ..SessionConfig::default()
+                    };
+                    scope.spawn(move || {
+                        Session::new(Box::new(c), Box::new(src), config)
+                            .unwrap_err()
+                            .to_string()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for e in &errs {
+            assert!(e.contains("insecure test seed"), "{other:?}: {e}");
+        }
+    }
 }
 
 #[test]

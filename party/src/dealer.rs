@@ -7,7 +7,7 @@
 //! scheme). Requests travel in batches ([`mpc::TripleSource::fetch_many`]), so prefetching
 //! the tuples of a whole computation costs one round trip.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,29 +26,127 @@ use crate::wire::{
 /// Requests per batch message (keeps each control message far below its cap).
 const BATCH: usize = 512;
 
+/// Ended session ids remembered (so a replayed id is refused); the oldest are forgotten first.
+const MAX_ENDED: usize = 1 << 16;
+
+/// What one request and one session may ask the dealer for, counted in ring elements over all
+/// the slots of a tuple, and how long an unfinished session's state is kept. A request past a
+/// limit is refused, with an error naming the limit, to its own session only; the dealer and
+/// its other sessions go on. Computing one request holds about `(parties + 1) · 8` bytes per
+/// element, so `max_request_elements` bounds the dealer's memory per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DealerLimits {
+    /// Elements of one tuple request, summed over its slots.
+    pub max_request_elements: u64,
+    /// Elements of all the requests of one session.
+    pub max_session_elements: u64,
+    /// A session none of whose parties is connected is forgotten after this long.
+    pub session_idle: Duration,
+}
+
+impl Default for DealerLimits {
+    fn default() -> Self {
+        Self {
+            // 2^26 elements: 512 MiB of words per request (a 4096 x 4096 matmul triple is
+            // 3 · 2^24), so a 2-party dealer needs about 1.5 GiB for the largest request.
+            max_request_elements: 1 << 26,
+            max_session_elements: 1 << 36,
+            session_idle: Duration::from_secs(600),
+        }
+    }
+}
+
 struct SessionState {
     core: Arc<DealerCore>,
     seeds: Vec<[u8; 16]>,
     joined: Vec<bool>,
+    /// Parties whose conversation has ended.
     done: usize,
+    /// Conversations still open.
+    live: usize,
+    /// Elements served so far (party 0's requests).
+    served: u64,
+    last_seen: Instant,
 }
 
 struct Shared {
     n: usize,
+    limits: DealerLimits,
+    recv: Duration,
     sessions: Mutex<HashMap<SessionId, SessionState>>,
     /// Sessions that have ended: a session id is never served twice (a replayed or reused id
     /// would otherwise get fresh seeds that the other parties do not have).
-    ended: Mutex<std::collections::HashSet<SessionId>>,
+    ended: Mutex<Ended>,
     completed: Mutex<usize>,
     finished: Notify,
 }
 
+/// The ended session ids, bounded: the oldest are forgotten first.
+#[derive(Default)]
+struct Ended {
+    ids: HashSet<SessionId>,
+    order: VecDeque<SessionId>,
+}
+
+impl Ended {
+    fn insert(&mut self, id: SessionId) {
+        if self.ids.insert(id) {
+            self.order.push_back(id);
+        }
+        while self.order.len() > MAX_ENDED {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// Forgets the sessions nobody is connected to that have been idle past the limit (a
+    /// party died before the others joined): they count as ended.
+    fn expire(&self) {
+        let mut sessions = self.sessions.lock().expect("dealer state");
+        let idle = self.limits.session_idle;
+        let stale: Vec<SessionId> = sessions
+            .iter()
+            .filter(|(_, s)| s.live == 0 && s.last_seen.elapsed() >= idle)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut ended = self.ended.lock().expect("dealer state");
+        for id in stale {
+            sessions.remove(&id);
+            ended.insert(id);
+            tracing::info!("session {}: expired after {idle:?} idle", hex(&id));
+        }
+    }
+}
+
+/// Elements of all the slots of `req`, saturating (a request past `u64` is past every limit).
+fn request_elements(req: &TupleRequest) -> std::result::Result<u64, String> {
+    let slots = req.slots().map_err(|e| format!("bad request: {e}"))?;
+    Ok(slots.iter().fold(0u64, |acc, (shape, _)| {
+        let n = shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+            .unwrap_or(u64::MAX);
+        acc.saturating_add(n)
+    }))
+}
+
 /// Runs the dealer service for `cfg.cluster` until `sessions` sessions have ended (forever
-/// if `None`).
+/// if `None`), with the default [`DealerLimits`].
 ///
 /// # Errors
 /// The node cannot start (key, address); per-connection failures are logged, not fatal.
 pub fn serve(cfg: NodeConfig, sessions: Option<usize>) -> Result<()> {
+    serve_with(cfg, sessions, DealerLimits::default())
+}
+
+/// [`serve`] with explicit limits.
+///
+/// # Errors
+/// As [`serve`].
+pub fn serve_with(cfg: NodeConfig, sessions: Option<usize>, limits: DealerLimits) -> Result<()> {
     if cfg.me != DEALER {
         return Err(Error::Config(
             "the dealer runs with the dealer's identity".into(),
@@ -57,8 +155,10 @@ pub fn serve(cfg: NodeConfig, sessions: Option<usize>) -> Result<()> {
     let node = Arc::new(Node::start(cfg)?);
     let shared = Arc::new(Shared {
         n: node.cluster.n_parties(),
+        limits,
+        recv: node.timeouts.recv,
         sessions: Mutex::new(HashMap::new()),
-        ended: Mutex::new(std::collections::HashSet::new()),
+        ended: Mutex::new(Ended::default()),
         completed: Mutex::new(0),
         finished: Notify::new(),
     });
@@ -101,7 +201,8 @@ pub fn serve(cfg: NodeConfig, sessions: Option<usize>) -> Result<()> {
 async fn serve_party(mut link: Link, shared: Arc<Shared>, sessions: Option<usize>) {
     let party = usize::from(link.peer);
     let session = link.session();
-    let outcome = party_conversation(&mut link, &shared, party).await;
+    let mut joined = false;
+    let outcome = party_conversation(&mut link, &shared, party, &mut joined).await;
     match &outcome {
         Ok(()) => link.close(CLOSE_DONE, "done"),
         Err(why) => {
@@ -114,11 +215,15 @@ async fn serve_party(mut link: Link, shared: Arc<Shared>, sessions: Option<usize
             link.close(CLOSE_ABORT, why);
         }
     }
-    let complete = {
+    // Only a conversation that joined counts towards the session's end: a refused join (a
+    // second process claiming a party id, a replayed session) must not end the real one.
+    let complete = joined && {
         let mut sessions = shared.sessions.lock().expect("dealer state");
         match sessions.get_mut(&session) {
             Some(s) => {
                 s.done += 1;
+                s.live -= 1;
+                s.last_seen = Instant::now();
                 if s.done == shared.n {
                     sessions.remove(&session);
                     shared.ended.lock().expect("dealer state").insert(session);
@@ -130,6 +235,7 @@ async fn serve_party(mut link: Link, shared: Arc<Shared>, sessions: Option<usize
             None => false,
         }
     };
+    shared.expire();
     if complete {
         let mut c = shared.completed.lock().expect("dealer state");
         *c += 1;
@@ -154,18 +260,33 @@ async fn next_control(link: &mut Link) -> std::result::Result<Option<DealerMsg>,
     }
 }
 
+/// [`next_control`] within the dealer's receive timeout: a silent party is dropped.
+async fn next_control_within(
+    link: &mut Link,
+    timeout: Duration,
+    party: usize,
+) -> std::result::Result<Option<DealerMsg>, String> {
+    tokio::time::timeout(timeout, next_control(link))
+        .await
+        .map_err(|_| {
+            format!("party {party} sent nothing within the receive timeout ({timeout:?})")
+        })?
+}
+
 async fn party_conversation(
     link: &mut Link,
     shared: &Shared,
     party: usize,
+    joined: &mut bool,
 ) -> std::result::Result<(), String> {
-    if next_control(link).await? != Some(DealerMsg::Join) {
+    if next_control_within(link, shared.recv, party).await? != Some(DealerMsg::Join) {
         return Err("expected a join".into());
     }
     if shared
         .ended
         .lock()
         .expect("dealer state")
+        .ids
         .contains(&link.session())
     {
         return Err(
@@ -186,6 +307,9 @@ async fn party_conversation(
                     core: Arc::new(DealerCore::new(seeds)),
                     joined: vec![false; shared.n],
                     done: 0,
+                    live: 0,
+                    served: 0,
+                    last_seen: Instant::now(),
                 })
             }
         };
@@ -193,21 +317,47 @@ async fn party_conversation(
             return Err(format!("party {party} joined this session twice"));
         }
         state.joined[party] = true;
+        state.live += 1;
+        state.last_seen = Instant::now();
+        *joined = true;
         (state.seeds[party], state.core.clone())
     };
     link.send(TAG_DEALER, &encode_control(&DealerMsg::Seed(seed)))
         .await
         .map_err(|e| e.to_string())?;
     let mut next_q = 0u64;
+    let session = link.session();
+    let limits = shared.limits;
     loop {
-        match next_control(link).await? {
+        match next_control_within(link, shared.recv, party).await? {
             None => return Ok(()),
             Some(DealerMsg::Requests { first, reqs }) if party == 0 => {
                 if first != next_q {
                     return Err(format!("requests start at {first}, expected {next_q}"));
                 }
                 for req in reqs {
-                    req.slots().map_err(|e| format!("bad request: {e}"))?;
+                    // The budget is checked before anything is allocated for the request.
+                    let elements = request_elements(&req)?;
+                    if elements > limits.max_request_elements {
+                        return Err(format!(
+                            "request {next_q} asks for {elements} elements, more than this dealer's limit of {} per request (dealer --max-request-elements)",
+                            limits.max_request_elements
+                        ));
+                    }
+                    {
+                        let mut sessions = shared.sessions.lock().expect("dealer state");
+                        if let Some(state) = sessions.get_mut(&session) {
+                            let total = state.served.saturating_add(elements);
+                            if total > limits.max_session_elements {
+                                return Err(format!(
+                                    "this session has asked for {total} elements, more than this dealer's limit of {} per session (dealer --max-session-elements)",
+                                    limits.max_session_elements
+                                ));
+                            }
+                            state.served = total;
+                            state.last_seen = Instant::now();
+                        }
+                    }
                     let q = next_q;
                     next_q += 1;
                     let core = core.clone();
@@ -367,7 +517,7 @@ impl TripleSource for DealerClient {
                                 return Err(source_err(format!("unexpected frame tag {tag:#x}")));
                             }
                             Ok(Inbound::End(end)) => {
-                                return Err(source_err(format!("link ended: {end:?}")));
+                                return Err(source_err(end));
                             }
                         };
                         let data = mpc::comm::decode_u64s(&frame, words, 0, "dealer correction")?;
@@ -404,6 +554,13 @@ impl TripleSource for NoDealer {
 pub(crate) fn connect_party(
     cfg: NodeConfig,
 ) -> Result<(crate::net::NetComm, Box<dyn TripleSource>)> {
+    if cfg.me == crate::wire::DEALER {
+        return Err(Error::Config(format!(
+            "id {} is the dealer's; a party's id is its index in the cluster file (0..{})",
+            cfg.me,
+            cfg.cluster.n_parties() - 1
+        )));
+    }
     let has_dealer = cfg.cluster.dealer.is_some();
     let who = node_name(cfg.me);
     let node = Arc::new(Node::start(cfg)?);

@@ -236,11 +236,41 @@ pub fn init_with(config: SessionConfig) -> Result<Session> {
     connect(env.node_config()?, config)
 }
 
+/// Refuses settings that are only for in-process tests: a fixed test seed makes the pairwise
+/// seeds and the private randomness a function of one `u64`.
+fn check_networked(config: &SessionConfig) -> Result<()> {
+    if config.insecure_test_seed.is_some() {
+        return Err(Error::Config(
+            "SessionConfig::insecure_test_seed is for in-process tests only (mpc::run_local); \
+             a networked session draws its seeds from the OS"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Joins a session described by `node`.
 ///
 /// # Errors
-/// The links or the session could not be set up.
+/// Test-only settings (a fixed seed), or the links or the session could not be set up.
 pub fn connect(node: NodeConfig, config: SessionConfig) -> Result<Session> {
+    check_networked(&config)?;
     let (comm, source) = crate::dealer::connect_party(node)?;
     Ok(Session::new(Box::new(comm), source, config)?)
+}
+
+#[cfg(test)]
+mod networked_tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_test_seed_is_refused_before_any_connection() {
+        let config = SessionConfig {
+            insecure_test_seed: Some(7),
+            ..SessionConfig::default()
+        };
+        let err = check_networked(&config).unwrap_err().to_string();
+        assert!(err.contains("insecure_test_seed"), "{err}");
+        assert!(check_networked(&SessionConfig::default()).is_ok());
+    }
 }

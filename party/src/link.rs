@@ -6,8 +6,10 @@
 //! other's frame into its bounded queue while the owner is still writing.
 
 use std::io;
+use std::sync::Arc;
+
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::wire::{
@@ -27,6 +29,10 @@ pub(crate) const CLOSE_ABORT: u32 = 1;
 
 /// Frames a reader may queue before it stops reading (and flow control holds the peer).
 const QUEUE_FRAMES: usize = 64;
+/// The reader buffers at most this many KiB of frames the protocol has not taken yet (a frame
+/// larger than that is read alone, once everything before it has been taken), so a peer
+/// cannot make a member buffer gigabytes before the protocol checks a frame's length.
+const READ_AHEAD_KIB: usize = 256 << 10;
 /// The reader grows a payload buffer by at most this much before the bytes arrive.
 const READ_CHUNK: usize = 1 << 20;
 
@@ -72,6 +78,17 @@ pub(crate) enum LinkEnd {
     Bad(String),
 }
 
+impl std::fmt::Display for LinkEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkEnd::Bye => f.write_str("the peer finished the session"),
+            LinkEnd::Aborted(why) => write!(f, "the peer aborted: {why}"),
+            LinkEnd::Lost(why) => write!(f, "the link was lost: {why}"),
+            LinkEnd::Bad(why) => write!(f, "a malformed frame: {why}"),
+        }
+    }
+}
+
 /// What the reader hands to the owner.
 #[derive(Debug)]
 pub(crate) enum Inbound {
@@ -86,7 +103,7 @@ pub(crate) struct Link {
     session: SessionId,
     writer: BoxWrite,
     send_seq: u64,
-    rx: mpsc::Receiver<Inbound>,
+    rx: mpsc::Receiver<Queued>,
     ended: Option<LinkEnd>,
     closer: Closer,
     reader: JoinHandle<()>,
@@ -131,7 +148,7 @@ pub(crate) fn describe_quic(c: &quinn::ConnectionError) -> String {
         quinn::ConnectionError::ApplicationClosed(a) if a.error_code == CLOSE_DONE.into() => {
             "it closed the session".to_owned()
         }
-        other => other.to_string(),
+        other => crate::tls::plain_tls_message(&other.to_string()),
     }
 }
 
@@ -154,7 +171,15 @@ fn end_of(e: &io::Error) -> LinkEnd {
     }
 }
 
-async fn read_loop(mut r: BoxRead, mut expect: Expect, tx: mpsc::Sender<Inbound>) {
+/// A received frame with its share of the read-ahead budget (given back when it is taken).
+type Queued = (Inbound, Option<OwnedSemaphorePermit>);
+
+async fn read_loop(
+    mut r: BoxRead,
+    mut expect: Expect,
+    tx: mpsc::Sender<Queued>,
+    budget: Arc<Semaphore>,
+) {
     let end = loop {
         let mut hb = [0u8; HEADER_LEN];
         if let Err(e) = r.read_exact(&mut hb).await {
@@ -165,6 +190,14 @@ async fn read_loop(mut r: BoxRead, mut expect: Expect, tx: mpsc::Sender<Inbound>
             break LinkEnd::Bad(why);
         }
         let len = usize::try_from(h.len).expect("checked against the cap");
+        let kib = len.div_ceil(1024).clamp(1, READ_AHEAD_KIB);
+        let Ok(permit) = budget
+            .clone()
+            .acquire_many_owned(u32::try_from(kib).expect("the budget fits u32"))
+            .await
+        else {
+            return;
+        };
         let mut data = Vec::with_capacity(len.min(READ_CHUNK));
         let mut failed = None;
         while data.len() < len {
@@ -187,13 +220,17 @@ async fn read_loop(mut r: BoxRead, mut expect: Expect, tx: mpsc::Sender<Inbound>
             TAG_BYE => break LinkEnd::Bye,
             TAG_ABORT => break LinkEnd::Aborted(String::from_utf8_lossy(&data).into_owned()),
             tag => {
-                if tx.send(Inbound::Frame { tag, data }).await.is_err() {
+                if tx
+                    .send((Inbound::Frame { tag, data }, Some(permit)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
         }
     };
-    let _ = tx.send(Inbound::End(end)).await;
+    let _ = tx.send((Inbound::End(end), None)).await;
 }
 
 async fn read_hello(r: &mut BoxRead, from: u16, me: u16) -> Result<(Header, Hello), String> {
@@ -234,13 +271,18 @@ pub(crate) struct HelloRules {
 }
 
 impl Link {
-    /// Exchanges hellos on an established connection and starts the reader. Checks that the
+    /// Exchanges hellos on an established connection (within [`crate::net::HANDSHAKE`]) and
+    /// starts the reader. Checks that the
     /// peer speaks this wire version, is in this session, claims the identity its certificate
     /// proves, addresses this member, has the same party count, and sees the same TLS channel
     /// (the binding).
     pub(crate) async fn open(est: Established, rules: &HelloRules) -> Result<Link, String> {
         let closer = est.closer.clone();
-        let opened = Self::open_inner(est, rules).await;
+        let who = node_name(est.peer);
+        let limit = crate::net::HANDSHAKE;
+        let opened = tokio::time::timeout(limit, Self::open_inner(est, rules))
+            .await
+            .unwrap_or_else(|_| Err(format!("{who} sent no hello within {limit:?}")));
         if let Err(why) = &opened {
             // Tell the peer why, so both ends report the same reason.
             closer.close(
@@ -310,7 +352,8 @@ impl Link {
             to: rules.me,
             seq: 1,
         };
-        let reader = tokio::spawn(read_loop(est.reader, expect, tx));
+        let budget = Arc::new(Semaphore::new(READ_AHEAD_KIB));
+        let reader = tokio::spawn(read_loop(est.reader, expect, tx, budget));
         Ok(Link {
             peer,
             me: rules.me,
@@ -357,9 +400,15 @@ impl Link {
         if let Some(end) = &self.ended {
             return Inbound::End(end.clone());
         }
-        let item = self.rx.recv().await.unwrap_or(Inbound::End(LinkEnd::Lost(
-            "the link's reader stopped".to_owned(),
-        )));
+        // The permit drops here: the frame no longer counts against the read-ahead.
+        let item = self
+            .rx
+            .recv()
+            .await
+            .map(|(item, _permit)| item)
+            .unwrap_or(Inbound::End(LinkEnd::Lost(
+                "the link's reader stopped".to_owned(),
+            )));
         if let Inbound::End(end) = &item {
             self.ended = Some(end.clone());
         }

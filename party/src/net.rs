@@ -1,8 +1,9 @@
 //! Connecting members: listeners, dialling with retries, TLS identification, and the party
 //! mesh. [`NetComm`] is the `mpc::Comm` over the mesh.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use quinn::crypto::rustls::{HandshakeData, QuicClientConfig, QuicServerConfig};
@@ -115,7 +116,71 @@ pub(crate) struct Node {
 #[derive(Clone)]
 pub(crate) enum Listener {
     Quic(quinn::Endpoint),
-    Tcp(Arc<TcpListener>),
+    Tcp(Arc<TcpGate>),
+}
+
+/// How long an incoming connection may take for its TLS handshake, and then for its hello,
+/// before it is dropped.
+pub(crate) const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// Incoming TCP connections a listener handshakes at once, in all and from one address;
+/// past these a new connection is closed at once. QUIC has its own cap (`max_incoming`).
+const MAX_HANDSHAKES: usize = 256;
+const MAX_HANDSHAKES_PER_SOURCE: usize = 64;
+
+/// A TCP listener that bounds the handshakes it serves (descriptors and tasks an
+/// unauthenticated peer can hold) and backs off when `accept` fails.
+pub(crate) struct TcpGate {
+    listener: TcpListener,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One handshake slot of a [`TcpGate`], given back when dropped.
+pub(crate) struct Slot {
+    gate: Arc<TcpGate>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.gate.open.lock().expect("listener state");
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl TcpGate {
+    fn new(listener: TcpListener) -> Self {
+        Self {
+            listener,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A slot for a connection from `ip`, or `None` when a cap is reached.
+    fn slot(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let mut open = self.open.lock().expect("listener state");
+        let total: usize = open.values().sum();
+        let mine = open.get(&ip).copied().unwrap_or(0);
+        if total >= MAX_HANDSHAKES || mine >= MAX_HANDSHAKES_PER_SOURCE {
+            return None;
+        }
+        open.insert(ip, mine + 1);
+        Some(Slot {
+            gate: self.clone(),
+            ip,
+        })
+    }
+
+    /// Handshakes in progress (for tests).
+    #[cfg(test)]
+    fn in_progress(&self) -> usize {
+        self.open.lock().expect("listener state").values().sum()
+    }
 }
 
 impl Listener {
@@ -123,12 +188,28 @@ impl Listener {
     pub(crate) async fn next(&self) -> Option<Pending> {
         match self {
             Listener::Quic(ep) => ep.accept().await.map(|i| Pending::Quic(Box::new(i))),
-            Listener::Tcp(l) => loop {
-                match l.accept().await {
-                    Ok((s, a)) => break Some(Pending::Tcp(s, a)),
-                    Err(e) => tracing::warn!("accept failed: {e}"),
+            Listener::Tcp(gate) => {
+                let mut backoff = Duration::from_millis(10);
+                loop {
+                    match gate.listener.accept().await {
+                        Ok((s, a)) => match gate.slot(a.ip()) {
+                            Some(slot) => break Some(Pending::Tcp(s, a, slot)),
+                            None => {
+                                tracing::warn!(
+                                    "closed a connection from {a}: too many handshakes in progress"
+                                );
+                                drop(s);
+                            }
+                        },
+                        Err(e) => {
+                            // Out of descriptors (EMFILE) and the like: wait instead of spinning.
+                            tracing::warn!("accept failed: {e}; retrying in {backoff:?}");
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(1));
+                        }
+                    }
                 }
-            },
+            }
         }
     }
 }
@@ -136,12 +217,15 @@ impl Listener {
 /// A connection attempt that arrived at the listener.
 pub(crate) enum Pending {
     Quic(Box<quinn::Incoming>),
-    Tcp(TcpStream, SocketAddr),
+    Tcp(TcpStream, SocketAddr, Slot),
 }
 
 /// Socket buffer size asked for on QUIC sockets: a burst of packets from a fast sender then
 /// waits in the kernel instead of being dropped (the kernel caps it at `net.core.rmem_max`).
 const UDP_BUFFER: usize = 4 << 20;
+
+/// How long one dial attempt (TCP connect plus TLS, or the QUIC handshake) may take.
+const DIAL_ATTEMPT: Duration = Duration::from_secs(2);
 
 fn udp_socket(bind: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     let domain = socket2::Domain::for_address(bind);
@@ -234,7 +318,7 @@ impl Node {
                         node_name(cfg.me)
                     ))
                 })?;
-                Listener::Tcp(Arc::new(l))
+                Listener::Tcp(Arc::new(TcpGate::new(l)))
             }
         };
         drop(_guard);
@@ -318,7 +402,7 @@ impl Dialer {
             let connecting = ep
                 .connect_with(client.clone(), peer.addr, &name)
                 .map_err(|e| fatal(format!("cannot dial {who} at {}: {e}", peer.addr)))?;
-            let conn = match tokio::time::timeout(Duration::from_secs(2), connecting).await {
+            let conn = match tokio::time::timeout(DIAL_ATTEMPT, connecting).await {
                 Err(_) => {
                     return Err(DialError {
                         retry: true,
@@ -344,9 +428,19 @@ impl Dialer {
             check_alpn_quic(&conn).map_err(fatal)?;
             return quic_established(conn, peer.id).await.map_err(fatal);
         }
-        let tcp = match TcpStream::connect(peer.addr).await {
-            Ok(s) => s,
-            Err(e) => {
+        // A stopped peer's kernel still completes the TCP handshake (its backlog), and then
+        // nothing answers the ClientHello: bound the attempt as QUIC's is, and retry it.
+        let silent = || DialError {
+            retry: true,
+            msg: format!(
+                "{who} at {} does not answer (no TLS handshake within {DIAL_ATTEMPT:?})",
+                peer.addr
+            ),
+        };
+        let tcp = match tokio::time::timeout(DIAL_ATTEMPT, TcpStream::connect(peer.addr)).await {
+            Err(_) => return Err(silent()),
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
                 return Err(DialError {
                     retry: true,
                     msg: format!("{who} at {}: {e}", peer.addr),
@@ -355,10 +449,17 @@ impl Dialer {
         };
         let _ = tcp.set_nodelay(true);
         let server_name = ServerName::try_from(name).map_err(|e| fatal(e.to_string()))?;
-        let tls = tokio_rustls::TlsConnector::from(self.tls.client.clone())
-            .connect(server_name, tcp)
+        let connecting =
+            tokio_rustls::TlsConnector::from(self.tls.client.clone()).connect(server_name, tcp);
+        let tls = tokio::time::timeout(DIAL_ATTEMPT, connecting)
             .await
-            .map_err(|e| fatal(format!("TLS with {who} at {}: {e}", peer.addr)))?;
+            .map_err(|_| silent())?
+            .map_err(|e| {
+                fatal(crate::tls::plain_tls_message(&format!(
+                    "TLS with {who} at {}: {e}",
+                    peer.addr
+                )))
+            })?;
         let (_, conn) = tls.get_ref();
         if conn.alpn_protocol() != Some(ALPN) {
             return Err(fatal(format!(
@@ -379,14 +480,27 @@ impl Dialer {
         })
     }
 
-    /// [`Dialer::dial`], retried every 50 ms while the peer is not up yet, until `deadline`.
+    /// [`Dialer::dial`], retried every 50 ms while the peer is not up yet, until `deadline`
+    /// (an attempt in flight at the deadline is cut off there).
     pub(crate) async fn dial_until(
         &self,
         peer: &Member,
         deadline: Instant,
     ) -> std::result::Result<Established, String> {
         loop {
-            match self.dial(peer).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let attempt = match tokio::time::timeout(left, self.dial(peer)).await {
+                Ok(r) => r,
+                Err(_) => Err(DialError {
+                    retry: false,
+                    msg: format!(
+                        "{} at {} does not answer within the connect timeout",
+                        node_name(peer.id),
+                        peer.addr
+                    ),
+                }),
+            };
+            match attempt {
                 Ok(est) => return Ok(est),
                 Err(e) if e.retry && Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -436,12 +550,20 @@ impl Dialer {
                 .map_err(|e| format!("the connection from {remote} {e}"))?;
                 quic_established(conn, peer).await
             }
-            Pending::Tcp(tcp, remote) => {
+            Pending::Tcp(tcp, remote, _slot) => {
                 let _ = tcp.set_nodelay(true);
-                let tls = tokio_rustls::TlsAcceptor::from(self.tls.server.clone())
-                    .accept(tcp)
+                let accepting =
+                    tokio_rustls::TlsAcceptor::from(self.tls.server.clone()).accept(tcp);
+                let tls = tokio::time::timeout(HANDSHAKE, accepting)
                     .await
-                    .map_err(|e| format!("a connection from {remote} failed its handshake: {e}"))?;
+                    .map_err(|_| {
+                        format!("dropped a connection from {remote}: no TLS handshake within {HANDSHAKE:?}")
+                    })?
+                    .map_err(|e| {
+                        crate::tls::plain_tls_message(&format!(
+                            "a connection from {remote} failed its handshake: {e}"
+                        ))
+                    })?;
                 let (_, conn) = tls.get_ref();
                 if conn.alpn_protocol() != Some(ALPN) {
                     return Err(format!(
@@ -889,4 +1011,34 @@ impl Drop for NetComm {
 /// The node cannot start, or the mesh cannot be formed.
 pub fn connect_mesh(cfg: NodeConfig) -> Result<NetComm> {
     NetComm::connect(Arc::new(Node::start(cfg)?))
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::*;
+
+    #[test]
+    fn handshakes_are_capped_per_source_and_given_back_when_done() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let gate = Arc::new(TcpGate::new(listener));
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let mut held: Vec<Slot> = (0..MAX_HANDSHAKES_PER_SOURCE)
+            .map(|_| gate.slot(a).expect("under the cap"))
+            .collect();
+        assert!(gate.slot(a).is_none(), "one source past its cap");
+        let other = gate.slot(b).expect("another source is not affected");
+        assert_eq!(gate.in_progress(), MAX_HANDSHAKES_PER_SOURCE + 1);
+        held.pop();
+        assert!(
+            gate.slot(a).is_some(),
+            "a finished handshake frees its slot"
+        );
+        drop((held, other));
+        assert_eq!(gate.in_progress(), 0);
+    }
 }

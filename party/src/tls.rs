@@ -79,6 +79,22 @@ impl Pins {
     }
 }
 
+/// A TLS error's text with the verifier's reason alone: rustls (and quinn, which formats the
+/// rustls error) print a refused certificate as `Other(OtherError(PinError("reason")))`.
+pub(crate) fn plain_tls_message(text: &str) -> String {
+    const OPEN: &str = "Other(OtherError(PinError(\"";
+    const CLOSE: &str = "\")))";
+    let Some(start) = text.find(OPEN) else {
+        return text.to_owned();
+    };
+    let body = &text[start + OPEN.len()..];
+    let Some(end) = body.rfind(CLOSE) else {
+        return text.to_owned();
+    };
+    let reason = body[..end].replace("\\\"", "\"").replace("\\\\", "\\");
+    format!("{}{reason}{}", &text[..start], &body[end + CLOSE.len()..])
+}
+
 /// Why a certificate was refused, carried inside the rustls error.
 #[derive(Debug)]
 struct PinError(String);
@@ -235,4 +251,24 @@ pub(crate) fn configs(cluster: &Cluster, me: &Identity) -> Result<TlsConfigs> {
         server: Arc::new(server),
         client: Arc::new(client),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_certificate_reads_as_its_reason() {
+        let reason = "certificate \"abc\" is not pinned for party 1";
+        let e = rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+            Arc::new(PinError(reason.into())),
+        )));
+        let text = format!("TLS with party 1: {e}");
+        assert!(text.contains("OtherError"), "rustls still wraps it: {text}");
+        assert_eq!(
+            plain_tls_message(&text),
+            format!("TLS with party 1: invalid peer certificate: {reason}")
+        );
+        assert_eq!(plain_tls_message("no wrapper"), "no wrapper");
+    }
 }
