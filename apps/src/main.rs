@@ -60,7 +60,21 @@ enum Command {
     },
 }
 
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings, and the dealer's and the
+/// links' notices). No log line carries a share, seed or key: the types that hold them print
+/// `..` in their `Debug`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,party=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
 fn main() -> Result<()> {
+    init_logging();
     match Cli::parse().command {
         Command::Demo { demo } => cli::demo::run(demo),
         Command::Bench { bench } => cli::bench::run(bench),

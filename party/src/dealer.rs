@@ -402,6 +402,16 @@ fn source_err(msg: impl std::fmt::Display) -> mpc::Error {
 }
 
 impl DealerClient {
+    /// Joins `cfg`'s session at the cluster's dealer, without the party mesh: the triple
+    /// source for a caller that brings its own [`mpc::Comm`]. Party 0 keeps its link for
+    /// its requests; the others need only their seed.
+    ///
+    /// # Errors
+    /// The node cannot start, the cluster has no dealer, or the dealer refuses the join.
+    pub fn join(cfg: NodeConfig) -> Result<Self> {
+        Self::connect(Arc::new(Node::start(cfg)?))
+    }
+
     /// Joins the session at the cluster's dealer and receives this party's seed.
     pub(crate) fn connect(node: Arc<Node>) -> Result<Self> {
         let dealer = node

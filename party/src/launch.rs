@@ -173,6 +173,10 @@ pub fn launch(o: &LaunchOptions) -> Result<i32> {
             "no program to launch: put it after `--`".into(),
         ));
     }
+    // From here on Ctrl-C, SIGTERM and SIGHUP stop the children and remove the key
+    // directory (which holds every member's private key) instead of killing the launcher
+    // with both left behind.
+    let signals = crate::signals::Signals::catch()?;
     let dir = make_dir()?;
     let members = o.parties + usize::from(o.dealer);
     let ports = free_ports(members, o.transport)?;
@@ -212,7 +216,7 @@ pub fn launch(o: &LaunchOptions) -> Result<i32> {
             cmd.args(&o.program[1..]).envs(env_for(i as u16).to_env());
             started.push(spawn(&format!("party {i}"), cmd, o.prefix, i == 0, &lock)?);
         }
-        supervise(&mut started, o.dealer)
+        supervise(&mut started, o.dealer, &signals)
     })();
     for s in &mut started {
         if s.status.is_none() {
@@ -229,10 +233,20 @@ pub fn launch(o: &LaunchOptions) -> Result<i32> {
 
 /// Waits for the parties; on the first failure stops everything else. The dealer may outlive
 /// the parties by a moment (it exits after its session); it is stopped if it lingers.
-fn supervise(started: &mut [Started], has_dealer: bool) -> Result<i32> {
+fn supervise(
+    started: &mut [Started],
+    has_dealer: bool,
+    signals: &crate::signals::Signals,
+) -> Result<i32> {
     let first_party = usize::from(has_dealer);
     let mut parties_done_at: Option<Instant> = None;
     loop {
+        if let Some(sig) = signals.received() {
+            eprintln!(
+                "umbra launch: received signal {sig}; stopping the processes this launcher started"
+            );
+            return Ok(128 + sig);
+        }
         for s in started.iter_mut().filter(|s| s.status.is_none()) {
             if let Some(st) = s
                 .child

@@ -25,6 +25,7 @@ pub mod keygen;
 pub mod launch;
 mod link;
 pub mod net;
+pub mod signals;
 mod tls;
 pub mod wire;
 

@@ -45,16 +45,37 @@ pub(crate) fn run(args: Args) -> Result<()> {
         net,
         program,
     } = args;
+    if id == party::wire::DEALER {
+        anyhow::bail!(
+            "--id {id} is the dealer's id; a party's id is its index in the cluster file (0, 1, ...)"
+        );
+    }
     let session =
         party::wire::unhex::<16>(&session).map_err(|e| anyhow::anyhow!("--session: {e}"))?;
     let env = net.member(cluster, id, session, key, cert, bind);
     // Fail here, with the reason, rather than in the program.
     env.node_config()?;
-    let status = std::process::Command::new(&program[0])
+    // Termination signals go to the program, which then ends the session cleanly (its peers
+    // see an abort, not a silent link); this process exits with its status.
+    let signals = party::signals::Signals::catch()?;
+    let mut child = std::process::Command::new(&program[0])
         .args(&program[1..])
         .envs(env.to_env())
-        .status()
+        .spawn()
         .with_context(|| format!("starting {}", program[0]))?;
+    let mut forwarded = None;
+    let status = loop {
+        if let Some(status) = child.try_wait().context("waiting for the program")? {
+            break status;
+        }
+        if let Some(sig) = signals.received()
+            && forwarded != Some(sig)
+        {
+            party::signals::forward(&child, sig)?;
+            forwarded = Some(sig);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
     std::process::exit(exit_code(status))
 }
 

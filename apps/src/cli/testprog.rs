@@ -21,6 +21,12 @@ pub(crate) enum Testprog {
         #[arg(long, default_value_t = 30)]
         secs: u64,
     },
+    /// Every party waits SECS seconds after set-up, then computes one private product and
+    /// prints `RESULT [..]`.
+    Wait {
+        #[arg(long, default_value_t = 2)]
+        secs: u64,
+    },
     /// Party VICTIM exits with CODE after set-up.
     Exit {
         #[arg(long, default_value_t = 1)]
@@ -54,6 +60,11 @@ pub(crate) fn run(prog: Testprog) -> Result<()> {
                 return Ok(());
             }
             apps::testprog::one_mul(&s)?;
+        }
+        Testprog::Wait { secs } => {
+            std::thread::sleep(Duration::from_secs(secs));
+            let out = apps::testprog::matmul_relu(&s)?;
+            println!("RESULT {}", serde_json::to_string(&out)?);
         }
         Testprog::Exit { victim, code } => {
             if me == victim {
