@@ -74,6 +74,7 @@ fn init_logging() {
 }
 
 fn main() -> Result<()> {
+    party::signals::die_with_supervisor();
     init_logging();
     match Cli::parse().command {
         Command::Demo { demo } => cli::demo::run(demo),

@@ -225,6 +225,7 @@ pub fn init() -> Result<Session> {
 /// # Errors
 /// As [`init`].
 pub fn init_with(config: SessionConfig) -> Result<Session> {
+    crate::signals::die_with_supervisor();
     let env = MemberEnv::from_env()?.ok_or_else(|| {
         Error::Config(
             "this program runs as one party of a session: start it with \

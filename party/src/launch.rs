@@ -102,7 +102,12 @@ fn spawn(
 ) -> Result<Started> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        // The children die with the launcher even if it is killed outright.
+        .env(
+            crate::signals::SUPERVISOR_ENV,
+            std::process::id().to_string(),
+        );
     let mut child = cmd
         .spawn()
         .map_err(|e| Error::Launch(format!("starting {name} ({cmd:?}): {e}")))?;

@@ -103,3 +103,34 @@ pub fn forward(child: &std::process::Child, sig: i32) -> Result<()> {
         Ok(())
     }
 }
+
+/// The variable through which a supervisor (`umbra launch`, `umbra party`) asks the processes
+/// it starts to die with it: it holds the supervisor's pid.
+pub const SUPERVISOR_ENV: &str = "UMBRA_SUPERVISOR_PID";
+
+/// For a process started by a supervisor (see [`SUPERVISOR_ENV`]): asks the kernel to kill
+/// this process when the supervisor dies, even by SIGKILL, which it cannot catch (Linux
+/// `PR_SET_PDEATHSIG`); exits at once if the supervisor is already gone. Does nothing
+/// elsewhere, or when the variable is unset or names another process.
+pub fn die_with_supervisor() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{Signal, getppid, set_parent_process_death_signal};
+        let Some(supervisor) = std::env::var(SUPERVISOR_ENV)
+            .ok()
+            .and_then(|v| v.parse::<i32>().ok())
+        else {
+            return;
+        };
+        let parent = getppid().map_or(0, |p| p.as_raw_nonzero().get());
+        if parent != supervisor {
+            // A grandchild that inherited the variable: not ours to act on.
+            return;
+        }
+        let _ = set_parent_process_death_signal(Some(Signal::KILL));
+        // The supervisor may have died between getppid and prctl.
+        if getppid().map_or(0, |p| p.as_raw_nonzero().get()) != supervisor {
+            std::process::exit(128 + 9);
+        }
+    }
+}

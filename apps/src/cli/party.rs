@@ -61,6 +61,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
     let mut child = std::process::Command::new(&program[0])
         .args(&program[1..])
         .envs(env.to_env())
+        .env(
+            party::signals::SUPERVISOR_ENV,
+            std::process::id().to_string(),
+        )
         .spawn()
         .with_context(|| format!("starting {}", program[0]))?;
     let mut forwarded = None;
