@@ -133,6 +133,7 @@ pub(crate) fn describe(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::UnexpectedEof => "the connection closed".to_owned(),
         io::ErrorKind::ConnectionReset => "the connection was reset".to_owned(),
+        io::ErrorKind::BrokenPipe => "the connection closed (the peer is gone)".to_owned(),
         _ => e.to_string(),
     }
 }

@@ -454,11 +454,20 @@ impl Dialer {
         let tls = tokio::time::timeout(DIAL_ATTEMPT, connecting)
             .await
             .map_err(|_| silent())?
-            .map_err(|e| {
-                fatal(crate::tls::plain_tls_message(&format!(
+            .map_err(|e| DialError {
+                // Closed before the handshake finished: a listener at its handshake cap (a
+                // flood from this address) or one still starting. Try again until the
+                // deadline; a refused certificate is final.
+                retry: matches!(
+                    e.kind(),
+                    std::io::ErrorKind::UnexpectedEof
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::BrokenPipe
+                ),
+                msg: crate::tls::plain_tls_message(&format!(
                     "TLS with {who} at {}: {e}",
                     peer.addr
-                )))
+                )),
             })?;
         let (_, conn) = tls.get_ref();
         if conn.alpn_protocol() != Some(ALPN) {
