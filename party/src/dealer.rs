@@ -586,3 +586,41 @@ pub(crate) fn connect_party(
     let comm = crate::net::NetComm::connect(node)?;
     Ok((comm, source))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ended_set_forgets_its_oldest_ids_past_its_bound() {
+        let mut ended = Ended::default();
+        for i in 0..(MAX_ENDED + 10) {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            ended.insert(id);
+            ended.insert(id); // a repeat changes nothing
+        }
+        assert_eq!(ended.ids.len(), MAX_ENDED);
+        assert_eq!(ended.order.len(), MAX_ENDED);
+        assert!(!ended.ids.contains(&[0u8; 16]), "the oldest is forgotten");
+        let mut newest = [0u8; 16];
+        newest[..8].copy_from_slice(&((MAX_ENDED + 9) as u64).to_le_bytes());
+        assert!(ended.ids.contains(&newest));
+    }
+
+    #[test]
+    fn request_sizes_count_every_slot_and_saturate() {
+        let mul = TupleRequest::Mul {
+            a: vec![3, 4],
+            b: vec![3, 4],
+        };
+        // a, b and c = a·b
+        assert_eq!(request_elements(&mul).unwrap(), 36);
+        let huge = TupleRequest::Matmul {
+            a: vec![1 << 30, 1 << 30],
+            b: vec![1 << 30, 1 << 30],
+        };
+        let n = request_elements(&huge);
+        assert!(n.is_err() || n.unwrap() > DealerLimits::default().max_request_elements);
+    }
+}
