@@ -7,6 +7,9 @@
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// An accelerator is missing, or its driver refused a request.
+    #[error("device: {0}")]
+    Device(String),
     /// Two operands (or an operand and a requested shape) do not fit together.
     #[error("{op}: shape mismatch between {lhs:?} and {rhs:?}")]
     ShapeMismatch {

@@ -24,6 +24,8 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod error;
 pub mod fixed;
 pub mod float;
