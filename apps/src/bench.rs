@@ -31,6 +31,11 @@ pub struct OpRow {
     pub messages_per_party: u64,
     /// Communication rounds (most of any party).
     pub rounds: u64,
+    /// Payload bytes the dealer sent the party that receives most (party 0: its
+    /// corrections), in the run with the dealer's work included.
+    pub dealer_bytes_per_party: u64,
+    /// Trips to the dealer in that run (party 0 waits on each).
+    pub dealer_round_trips: u64,
     /// Largest absolute error of the revealed result against an `f64` oracle.
     pub max_abs_err: f64,
     /// Elements off by more than 1% of `max(1, |true value|)`: with 2 parties these are the
@@ -323,6 +328,8 @@ struct PartyRun {
     elapsed: Vec<f64>,
     /// Communication of the last repetition.
     stats: mpc::CommStats,
+    /// What the dealer sent in the last repetition.
+    dealer: mpc::DealerStats,
     /// The revealed result of the last repetition.
     revealed: Vec<f64>,
 }
@@ -357,17 +364,18 @@ fn measure(s: &Session, spec: &OpSpec, prefetch: bool, reps: usize) -> mpc::Resu
         if rep < WARMUP {
             requests = made;
         }
-        let stats = s.stats();
+        let stats = (s.stats(), s.dealer_stats());
         if rep >= WARMUP {
             elapsed.push(t);
         }
         last = Some((out, stats));
     }
-    let (out, stats) = last.expect("at least one repetition");
+    let (out, (stats, dealer)) = last.expect("at least one repetition");
     let revealed = out.reveal_f64()?;
     Ok(PartyRun {
         elapsed,
         stats,
+        dealer,
         revealed,
     })
 }
@@ -394,6 +402,9 @@ fn gather(s: &Session, mine: PartyRun) -> mpc::Result<Vec<PartyRun>> {
         mine.stats.bytes_received as i64,
         mine.stats.messages_sent as i64,
         mine.stats.rounds as i64,
+        mine.dealer.bytes_received as i64,
+        mine.dealer.tuples as i64,
+        mine.dealer.round_trips as i64,
     ]);
     let shape = [words.len()];
     let mut all = Vec::with_capacity(s.n_parties());
@@ -416,6 +427,11 @@ fn gather(s: &Session, mine: PartyRun) -> mpc::Result<Vec<PartyRun>> {
                 bytes_received: w[reps + 1] as u64,
                 messages_sent: w[reps + 2] as u64,
                 rounds: w[reps + 3] as u64,
+            },
+            dealer: mpc::DealerStats {
+                bytes_received: w[reps + 4] as u64,
+                tuples: w[reps + 5] as u64,
+                round_trips: w[reps + 6] as u64,
             },
             revealed: if p == s.party() {
                 mine.revealed.clone()
@@ -525,6 +541,8 @@ fn row(
         bytes_sent_per_party: most(|r| r.stats.bytes_sent),
         messages_per_party: most(|r| r.stats.messages_sent),
         rounds: most(|r| r.stats.rounds),
+        dealer_bytes_per_party: most(|r| r.dealer.bytes_received),
+        dealer_round_trips: most(|r| r.dealer.round_trips),
         max_abs_err,
         gross_errors,
     }

@@ -57,6 +57,6 @@ pub use error::{Error, Result};
 pub use local::{run_local, run_parties};
 pub use prg::{AesPrg, Seed};
 pub use provider::{InsecureTestDealer, TripleSource, TupleRequest};
-pub use session::{Session, SessionConfig, TruncMode};
+pub use session::{DealerStats, Session, SessionConfig, TruncMode};
 pub use share::{Share, XorShare};
 pub use tensor::RingTensor;

@@ -106,6 +106,26 @@ struct Inner {
     poisoned: Cell<bool>,
     /// Requests made while recording (see [`Session::record_requests`]).
     recording: RefCell<Option<Vec<TupleRequest>>>,
+    /// What the dealer has sent this party since setup or the last reset.
+    dealer: Cell<DealerStats>,
+}
+
+/// What one party has received from the dealer (see [`Session::dealer_stats`]).
+///
+/// In the seed scheme every party expands its tuples from its seed, and only party 0
+/// receives anything per tuple: a correction word for each element of each correlated slot
+/// (the `c` of a Beaver triple, the truncation pair, the bits' arithmetic shares). These are
+/// the payload bytes of the dealer's frames to party 0 (framing not included); the other
+/// parties' counts are zero after the 16-byte seed they get at setup, which is not counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DealerStats {
+    /// Payload bytes received from the dealer.
+    pub bytes_received: u64,
+    /// Tuples fetched from the triple source (prefetched or not).
+    pub tuples: u64,
+    /// Trips to the triple source: one per tuple fetched on demand, one per prefetched batch.
+    /// Party 0 waits on the dealer for each; the others expand seeds locally.
+    pub round_trips: u64,
 }
 
 /// One party's handle on a session. Cloning is cheap and shares the same links.
@@ -278,6 +298,7 @@ impl Session {
             prefetched: RefCell::new(VecDeque::new()),
             poisoned: Cell::new(false),
             recording: RefCell::new(None),
+            dealer: Cell::new(DealerStats::default()),
         };
         Ok(Self {
             inner: Rc::new(inner),
@@ -309,9 +330,35 @@ impl Session {
         self.inner.comm.borrow().stats()
     }
 
-    /// Zeroes the communication counters.
+    /// Zeroes the communication counters (the dealer's too).
     pub fn reset_stats(&self) {
         self.inner.comm.borrow_mut().reset();
+        self.inner.dealer.set(DealerStats::default());
+    }
+
+    /// What the dealer has sent this party since setup or the last reset.
+    pub fn dealer_stats(&self) -> DealerStats {
+        self.inner.dealer.get()
+    }
+
+    /// Counts one trip to the triple source for `requests`.
+    fn count_dealer(&self, requests: &[TupleRequest]) {
+        let mut d = self.inner.dealer.get();
+        d.round_trips += 1;
+        d.tuples += requests.len() as u64;
+        if self.inner.party == 0 {
+            for r in requests {
+                // Checked before the trip; a malformed request never gets here.
+                if let Ok(slots) = r.slots() {
+                    for (shape, correlated) in slots {
+                        if correlated {
+                            d.bytes_received += 8 * tensor::shape::numel(&shape) as u64;
+                        }
+                    }
+                }
+            }
+        }
+        self.inner.dealer.set(d);
     }
 
     /// Whether two handles belong to the same session.
@@ -367,7 +414,11 @@ impl Session {
         self.guarded(|| {
             let next = self.inner.prefetched.borrow_mut().pop_front();
             let tuple = match next {
-                None => self.inner.source.borrow_mut().fetch(req)?,
+                None => {
+                    let tuple = self.inner.source.borrow_mut().fetch(req)?;
+                    self.count_dealer(std::slice::from_ref(req));
+                    tuple
+                }
                 Some((want, tuple)) if want == *req => tuple,
                 Some((want, _)) => {
                     return Err(Error::PrefetchMismatch {
@@ -396,6 +447,7 @@ impl Session {
         }
         self.guarded(|| {
             let tuples = self.inner.source.borrow_mut().fetch_many(requests)?;
+            self.count_dealer(requests);
             if tuples.len() != requests.len() {
                 return Err(Error::TripleSource(format!(
                     "asked for {} tuples, got {}",

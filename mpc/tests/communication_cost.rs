@@ -214,3 +214,57 @@ fn three_party_products_add_one_truncation_round() {
         "integer mul",
     );
 }
+
+/// What the dealer sends, per party: party 0 gets one correction word per element of each
+/// correlated slot (Beaver `c`; the truncation pair `r / d` and `r`'s wrap bit), the others
+/// nothing; one trip per tuple fetched on demand, one per prefetched batch.
+#[test]
+fn the_dealers_traffic_is_counted_at_party_0_only() {
+    for n in PARTY_COUNTS {
+        let (x, y) = (fixed(1, &[50], 100), fixed(2, &[50], 100));
+        let got = run_local(n, cfg(11), |s| {
+            let (a, b) = (share(&s, 0, &x), share(&s, 1, &y));
+            s.reset_stats();
+            let (_, reqs) = s.record_requests(|| a.mul(&b))?;
+            let on_demand = s.dealer_stats();
+            s.prefetch(&reqs)?;
+            let after_prefetch = s.dealer_stats();
+            a.mul(&b)?;
+            let online = s.dealer_stats();
+            s.reset_stats();
+            Ok((
+                on_demand,
+                after_prefetch,
+                online,
+                s.dealer_stats(),
+                reqs.len(),
+            ))
+        })
+        .unwrap();
+        // 2 parties truncate locally; 3+ ask the dealer for a truncation pair as well
+        let (tuples, words) = if n == 2 { (1, 50) } else { (2, 50 + 2 * 50) };
+        for (p, (on_demand, after_prefetch, online, reset, reqs)) in got.iter().enumerate() {
+            let bytes = if p == 0 { 8 * words } else { 0 };
+            assert_eq!(*reqs as u64, tuples, "{n} parties");
+            assert_eq!(
+                (
+                    on_demand.bytes_received,
+                    on_demand.tuples,
+                    on_demand.round_trips
+                ),
+                (bytes, tuples, tuples),
+                "{n} parties, party {p}, on demand"
+            );
+            assert_eq!(
+                (after_prefetch.bytes_received, after_prefetch.round_trips),
+                (2 * bytes, tuples + 1),
+                "{n} parties, party {p}: one trip for the batch"
+            );
+            assert_eq!(
+                online, after_prefetch,
+                "prefetched tuples cost nothing more"
+            );
+            assert_eq!(*reset, mpc::DealerStats::default());
+        }
+    }
+}

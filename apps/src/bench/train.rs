@@ -41,6 +41,11 @@ pub struct TrainRow {
     pub messages_per_party: u64,
     /// Communication rounds (most of any party).
     pub rounds: u64,
+    /// Payload bytes the dealer sent the party that receives most (party 0), with the
+    /// dealer's work included.
+    pub dealer_bytes_per_party: u64,
+    /// Trips to the dealer in that run.
+    pub dealer_round_trips: u64,
 }
 
 /// The workloads, in order.
@@ -75,6 +80,7 @@ fn measure(
     let mut elapsed = Vec::with_capacity(reps);
     let mut requests = Vec::new();
     let mut stats = mpc::CommStats::default();
+    let mut dealer = mpc::DealerStats::default();
     for rep in 0..WARMUP + reps {
         if prefetch && rep >= WARMUP {
             s.prefetch(&requests)?;
@@ -91,10 +97,12 @@ fn measure(
             elapsed.push(t);
         }
         stats = s.stats();
+        dealer = s.dealer_stats();
     }
     Ok(PartyRun {
         elapsed,
         stats,
+        dealer,
         revealed: Vec::new(),
     })
 }
@@ -177,6 +185,8 @@ fn row(
         bytes_sent_per_party: most(|r| r.stats.bytes_sent),
         messages_per_party: most(|r| r.stats.messages_sent),
         rounds: most(|r| r.stats.rounds),
+        dealer_bytes_per_party: most(|r| r.dealer.bytes_received),
+        dealer_round_trips: most(|r| r.dealer.round_trips),
     }
 }
 

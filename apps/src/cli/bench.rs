@@ -111,13 +111,15 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
             relaunch_as_parties(transport, parties)?;
             let header = || {
                 println!(
-                    "{:<34} {:>7} {:>10} {:>10} {:>14} {:>6} {:>10} {:>6}",
+                    "{:<34} {:>7} {:>10} {:>10} {:>14} {:>6} {:>14} {:>7} {:>10} {:>6}",
                     "op",
                     "parties",
                     "wall s",
                     "online s",
                     "bytes/party",
                     "rounds",
+                    "dealer bytes",
+                    "trips",
                     "max err",
                     "gross"
                 )
@@ -127,13 +129,15 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
                     println!("{}", serde_json::to_string(r).expect("serialisable"));
                 } else {
                     println!(
-                        "{:<34} {:>7} {:>10.4} {:>10.4} {:>14} {:>6} {:>10.2e} {:>6}",
+                        "{:<34} {:>7} {:>10.4} {:>10.4} {:>14} {:>6} {:>14} {:>7} {:>10.2e} {:>6}",
                         r.name,
                         r.parties,
                         r.wall_s,
                         r.online_wall_s,
                         r.bytes_sent_per_party,
                         r.rounds,
+                        r.dealer_bytes_per_party,
+                        r.dealer_round_trips,
                         r.max_abs_err,
                         r.gross_errors
                     );
@@ -170,8 +174,16 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
             relaunch_as_parties(transport, parties)?;
             let header = || {
                 println!(
-                    "{:<30} {:>7} {:>8} {:>10} {:>10} {:>14} {:>7}",
-                    "workload", "parties", "via", "wall s", "online s", "bytes/party", "rounds"
+                    "{:<30} {:>7} {:>8} {:>10} {:>10} {:>14} {:>7} {:>14} {:>7}",
+                    "workload",
+                    "parties",
+                    "via",
+                    "wall s",
+                    "online s",
+                    "bytes/party",
+                    "rounds",
+                    "dealer bytes",
+                    "trips"
                 )
             };
             let print = |r: &apps::bench::train::TrainRow| {
@@ -179,14 +191,16 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
                     println!("{}", serde_json::to_string(r).expect("serialisable"));
                 } else {
                     println!(
-                        "{:<30} {:>7} {:>8} {:>10.4} {:>10.4} {:>14} {:>7}",
+                        "{:<30} {:>7} {:>8} {:>10.4} {:>10.4} {:>14} {:>7} {:>14} {:>7}",
                         r.name,
                         r.parties,
                         r.transport,
                         r.wall_s,
                         r.online_wall_s,
                         r.bytes_sent_per_party,
-                        r.rounds
+                        r.rounds,
+                        r.dealer_bytes_per_party,
+                        r.dealer_round_trips
                     );
                 }
             };
