@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use mpc::{CrypTensor, Session, SessionConfig, run_local};
+use mpc::{CrypTensor, LinkProfile, Session, SessionConfig, run_local_over};
 use serde::Serialize;
 use tensor::{Conv2dParams, Pool2dParams, RingTensor, kernel};
 
@@ -19,6 +19,8 @@ pub struct OpRow {
     pub parties: usize,
     /// `inproc` (threads and channels), `quic` or `tcp` (separate processes).
     pub transport: &'static str,
+    /// The emulated link (`none`, or round-trip time and bandwidth), in-process only.
+    pub link: String,
     /// Elements of the output (or of the operand, for `reveal`).
     pub elements: usize,
     /// Wall time of the op with the dealer's work included (slowest party), seconds.
@@ -383,10 +385,11 @@ fn measure(s: &Session, spec: &OpSpec, prefetch: bool, reps: usize) -> mpc::Resu
 fn run_spec(
     spec: &OpSpec,
     parties: usize,
+    link: Option<LinkProfile>,
     prefetch: bool,
     reps: usize,
 ) -> mpc::Result<Vec<PartyRun>> {
-    run_local(parties, SessionConfig::default(), |s| {
+    run_local_over(parties, SessionConfig::default(), link, |s| {
         measure(&s, spec, prefetch, reps)
     })
 }
@@ -454,6 +457,18 @@ fn best_time(runs: &[PartyRun]) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// How a row names its link: `none`, or `RTTms,MBITMbit/s`.
+pub fn link_name(link: Option<LinkProfile>) -> String {
+    match link {
+        None => "none".into(),
+        Some(l) => format!(
+            "{}ms,{}Mbit/s",
+            l.rtt.as_secs_f64() * 1e3,
+            l.bits_per_s / 1e6
+        ),
+    }
+}
+
 /// Runs the protocol benchmarks for `parties` in-process parties. `size_scale` shrinks every
 /// size (1.0 is the full benchmark); `only` keeps the benchmarks whose name starts with it.
 ///
@@ -464,13 +479,15 @@ pub fn ops(
     size_scale: f64,
     only: Option<&str>,
     reps: usize,
+    link: Option<LinkProfile>,
     mut emit: impl FnMut(&OpRow),
 ) -> mpc::Result<Vec<OpRow>> {
     let mut rows = Vec::new();
     for spec in selected(size_scale, only) {
-        let with_dealer = run_spec(&spec, parties, false, reps)?;
-        let online = run_spec(&spec, parties, true, reps)?;
-        let row = row(&spec, parties, "inproc", &with_dealer, &online);
+        let with_dealer = run_spec(&spec, parties, link, false, reps)?;
+        let online = run_spec(&spec, parties, link, true, reps)?;
+        let mut row = row(&spec, parties, "inproc", &with_dealer, &online);
+        row.link = link_name(link);
         emit(&row);
         rows.push(row);
     }
@@ -503,12 +520,17 @@ pub fn ops_networked(
     Ok(rows)
 }
 
+/// The benchmarks `only` names: the one with exactly that name if there is one (so
+/// `relu_10000` does not also run `relu_1000000`), else those whose name starts with it.
 fn selected(size_scale: f64, only: Option<&str>) -> Vec<OpSpec> {
-    let wanted = |name: &str| only.is_none_or(|o| name.starts_with(o));
-    specs(size_scale)
-        .into_iter()
-        .filter(|s| wanted(&s.name))
-        .collect()
+    let all = specs(size_scale);
+    let exact = only.is_some_and(|o| all.iter().any(|s| s.name == o));
+    let wanted = |name: &str| match only {
+        None => true,
+        Some(o) if exact => name == o,
+        Some(o) => name.starts_with(o),
+    };
+    all.into_iter().filter(|s| wanted(&s.name)).collect()
 }
 
 fn row(
@@ -535,6 +557,7 @@ fn row(
         name: spec.name.clone(),
         parties,
         transport,
+        link: link_name(None),
         elements: oracle.len(),
         wall_s: best_time(with_dealer),
         online_wall_s: best_time(online),

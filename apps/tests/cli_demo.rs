@@ -217,3 +217,39 @@ fn the_accuracy_table_in_the_docs_is_what_the_command_prints() {
         );
     }
 }
+
+#[test]
+fn an_emulated_wan_costs_at_least_its_rounds_of_one_way_delay() {
+    // relu over 10^4 elements: 8 rounds between the parties, 8 trips to the dealer
+    let (ok, out, err) = umbra(&[
+        "bench",
+        "ops",
+        "--only",
+        "relu_10000",
+        "--reps",
+        "1",
+        "--json",
+        "--link",
+        "40,100",
+    ]);
+    assert!(ok, "{err}");
+    let row: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(row["link"], "40ms,100Mbit/s");
+    let rounds = row["rounds"].as_f64().unwrap();
+    let trips = row["dealer_round_trips"].as_f64().unwrap();
+    assert_eq!((rounds, trips), (8.0, 8.0), "{row}");
+    assert!(row["dealer_bytes_per_party"].as_u64().unwrap() > 0, "{row}");
+    // online: each round waits at least half the 40 ms round trip
+    let online = row["online_wall_s"].as_f64().unwrap();
+    assert!(online >= rounds * 0.020, "{row}");
+    // with the dealer: party 0 also waits a round trip per trip (overlapping with the
+    // other party's frames in flight, so the two do not simply add)
+    let wall = row["wall_s"].as_f64().unwrap();
+    assert!(wall >= trips * 0.040 && wall > online, "{row}");
+    let (ok, _, err) = umbra(&["bench", "ops", "--link", "wan", "--transport", "tcp"]);
+    assert!(!ok);
+    assert!(
+        err.contains("--link emulates links between in-process parties"),
+        "{err}"
+    );
+}

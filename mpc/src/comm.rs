@@ -9,7 +9,7 @@
 //! socket.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 
@@ -431,9 +431,166 @@ impl<C> CountingComm<C> {
     }
 }
 
+/// An emulated network link for benchmarks: a round-trip time and a bandwidth cap per
+/// direction. The machines here have no `sch_netem`, so the delay is added in user space by
+/// [`EmulatedComm`] (between parties) and [`crate::provider::EmulatedSource`] (party 0 and the dealer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkProfile {
+    /// Round-trip time.
+    pub rtt: Duration,
+    /// Bandwidth of each direction, in bits per second.
+    pub bits_per_s: f64,
+}
+
+impl LinkProfile {
+    /// A data-centre LAN: 0.5 ms round trip, 1 Gbit/s.
+    pub const LAN: LinkProfile = LinkProfile {
+        rtt: Duration::from_micros(500),
+        bits_per_s: 1e9,
+    };
+    /// Between organisations: 40 ms round trip, 100 Mbit/s.
+    pub const WAN: LinkProfile = LinkProfile {
+        rtt: Duration::from_millis(40),
+        bits_per_s: 100e6,
+    };
+
+    /// `lan`, `wan`, or `RTT_MS,MBIT_PER_S` (e.g. `20,500`).
+    ///
+    /// # Errors
+    /// Anything else, or non-positive values.
+    pub fn parse(text: &str) -> Result<LinkProfile> {
+        let bad = |why: &str| Error::InvalidArgument {
+            op: "link",
+            reason: format!("`{text}`: {why} (expected lan, wan or RTT_MS,MBIT_PER_S)"),
+        };
+        match text {
+            "lan" => return Ok(Self::LAN),
+            "wan" => return Ok(Self::WAN),
+            _ => {}
+        }
+        let (rtt, mbit) = text.split_once(',').ok_or_else(|| bad("no comma"))?;
+        let rtt: f64 = rtt.trim().parse().map_err(|_| bad("round-trip time"))?;
+        let mbit: f64 = mbit.trim().parse().map_err(|_| bad("bandwidth"))?;
+        if !(rtt >= 0.0 && rtt.is_finite() && mbit > 0.0 && mbit.is_finite()) {
+            return Err(bad("values out of range"));
+        }
+        Ok(LinkProfile {
+            rtt: Duration::from_secs_f64(rtt / 1e3),
+            bits_per_s: mbit * 1e6,
+        })
+    }
+
+    /// Time to push `bytes` through the link.
+    pub fn transfer(&self, bytes: usize) -> Duration {
+        Duration::from_secs_f64(bytes as f64 * 8.0 / self.bits_per_s)
+    }
+}
+
+/// A [`Comm`] decorator that delivers each frame one way (`rtt / 2`) after its last byte has
+/// left, with each outgoing link sending one frame after another at the capped bandwidth.
+/// For in-process benchmarks and tests: sender and receiver must share a clock (threads of
+/// one process), which they do through `epoch`. Eight bytes of arrival time travel ahead of
+/// every frame and are removed on receipt (a [`CountingComm`] above this one does not see
+/// them).
+pub struct EmulatedComm<C> {
+    inner: C,
+    link: LinkProfile,
+    epoch: Instant,
+    /// When each outgoing link is free again.
+    busy_until: Vec<Instant>,
+}
+
+impl<C: Comm> EmulatedComm<C> {
+    /// Wraps `inner`; every party of the session must use the same `epoch`.
+    pub fn new(inner: C, link: LinkProfile, epoch: Instant) -> Self {
+        let n = inner.n_parties();
+        Self {
+            inner,
+            link,
+            epoch,
+            busy_until: vec![epoch; n],
+        }
+    }
+
+    fn strip(&self, from: usize, step: &'static str, mut frame: Vec<u8>) -> Result<Vec<u8>> {
+        if frame.len() < 8 {
+            return Err(Error::FrameLength {
+                peer: from,
+                step,
+                expected: 8,
+                got: frame.len(),
+            });
+        }
+        let nanos = u64::from_le_bytes(frame[..8].try_into().expect("8 bytes"));
+        let arrival = self.epoch + Duration::from_nanos(nanos);
+        let now = Instant::now();
+        if arrival > now {
+            std::thread::sleep(arrival - now);
+        }
+        frame.drain(..8);
+        Ok(frame)
+    }
+}
+
+impl<C: Comm> Comm for EmulatedComm<C> {
+    fn party(&self) -> usize {
+        self.inner.party()
+    }
+    fn n_parties(&self) -> usize {
+        self.inner.n_parties()
+    }
+    fn send(&mut self, to: usize, frame: Vec<u8>, step: &'static str) -> Result<()> {
+        let start = Instant::now().max(*self.busy_until.get(to).unwrap_or(&self.epoch));
+        let sent = start + self.link.transfer(frame.len());
+        if let Some(b) = self.busy_until.get_mut(to) {
+            *b = sent;
+        }
+        let arrival = sent + self.link.rtt / 2;
+        let nanos = u64::try_from((arrival - self.epoch).as_nanos()).unwrap_or(u64::MAX);
+        let mut out = Vec::with_capacity(frame.len() + 8);
+        out.extend_from_slice(&nanos.to_le_bytes());
+        out.extend_from_slice(&frame);
+        self.inner.send(to, out, step)
+    }
+    fn recv(&mut self, from: usize, step: &'static str) -> Result<Vec<u8>> {
+        let frame = self.inner.recv(from, step)?;
+        self.strip(from, step, frame)
+    }
+    fn recv_expect(&mut self, from: usize, len: usize, step: &'static str) -> Result<Vec<u8>> {
+        let frame = self.inner.recv_expect(from, len + 8, step)?;
+        self.strip(from, step, frame)
+    }
+    fn abort(&mut self, reason: &str) {
+        self.inner.abort(reason);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_emulated_link_delays_by_half_the_round_trip_plus_the_transfer() {
+        let link = LinkProfile::parse("40,100").unwrap();
+        assert_eq!(link, LinkProfile::WAN);
+        assert!(LinkProfile::parse("40").is_err());
+        assert!(LinkProfile::parse("-1,100").is_err());
+        let epoch = Instant::now();
+        let mut mesh = LocalComm::mesh(2).unwrap().into_iter();
+        let mut a = EmulatedComm::new(mesh.next().unwrap(), link, epoch);
+        let mut b = EmulatedComm::new(mesh.next().unwrap(), link, epoch);
+        let t0 = Instant::now();
+        // 1 MB at 100 Mbit/s is 80 ms on the wire, then 20 ms one way
+        a.send(1, vec![7u8; 1_000_000], "bulk").unwrap();
+        let got = b.recv_expect(0, 1_000_000, "bulk").unwrap();
+        assert_eq!(got, vec![7u8; 1_000_000]);
+        let took = t0.elapsed();
+        assert!(took >= Duration::from_millis(100), "{took:?}");
+        // a tiny reply costs one more one-way delay
+        b.send(0, vec![1], "ack").unwrap();
+        assert_eq!(a.recv(1, "ack").unwrap(), vec![1]);
+        assert!(t0.elapsed() >= took + Duration::from_millis(20));
+    }
 
     #[test]
     fn frames_arrive_in_order_and_are_counted() {

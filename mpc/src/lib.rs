@@ -50,11 +50,11 @@ pub mod share;
 mod sharing;
 
 pub use bintensor::BinaryTensor;
-pub use comm::{Comm, CommStats, CountingComm, LocalComm};
+pub use comm::{Comm, CommStats, CountingComm, EmulatedComm, LinkProfile, LocalComm};
 pub use cryptensor::CrypTensor;
 pub use cryptensor::Shared;
 pub use error::{Error, Result};
-pub use local::{run_local, run_parties};
+pub use local::{run_local, run_local_over, run_parties};
 pub use prg::{AesPrg, Seed};
 pub use provider::{InsecureTestDealer, TripleSource, TupleRequest};
 pub use session::{DealerStats, Session, SessionConfig, TruncMode};

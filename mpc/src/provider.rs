@@ -218,6 +218,59 @@ pub trait TripleSource: Send {
     }
 }
 
+/// A [`TripleSource`] decorator for benchmarks on an emulated link to the dealer: party 0
+/// waits one round trip per trip to the source, plus the time its corrections take at the
+/// link's bandwidth; the other parties expand their seeds locally and wait for nothing.
+pub struct EmulatedSource<S> {
+    inner: S,
+    party: usize,
+    link: crate::comm::LinkProfile,
+}
+
+impl<S> fmt::Debug for EmulatedSource<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatedSource")
+            .field("party", &self.party)
+            .field("link", &self.link)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: TripleSource> EmulatedSource<S> {
+    /// Wraps party `party`'s source.
+    pub fn new(inner: S, party: usize, link: crate::comm::LinkProfile) -> Self {
+        Self { inner, party, link }
+    }
+
+    fn wait(&self, reqs: &[TupleRequest]) {
+        if self.party != 0 {
+            return;
+        }
+        let words: usize = reqs
+            .iter()
+            .filter_map(|r| r.slots().ok())
+            .flatten()
+            .filter(|(_, correlated)| *correlated)
+            .map(|(shape, _)| tensor::shape::numel(&shape))
+            .sum();
+        std::thread::sleep(self.link.rtt + self.link.transfer(8 * words));
+    }
+}
+
+impl<S: TripleSource> TripleSource for EmulatedSource<S> {
+    fn fetch(&mut self, req: &TupleRequest) -> Result<Vec<RingTensor>> {
+        let t = self.inner.fetch(req)?;
+        self.wait(std::slice::from_ref(req));
+        Ok(t)
+    }
+
+    fn fetch_many(&mut self, reqs: &[TupleRequest]) -> Result<Vec<Vec<RingTensor>>> {
+        let t = self.inner.fetch_many(reqs)?;
+        self.wait(reqs);
+        Ok(t)
+    }
+}
+
 /// The dealer's view: every party's seed, and the computation of party 0's corrections.
 pub struct DealerCore {
     seeds: Vec<Seed>,

@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use autograd::Var;
-use mpc::{CrypTensor, Session, SessionConfig, run_local};
+use mpc::{CrypTensor, LinkProfile, Session, SessionConfig, run_local_over};
 use nn::init::Rng;
 use nn::{Linear, Module, ReLU, Sequential, Sgd, cross_entropy};
 use serde::Serialize;
@@ -29,6 +29,8 @@ pub struct TrainRow {
     pub parties: usize,
     /// `inproc`, `quic` or `tcp`.
     pub transport: &'static str,
+    /// The emulated link (`none`, or round-trip time and bandwidth), in-process only.
+    pub link: String,
     /// Batch size.
     pub batch: usize,
     /// Wall time with the dealer's work included (slowest party, best repetition), seconds.
@@ -179,6 +181,7 @@ fn row(
         name: name.to_string(),
         parties,
         transport,
+        link: super::link_name(None),
         batch: if name.ends_with("b1") { 1 } else { 64 },
         wall_s: best_time(w),
         online_wall_s: best_time(o),
@@ -206,15 +209,17 @@ pub fn train(
     parties: usize,
     only: Option<&str>,
     reps: usize,
+    link: Option<LinkProfile>,
     mut emit: impl FnMut(&TrainRow),
 ) -> mpc::Result<Vec<TrainRow>> {
     let mut rows = Vec::new();
     for name in selected(only) {
-        let runs = run_local(parties, SessionConfig::default(), |s| {
+        let runs = run_local_over(parties, SessionConfig::default(), link, |s| {
             party_runs(&s, name, reps)
         })?;
         let (w, o): (Vec<PartyRun>, Vec<PartyRun>) = runs.into_iter().unzip();
-        let r = row(name, parties, "inproc", &w, &o);
+        let mut r = row(name, parties, "inproc", &w, &o);
+        r.link = super::link_name(link);
         emit(&r);
         rows.push(r);
     }

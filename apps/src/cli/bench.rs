@@ -20,12 +20,17 @@ pub(crate) enum Bench {
         /// Scale every problem size by this factor (1.0 = the documented sizes).
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
-        /// Run only the benchmarks whose name starts with this (e.g. `mul`, `matmul_1024`).
+        /// Run only the benchmark of this name, or else those whose name starts with this
+        /// (e.g. `mul`, `matmul_1024`).
         #[arg(long)]
         only: Option<String>,
         /// Measured repetitions per op, after one warm-up (the best is reported).
         #[arg(long, default_value_t = 3)]
         reps: usize,
+        /// Emulate every link (in-process only): `lan` (0.5 ms round trip, 1 Gbit/s), `wan`
+        /// (40 ms, 100 Mbit/s), or `RTT_MS,MBIT_PER_S`.
+        #[arg(long)]
+        link: Option<String>,
         /// Print one JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
@@ -78,6 +83,10 @@ pub(crate) enum Bench {
         /// Measured repetitions per workload, after one warm-up (the best is reported).
         #[arg(long, default_value_t = 3)]
         reps: usize,
+        /// Emulate every link (in-process only): `lan` (0.5 ms round trip, 1 Gbit/s), `wan`
+        /// (40 ms, 100 Mbit/s), or `RTT_MS,MBIT_PER_S`.
+        #[arg(long)]
+        link: Option<String>,
         /// Print one JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
@@ -93,6 +102,19 @@ pub(crate) enum Bench {
     },
 }
 
+/// The `--link` option: only for in-process parties (real transports have real links).
+fn emulated(link: Option<&str>, transport: &str) -> Result<Option<mpc::LinkProfile>> {
+    match link {
+        None => Ok(None),
+        Some(_) if transport != "inproc" => {
+            anyhow::bail!(
+                "--link emulates links between in-process parties; drop it with --transport {transport}"
+            )
+        }
+        Some(l) => Ok(Some(mpc::LinkProfile::parse(l)?)),
+    }
+}
+
 pub(crate) fn run(bench: Bench) -> Result<()> {
     match bench {
         Bench::Ops {
@@ -101,12 +123,14 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
             scale,
             only,
             reps,
+            link,
             json,
         } => {
             if !(scale > 0.0 && scale <= 1.0) {
                 anyhow::bail!("--scale must be in (0, 1], got {scale}");
             }
             let transport = parse_transport(&transport)?;
+            let link = emulated(link.as_deref(), transport)?;
             let networked = transport != "inproc";
             relaunch_as_parties(transport, parties)?;
             let header = || {
@@ -160,7 +184,7 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
                 if !json {
                     header();
                 }
-                apps::bench::ops(parties, scale, only.as_deref(), reps.max(1), print)?;
+                apps::bench::ops(parties, scale, only.as_deref(), reps.max(1), link, print)?;
             }
         }
         Bench::Train {
@@ -168,9 +192,11 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
             transport,
             only,
             reps,
+            link,
             json,
         } => {
             let transport = parse_transport(&transport)?;
+            let link = emulated(link.as_deref(), transport)?;
             relaunch_as_parties(transport, parties)?;
             let header = || {
                 println!(
@@ -220,7 +246,7 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
                 if !json {
                     header();
                 }
-                apps::bench::train::train(parties, only.as_deref(), reps.max(1), print)?;
+                apps::bench::train::train(parties, only.as_deref(), reps.max(1), link, print)?;
             }
         }
         Bench::Accuracy {
