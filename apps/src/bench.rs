@@ -486,8 +486,7 @@ pub fn ops(
     for spec in selected(size_scale, only) {
         let with_dealer = run_spec(&spec, parties, link, false, reps)?;
         let online = run_spec(&spec, parties, link, true, reps)?;
-        let mut row = row(&spec, parties, "inproc", &with_dealer, &online);
-        row.link = link_name(link);
+        let row = row(&spec, parties, "inproc", link, &with_dealer, &online);
         emit(&row);
         rows.push(row);
     }
@@ -511,7 +510,7 @@ pub fn ops_networked(
     for spec in selected(size_scale, only) {
         let with_dealer = gather(s, measure(s, &spec, false, reps)?)?;
         let online = gather(s, measure(s, &spec, true, reps)?)?;
-        let row = row(&spec, s.n_parties(), transport, &with_dealer, &online);
+        let row = row(&spec, s.n_parties(), transport, None, &with_dealer, &online);
         if s.party() == 0 {
             emit(&row);
         }
@@ -537,6 +536,7 @@ fn row(
     spec: &OpSpec,
     parties: usize,
     transport: &'static str,
+    link: Option<LinkProfile>,
     with_dealer: &[PartyRun],
     online: &[PartyRun],
 ) -> OpRow {
@@ -557,7 +557,7 @@ fn row(
         name: spec.name.clone(),
         parties,
         transport,
-        link: link_name(None),
+        link: link_name(link),
         elements: oracle.len(),
         wall_s: best_time(with_dealer),
         online_wall_s: best_time(online),

@@ -5,94 +5,12 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-const DEADLINE: Duration = Duration::from_secs(60);
+mod common;
 
-struct Run {
-    code: Option<i32>,
-    out: String,
-    err: String,
-    took: Duration,
-}
-
-fn umbra() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_umbra"));
-    c.env("RUST_BACKTRACE", "0");
-    c
-}
-
-fn spawn(mut cmd: Command) -> Child {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start umbra")
-}
-
-/// Waits for `child` until `limit` after `started` (then kills it and fails the test).
-fn finish_within(mut child: Child, started: Instant, limit: Duration) -> Run {
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            let (out, err) = (out_t.join().unwrap(), err_t.join().unwrap());
-            panic!("a child ran past {limit:?}:\n{out}\n{err}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Run {
-        code: status.code(),
-        out: out_t.join().unwrap(),
-        err: err_t.join().unwrap(),
-        took: started.elapsed(),
-    }
-}
-
-fn finish(child: Child, started: Instant) -> Run {
-    finish_within(child, started, DEADLINE)
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{sig} {pid}");
-}
-
-fn free_port(tcp: bool) -> u16 {
-    if tcp {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    } else {
-        std::net::UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-}
+use common::*;
 
 /// A cluster of `parties` and a dealer on fresh loopback ports, removed when dropped.
 struct Keys {
@@ -401,31 +319,27 @@ fn a_silent_party_0_makes_the_dealer_give_up_within_its_receive_timeout() {
     );
 }
 
-/// The pids whose parent is `pid`.
-fn children_of(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let ppid: u32 = rest.split(' ').nth(1).unwrap().parse().unwrap();
-        if ppid == pid {
-            out.push(p);
-        }
-    }
-    out
+/// The fields of `/proc/PID/stat` after the command name, from the state on (`None` once
+/// the process is gone). The name may contain spaces, so split after the last `)`.
+fn stat_after_name(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    Some(rest.split(' ').map(str::to_owned).collect())
 }
 
+/// The pids whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|&p| stat_after_name(p).is_some_and(|f| f[1].parse() == Ok(pid)))
+        .collect()
+}
+
+/// Running, and not a zombie.
 fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat[stat.rfind(')').unwrap() + 2..].starts_with('Z'),
-        Err(_) => false,
-    }
+    stat_after_name(pid).is_some_and(|f| f[0] != "Z")
 }
 
 #[test]

@@ -2,65 +2,12 @@
 //! `umbra dealer`: results equal the in-process ones, and faults end every process quickly
 //! with a message that names the party at fault. Every child runs under a hard deadline.
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-const DEADLINE: Duration = Duration::from_secs(60);
+mod common;
 
-struct Run {
-    code: Option<i32>,
-    out: String,
-    err: String,
-    took: Duration,
-}
-
-fn umbra() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_umbra"));
-    c.env("RUST_BACKTRACE", "0");
-    c
-}
-
-fn spawn(mut cmd: Command) -> Child {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start umbra")
-}
-
-/// Waits for `child` until the deadline (then kills it and fails the test).
-fn finish(mut child: Child, started: Instant) -> Run {
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("a child process ran past the {DEADLINE:?} deadline");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Run {
-        code: status.code(),
-        out: out_t.join().unwrap(),
-        err: err_t.join().unwrap(),
-        took: started.elapsed(),
-    }
-}
+use common::*;
 
 fn launch(args: &[&str], program: &[&str]) -> Run {
     let mut cmd = umbra();
@@ -146,20 +93,12 @@ fn a_stalled_party_trips_the_receive_timeout() {
     assert!(run.took < Duration::from_secs(20), "took {:?}", run.took);
 }
 
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn a_killed_party_makes_the_others_exit_naming_it() {
     let dir = std::env::temp_dir().join(format!("umbra-kill-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let hosts: Vec<String> = (0..4)
-        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .map(|_| format!("127.0.0.1:{}", free_port(false)))
         .collect();
     let keygen = umbra()
         .args(["keygen", "--parties", "3", "--dealer", "--out"])

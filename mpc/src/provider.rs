@@ -197,6 +197,16 @@ impl TupleRequest {
     }
 }
 
+/// The words the dealer sends party 0 for a tuple with these slots (see
+/// [`TupleRequest::slots`]): one per element of each correlated slot.
+pub fn correction_words(slots: &[(Vec<usize>, bool)]) -> usize {
+    slots
+        .iter()
+        .filter(|(_, correlated)| *correlated)
+        .map(|(shape, _)| tensor::shape::numel(shape))
+        .sum()
+}
+
 /// A source of correlated randomness for one party.
 ///
 /// Every party of a session must issue the same requests in the same order; the `n`-th
@@ -249,9 +259,7 @@ impl<S: TripleSource> EmulatedSource<S> {
         let words: usize = reqs
             .iter()
             .filter_map(|r| r.slots().ok())
-            .flatten()
-            .filter(|(_, correlated)| *correlated)
-            .map(|(shape, _)| tensor::shape::numel(&shape))
+            .map(|slots| correction_words(&slots))
             .sum();
         std::thread::sleep(self.link.rtt + self.link.transfer(8 * words));
     }

@@ -32,7 +32,7 @@ use tensor::{DEFAULT_FRAC_BITS, RingTensor};
 use crate::comm::{Comm, CommStats, CountingComm, encode_u64s, recv_u64s};
 use crate::error::{Error, Result};
 use crate::prg::{AesPrg, Seed};
-use crate::provider::{TripleSource, TupleRequest};
+use crate::provider::{TripleSource, TupleRequest, correction_words};
 
 /// Version of the wire protocol, checked at setup.
 pub const PROTOCOL_VERSION: u64 = 1;
@@ -341,22 +341,15 @@ impl Session {
         self.inner.dealer.get()
     }
 
-    /// Counts one trip to the triple source for `requests`.
-    fn count_dealer(&self, requests: &[TupleRequest]) {
+    /// Counts one trip to the triple source for tuples with these slots.
+    fn count_dealer<'a>(&self, tuples: impl ExactSizeIterator<Item = &'a [(Vec<usize>, bool)]>) {
         let mut d = self.inner.dealer.get();
         d.round_trips += 1;
-        d.tuples += requests.len() as u64;
+        d.tuples += tuples.len() as u64;
         if self.inner.party == 0 {
-            for r in requests {
-                // Checked before the trip; a malformed request never gets here.
-                if let Ok(slots) = r.slots() {
-                    for (shape, correlated) in slots {
-                        if correlated {
-                            d.bytes_received += 8 * tensor::shape::numel(&shape) as u64;
-                        }
-                    }
-                }
-            }
+            d.bytes_received += tuples
+                .map(|slots| 8 * correction_words(slots) as u64)
+                .sum::<u64>();
         }
         self.inner.dealer.set(d);
     }
@@ -416,7 +409,7 @@ impl Session {
             let tuple = match next {
                 None => {
                     let tuple = self.inner.source.borrow_mut().fetch(req)?;
-                    self.count_dealer(std::slice::from_ref(req));
+                    self.count_dealer(std::iter::once(slots.as_slice()));
                     tuple
                 }
                 Some((want, tuple)) if want == *req => tuple,
@@ -442,12 +435,13 @@ impl Session {
     /// # Security
     /// Tuples are input-independent randomness; fetching them early reveals nothing.
     pub fn prefetch(&self, requests: &[TupleRequest]) -> Result<()> {
-        for r in requests {
-            r.slots()?;
-        }
+        let slots = requests
+            .iter()
+            .map(TupleRequest::slots)
+            .collect::<Result<Vec<_>>>()?;
         self.guarded(|| {
             let tuples = self.inner.source.borrow_mut().fetch_many(requests)?;
-            self.count_dealer(requests);
+            self.count_dealer(slots.iter().map(Vec::as_slice));
             if tuples.len() != requests.len() {
                 return Err(Error::TripleSource(format!(
                     "asked for {} tuples, got {}",

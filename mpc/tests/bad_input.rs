@@ -127,19 +127,16 @@ fn a_malformed_frame_is_rejected_by_length() {
     drop(rogue.join().unwrap());
 }
 
-#[test]
-fn parties_with_different_settings_refuse_to_start() {
+/// The setup errors of two parties, party `p` starting with `config(p)`.
+fn setup_errors(config: impl Fn(usize) -> SessionConfig + Sync) -> Vec<String> {
     let comms = LocalComm::mesh(2).unwrap();
     let clients = InsecureTestDealer::seeded(2, 7).clients();
-    let errs: Vec<String> = std::thread::scope(|scope| {
+    std::thread::scope(|scope| {
         let hs: Vec<_> = comms
             .into_iter()
             .zip(clients)
             .map(|(c, src)| {
-                let config = SessionConfig {
-                    frac_bits: if c.party() == 0 { 16 } else { 20 },
-                    ..cfg(7)
-                };
+                let config = config(c.party());
                 scope.spawn(move || {
                     Session::new(Box::new(c), Box::new(src), config)
                         .unwrap_err()
@@ -148,6 +145,14 @@ fn parties_with_different_settings_refuse_to_start() {
             })
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn parties_with_different_settings_refuse_to_start() {
+    let errs = setup_errors(|p| SessionConfig {
+        frac_bits: if p == 0 { 16 } else { 20 },
+        ..cfg(7)
     });
     assert_eq!(
         errs[0],
@@ -162,25 +167,9 @@ fn parties_with_different_settings_refuse_to_start() {
 #[test]
 fn a_fixed_test_seed_must_be_the_same_at_every_party() {
     for other in [None, Some(8)] {
-        let comms = LocalComm::mesh(2).unwrap();
-        let clients = InsecureTestDealer::seeded(2, 7).clients();
-        let errs: Vec<String> = std::thread::scope(|scope| {
-            let hs: Vec<_> = comms
-                .into_iter()
-                .zip(clients)
-                .map(|(c, src)| {
-                    let config = SessionConfig {
-                        insecure_test_seed: if c.party() == 0 { Some(7) } else { other },
-                        ..SessionConfig::default()
-                    };
-                    scope.spawn(move || {
-                        Session::new(Box::new(c), Box::new(src), config)
-                            .unwrap_err()
-                            .to_string()
-                    })
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        let errs = setup_errors(|p| SessionConfig {
+            insecure_test_seed: if p == 0 { Some(7) } else { other },
+            ..SessionConfig::default()
         });
         for e in &errs {
             assert!(e.contains("insecure test seed"), "{other:?}: {e}");

@@ -190,27 +190,19 @@ impl MemberEnv {
                 cluster.n_parties() - 1
             )));
         }
-        let identity = Identity::load(&self.cert, &self.key)?;
-        // The same check the node makes when it starts, made here so that `umbra party`
-        // fails at once with the reason rather than in its program.
-        if let Some(m) = cluster.member(self.me)
-            && m.fingerprint != identity.fingerprint()
-        {
-            return Err(Error::Key(format!(
-                "{} is not {}'s key: the cluster file pins another certificate for it",
-                self.cert.display(),
-                crate::wire::node_name(self.me)
-            )));
-        }
-        Ok(NodeConfig {
+        let cfg = NodeConfig {
             cluster,
             me: self.me,
-            identity,
+            identity: Identity::load(&self.cert, &self.key)?,
             session: self.session,
             transport: self.transport,
             timeouts: self.timeouts,
             bind: self.bind,
-        })
+        };
+        // The check the node makes when it starts, made here too so that `umbra party`
+        // fails at once with the reason rather than in its program.
+        cfg.check_identity()?;
+        Ok(cfg)
     }
 }
 

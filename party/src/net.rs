@@ -252,25 +252,32 @@ fn quic_transport(idle: Duration) -> Result<quinn::TransportConfig> {
     Ok(t)
 }
 
+impl NodeConfig {
+    /// This member's entry in the cluster file, checked against the key it holds.
+    ///
+    /// # Errors
+    /// The member is not in the cluster file, or its certificate is not the one pinned there.
+    pub fn check_identity(&self) -> Result<&Member> {
+        let me = self.cluster.member(self.me).ok_or_else(|| {
+            Error::Config(format!("{} is not in the cluster file", node_name(self.me)))
+        })?;
+        if me.fingerprint != self.identity.fingerprint() {
+            return Err(Error::Key(format!(
+                "this key's certificate ({}) is not the one the cluster file pins for {} ({})",
+                &hex(&self.identity.fingerprint())[..16],
+                node_name(self.me),
+                &hex(&me.fingerprint)[..16]
+            )));
+        }
+        Ok(me)
+    }
+}
+
 impl Node {
     /// Builds the runtime and binds the listener. The dealer listens; so does every party
     /// (lower-numbered parties dial higher-numbered ones, everyone dials the dealer).
     pub(crate) fn start(cfg: NodeConfig) -> Result<Node> {
-        let me_member = cfg
-            .cluster
-            .member(cfg.me)
-            .ok_or_else(|| {
-                Error::Config(format!("{} is not in the cluster file", node_name(cfg.me)))
-            })?
-            .clone();
-        if me_member.fingerprint != cfg.identity.fingerprint() {
-            return Err(Error::Key(format!(
-                "this key's certificate ({}) is not the one the cluster file pins for {} ({})",
-                &hex(&cfg.identity.fingerprint())[..16],
-                node_name(cfg.me),
-                &hex(&me_member.fingerprint)[..16]
-            )));
-        }
+        let me_member = cfg.check_identity()?.clone();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("umbra-net")

@@ -8,7 +8,13 @@ use crate::error::{Error, Result};
 use crate::ring::RingTensor;
 use crate::storage::Storage;
 
-fn lengths(op: &'static str, shape: &[usize], expected: usize, got: usize) -> Result<()> {
+/// `got == expected` elements, or an error naming `op` and the shape.
+pub(crate) fn lengths(
+    op: &'static str,
+    shape: &[usize],
+    expected: usize,
+    got: usize,
+) -> Result<()> {
     if expected != got {
         return Err(Error::ElementCount {
             op,
@@ -20,7 +26,8 @@ fn lengths(op: &'static str, shape: &[usize], expected: usize, got: usize) -> Re
     Ok(())
 }
 
-fn same_shape(op: &'static str, a: &RingTensor, b: &RingTensor) -> Result<()> {
+/// `a` and `b` of one shape, or an error naming `op` and both.
+pub(crate) fn same_shape(op: &'static str, a: &RingTensor, b: &RingTensor) -> Result<()> {
     if a.shape() != b.shape() {
         return Err(Error::ShapeMismatch {
             op,

@@ -8,32 +8,10 @@
 //! device backend implements each function here once and the circuits in crate `mpc` never
 //! touch a slice.
 
-use crate::error::{Error, Result, invalid};
+use crate::error::{Result, invalid};
 use crate::ring::RingTensor;
+use crate::ring_kernels::{lengths, same_shape};
 use crate::storage::Storage;
-
-fn check_len(op: &'static str, t: &RingTensor, expected: usize, got: usize) -> Result<()> {
-    if expected != got {
-        return Err(Error::ElementCount {
-            op,
-            shape: t.shape().to_vec(),
-            expected,
-            got,
-        });
-    }
-    Ok(())
-}
-
-fn check_shape(op: &'static str, a: &RingTensor, b: &RingTensor) -> Result<()> {
-    if a.shape() != b.shape() {
-        return Err(Error::ShapeMismatch {
-            op,
-            lhs: a.shape().to_vec(),
-            rhs: b.shape().to_vec(),
-        });
-    }
-    Ok(())
-}
 
 /// Words needed to pack `bits` bits.
 pub fn packed_words(bits: usize) -> usize {
@@ -78,7 +56,7 @@ impl RingTensor {
     /// # Errors
     /// Different shapes.
     pub fn xor_assign(&mut self, other: &RingTensor) -> Result<()> {
-        check_shape("xor", self, other)?;
+        same_shape("xor", self, other)?;
         match other.storage() {
             Storage::Cpu(_) => {
                 let theirs = other.as_slice();
@@ -96,7 +74,7 @@ impl RingTensor {
     /// # Errors
     /// Different shapes.
     pub fn and_local(&self, other: &RingTensor) -> Result<RingTensor> {
-        check_shape("and_local", self, other)?;
+        same_shape("and_local", self, other)?;
         let data = match (self.storage(), other.storage()) {
             (Storage::Cpu(_), Storage::Cpu(_)) => self
                 .as_slice()
@@ -139,8 +117,8 @@ impl RingTensor {
     /// # Errors
     /// Different shapes.
     pub fn xor3(a: &RingTensor, b: &RingTensor, c: &RingTensor) -> Result<RingTensor> {
-        check_shape("xor3", a, b)?;
-        check_shape("xor3", a, c)?;
+        same_shape("xor3", a, b)?;
+        same_shape("xor3", a, c)?;
         let data = match (a.storage(), b.storage(), c.storage()) {
             (Storage::Cpu(_), Storage::Cpu(_), Storage::Cpu(_)) => a
                 .as_slice()
@@ -159,7 +137,7 @@ impl RingTensor {
     /// # Errors
     /// Different shapes.
     pub fn xor_shl(&self, other: &RingTensor, k: u32) -> Result<RingTensor> {
-        check_shape("xor_shl", self, other)?;
+        same_shape("xor_shl", self, other)?;
         let data = match (self.storage(), other.storage()) {
             (Storage::Cpu(_), Storage::Cpu(_)) => self
                 .as_slice()
@@ -176,7 +154,7 @@ impl RingTensor {
     /// # Errors
     /// `words` of another length.
     pub fn xor_words(&mut self, words: &[u64]) -> Result<()> {
-        check_len("xor_words", self, self.numel(), words.len())?;
+        lengths("xor_words", self.shape(), self.numel(), words.len())?;
         match self.storage() {
             Storage::Cpu(_) => {
                 for (a, b) in self.as_mut_slice().iter_mut().zip(words) {
@@ -192,8 +170,8 @@ impl RingTensor {
     /// # Errors
     /// `mask` of another shape, or `out` of another length.
     pub fn write_xor_masked(&self, mask: &RingTensor, out: &mut [u64]) -> Result<()> {
-        check_shape("write_xor_masked", self, mask)?;
-        check_len("write_xor_masked", self, self.numel(), out.len())?;
+        same_shape("write_xor_masked", self, mask)?;
+        lengths("write_xor_masked", self.shape(), self.numel(), out.len())?;
         match (self.storage(), mask.storage()) {
             (Storage::Cpu(_), Storage::Cpu(_)) => {
                 for ((o, x), m) in out.iter_mut().zip(self.as_slice()).zip(mask.as_slice()) {
@@ -221,10 +199,10 @@ impl RingTensor {
         pf: &[u64],
     ) -> Result<RingTensor> {
         for t in [a, y, b, &self] {
-            check_shape("and_combine", x, t)?;
+            same_shape("and_combine", x, t)?;
         }
-        check_len("and_combine", x, x.numel(), pe.len())?;
-        check_len("and_combine", x, x.numel(), pf.len())?;
+        lengths("and_combine", x.shape(), x.numel(), pe.len())?;
+        lengths("and_combine", x.shape(), x.numel(), pf.len())?;
         match (x.storage(), y.storage()) {
             (Storage::Cpu(_), Storage::Cpu(_)) => {
                 let lhs = x.as_slice().iter().zip(a.as_slice()).zip(pe);
@@ -293,8 +271,13 @@ impl RingTensor {
     /// # Errors
     /// `a` and `b` of different shapes, or `self` too short to hold their bits.
     pub fn xor_top_bits(&mut self, a: &RingTensor, b: &RingTensor) -> Result<()> {
-        check_shape("xor_top_bits", a, b)?;
-        check_len("xor_top_bits", self, packed_words(a.numel()), self.numel())?;
+        same_shape("xor_top_bits", a, b)?;
+        lengths(
+            "xor_top_bits",
+            self.shape(),
+            packed_words(a.numel()),
+            self.numel(),
+        )?;
         match (a.storage(), b.storage()) {
             (Storage::Cpu(_), Storage::Cpu(_)) => {
                 let out = self.as_mut_slice();
@@ -390,7 +373,12 @@ impl RingTensor {
     /// # Errors
     /// Fewer than `bits` packed bits.
     pub fn unpack_bits(&self, bits: usize) -> Result<RingTensor> {
-        check_len("unpack_bits", self, packed_words(bits), self.numel())?;
+        lengths(
+            "unpack_bits",
+            self.shape(),
+            packed_words(bits),
+            self.numel(),
+        )?;
         let data = match self.storage() {
             Storage::Cpu(_) => {
                 let w = self.as_slice();
@@ -407,7 +395,7 @@ impl RingTensor {
     /// An element count that is not `64 · numel(shape)`.
     pub fn pack_bit_values(&self, shape: &[usize]) -> Result<RingTensor> {
         let words = crate::shape::numel(shape);
-        check_len("pack_bit_values", self, 64 * words, self.numel())?;
+        lengths("pack_bit_values", self.shape(), 64 * words, self.numel())?;
         let data = match self.storage() {
             Storage::Cpu(_) => self
                 .as_slice()
@@ -429,9 +417,9 @@ impl RingTensor {
     /// # Errors
     /// `opened` too short for `self`'s elements.
     pub fn b2a_combine(mut self, opened: &[u64], lead: bool) -> Result<RingTensor> {
-        check_len(
+        lengths(
             "b2a_combine",
-            &self,
+            self.shape(),
             packed_words(self.numel()),
             opened.len(),
         )?;
@@ -466,15 +454,15 @@ impl RingTensor {
         lead: bool,
     ) -> Result<RingTensor> {
         for t in [x, a, r] {
-            check_shape("bit_mul_combine", &self, t)?;
+            same_shape("bit_mul_combine", &self, t)?;
         }
-        check_len(
+        lengths(
             "bit_mul_combine",
-            &self,
+            self.shape(),
             packed_words(self.numel()),
             c.len(),
         )?;
-        check_len("bit_mul_combine", &self, self.numel(), pe.len())?;
+        lengths("bit_mul_combine", self.shape(), self.numel(), pe.len())?;
         let first = u64::from(lead);
         match (x.storage(), a.storage(), r.storage()) {
             (Storage::Cpu(_), Storage::Cpu(_), Storage::Cpu(_)) => {

@@ -173,6 +173,7 @@ fn row(
     name: &str,
     parties: usize,
     transport: &'static str,
+    link: Option<LinkProfile>,
     w: &[PartyRun],
     o: &[PartyRun],
 ) -> TrainRow {
@@ -181,7 +182,7 @@ fn row(
         name: name.to_string(),
         parties,
         transport,
-        link: super::link_name(None),
+        link: super::link_name(link),
         batch: if name.ends_with("b1") { 1 } else { 64 },
         wall_s: best_time(w),
         online_wall_s: best_time(o),
@@ -218,8 +219,7 @@ pub fn train(
             party_runs(&s, name, reps)
         })?;
         let (w, o): (Vec<PartyRun>, Vec<PartyRun>) = runs.into_iter().unzip();
-        let mut r = row(name, parties, "inproc", &w, &o);
-        r.link = super::link_name(link);
+        let r = row(name, parties, "inproc", link, &w, &o);
         emit(&r);
         rows.push(r);
     }
@@ -241,7 +241,7 @@ pub fn train_networked(
     for name in selected(only) {
         let (w, o) = party_runs(s, name, reps)?;
         let (w, o) = (gather(s, w)?, gather(s, o)?);
-        let r = row(name, s.n_parties(), transport, &w, &o);
+        let r = row(name, s.n_parties(), transport, None, &w, &o);
         if s.party() == 0 {
             emit(&r);
         }
