@@ -52,7 +52,7 @@ fn cases(n: usize) -> Vec<Case> {
             logspace(0.01, 100.0, n),
             &|x| x.inv_sqrt(),
             |x| 1.0 / x.sqrt(),
-            1.5e-4,
+            3e-4,
             4e-4,
         ),
         (
@@ -193,7 +193,7 @@ fn pow_matches_plaintext_for_exponents_minus_3_to_4() {
         let (abs, rel) = match n {
             0 | 1 => (1e-9, 1e-9),
             2..=4 => (2e-3, 1e-3),
-            _ => (3e-3, 1e-3),
+            _ => (1e-2, 1e-3),
         };
         assert!(r.max_abs_err <= abs, "pow({n}): abs {:.3e}", r.max_abs_err);
         assert!(r.max_rel_err <= rel, "pow({n}): rel {:.3e}", r.max_rel_err);
@@ -357,10 +357,25 @@ fn outside_their_domains_functions_saturate_or_degrade_as_documented() {
             "exp below the domain: {v}"
         );
     }
-    // reciprocal below its domain underestimates, but stays positive and below 1/x.
+    // the narrow reciprocal below its domain underestimates, but stays positive and below
+    // 1/x; the full-domain default is accurate there
+    let narrow = ApproxConfig {
+        domain: mpc::approx::Domain::Narrow,
+        ..ApproxConfig::default()
+    };
     let small = logspace(1e-4, 0.01, 50);
-    for (v, x) in eval(&small, &|x| x.reciprocal()).iter().zip(&small) {
+    for (v, x) in eval(&small, &|x| x.reciprocal_with(&narrow))
+        .iter()
+        .zip(&small)
+    {
         assert!(*v > 0.0 && *v <= 1.0 / x * 1.01, "reciprocal({x}) = {v}");
+    }
+    for (v, x) in eval(&small, &|x| x.reciprocal()).iter().zip(&small) {
+        let x = (x * 65536.0).round() / 65536.0; // the encoded input
+        assert!(
+            (v - 1.0 / x).abs() <= 1.2e-4 / x + 3e-5,
+            "reciprocal({x}) = {v}"
+        );
     }
     // sqrt at and near 0 stays in [0, sqrt(x)].
     let tiny = linspace(0.0, 0.01, 50);
@@ -399,11 +414,11 @@ fn costs_are_pinned_for_2_parties() {
         (r.rounds, r.bytes_per_element)
     };
     assert_eq!(cost(&|x| x.exp()), (10, 88.0));
-    assert_eq!(cost(&|x| x.reciprocal()), (20, 480.0));
-    assert_eq!(cost(&|x| x.inv_sqrt()), (24, 576.0));
-    assert_eq!(cost(&|x| x.sqrt()), (25, 592.0));
+    assert_eq!(cost(&|x| x.reciprocal()), (22, 456.0));
+    assert_eq!(cost(&|x| x.inv_sqrt()), (21, 482.0));
+    assert_eq!(cost(&|x| x.sqrt()), (21, 482.0));
     assert_eq!(cost(&|x| x.cos()), (10, 232.0));
-    assert_eq!(cost(&|x| x.log()), (38, 504.0));
+    assert_eq!(cost(&|x| x.log()), (19, 458.0));
     assert_eq!(cost(&|x| x.pow(3)), (2, 24.0));
     assert_eq!(cost(&|x| x.pow(4)), (2, 16.0));
 }
@@ -458,6 +473,7 @@ fn more_iterations_do_not_hurt_and_fewer_cost_accuracy() {
     let with = |iters: usize| {
         let cfg = ApproxConfig {
             inv_sqrt_iterations: iters,
+            domain: mpc::approx::Domain::Narrow,
             ..ApproxConfig::default()
         };
         let op = move |x: &CrypTensor| x.inv_sqrt_with(&cfg);

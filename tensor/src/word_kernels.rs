@@ -314,6 +314,35 @@ impl RingTensor {
         Ok(RingTensor::words(data))
     }
 
+    /// Bits `offset..offset + len` of every word, packed densely: bit `j` of word `e` lands at
+    /// position `e·len + j` (a field of each word, e.g. the top bits of the words of an A2B).
+    ///
+    /// # Errors
+    /// A field past bit 63.
+    pub fn word_fields(&self, offset: u32, len: u32) -> Result<RingTensor> {
+        if offset + len > 64 {
+            return Err(invalid(
+                "word_fields",
+                format!("bits {offset}..{} of a 64-bit word", offset + len),
+            ));
+        }
+        let len = len as usize;
+        let data = match self.storage() {
+            Storage::Cpu(_) => {
+                let src = self.as_slice();
+                let mut out = vec![0u64; packed_words(len * src.len())];
+                for (e, w) in src.iter().enumerate() {
+                    for j in 0..len {
+                        let k = e * len + j;
+                        out[k / 64] |= ((w >> (offset as usize + j)) & 1) << (k % 64);
+                    }
+                }
+                out
+            }
+        };
+        Ok(RingTensor::words(data))
+    }
+
     /// Each of the first `len` packed bits repeated `times` times in a row (bit `i` lands at
     /// `i·times .. (i + 1)·times`).
     ///
@@ -514,6 +543,18 @@ mod tests {
             );
         }
         assert!(RingTensor::zeros(&[2, 2], 0).unshuffle_bits().is_err());
+    }
+
+    #[test]
+    fn word_fields_pack_a_field_of_every_word_densely() {
+        let words = [0xF0F0_0000_0000_0003u64, 0x8000_0000_0000_0001, u64::MAX];
+        let packed = w(&words).word_fields(60, 4).unwrap();
+        assert_eq!(packed.as_slice(), &[0xF8F]);
+        let low = w(&words).word_fields(0, 2).unwrap();
+        assert_eq!(low.as_slice(), &[0b11_01_11]);
+        let wide = w(&[u64::MAX; 3]).word_fields(1, 40).unwrap();
+        assert_eq!(wide.as_slice(), &[u64::MAX, (1 << 56) - 1]);
+        assert!(w(&words).word_fields(60, 5).is_err());
     }
 
     #[test]

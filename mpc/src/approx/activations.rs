@@ -4,7 +4,9 @@
 use crate::cryptensor::CrypTensor;
 use crate::error::{Error, Result};
 
-use super::{ApproxConfig, add_f64, constant, mul_const_precise, mul_many, promote, rsub_f64};
+use super::{
+    ApproxConfig, Domain, add_f64, constant, mul_const_precise, mul_many, promote, rsub_f64,
+};
 
 /// Inputs of `exp` inside `sigmoid` and `softmax` are clamped below at this value: `e^-16`
 /// is 0.007 ULP, and clamping keeps `exp` clear of the region where its seed stops
@@ -174,7 +176,8 @@ impl CrypTensor {
     /// `[1, n]`; for `n > 100` it is scaled by `100/n` into `log`'s domain and `log(n/100)`
     /// added back). Entries with `z < -16` are exact in `z` (only the sum is clamped).
     ///
-    /// **Domain** all inputs, in rows of at most 10^4 elements (beyond that the scaled sum leaves `log`'s domain). Measured (2 parties, 100 rows of 10 in `[-10, 10]`): max abs
+    /// **Domain** all inputs (with [`Domain::Narrow`], rows of at most 10^4 elements: the
+    /// sum is scaled into the narrow `log`'s domain, and beyond that it leaves it). Measured (2 parties, 100 rows of 10 in `[-10, 10]`): max abs
     /// error 7.5e-5 (CrypTen: 8.1e-3); 88 rounds, 244 bytes per element.
     ///
     /// # Errors
@@ -195,7 +198,7 @@ impl CrypTensor {
             })?;
         let (_, s, z) = self.shifted_exp(dim, cfg)?;
         let scale = (n as f64 / 100.0).max(1.0);
-        let ls = if scale > 1.0 {
+        let ls = if cfg.domain == Domain::Narrow && scale > 1.0 {
             add_f64(
                 &mul_const_precise(&s, 1.0 / scale)?.log_with(cfg)?,
                 scale.ln(),
@@ -316,6 +319,9 @@ impl CrypTensor {
         if let Some(p) = promote(self)? {
             return p.reciprocal_signed_with(cfg);
         }
+        if cfg.domain == Domain::Full {
+            return self.reciprocal_with(cfg);
+        }
         let s = sign_factor(&self.ltz()?)?;
         self.mul(&s)?.reciprocal_with(cfg)?.mul(&s)
     }
@@ -354,6 +360,7 @@ fn sum_reciprocal_config(n: usize, cfg: &ApproxConfig) -> ApproxConfig {
     let b = (n as f64).max(2.0);
     let doublings = (12.5 * b / 6.48).log2().ceil() as usize + 1;
     ApproxConfig {
+        domain: Domain::Narrow,
         reciprocal_max: b,
         reciprocal_iterations: doublings.div_ceil(cfg.reciprocal_steps),
         ..*cfg

@@ -101,6 +101,9 @@ impl CrypTensor {
             return p.log_with(cfg);
         }
         cfg.validate()?;
+        if cfg.domain == super::Domain::Full {
+            return super::wide::full_domain(self, super::wide::Function::Log);
+        }
         let guess_exp = add_f64(&self.mul_int(-2)?, -1.0)?.exp_with(cfg)?;
         let mut y = add_f64(&lin_comb(&[self, &guess_exp], &[1.0 / 60.0, -20.0])?, 3.0)?;
         for _ in 0..cfg.log_iterations {

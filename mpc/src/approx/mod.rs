@@ -47,9 +47,11 @@ mod roots;
 mod stats;
 mod trig;
 mod unary;
+mod wide;
 
 pub use accuracy::{AccuracyRow, Op, accuracy_table, linspace, logspace, measure, softmax_f64};
 pub use chebyshev::erf_f64;
+pub use wide::WIDE_MAX_FRAC_BITS;
 
 use tensor::RingTensor;
 
@@ -92,6 +94,23 @@ pub struct ApproxConfig {
     pub trig_squarings: u32,
     /// Chebyshev terms in `erf` (default 12).
     pub erf_terms: usize,
+    /// Which form of `reciprocal`, division, `log`, `sqrt` and `inv_sqrt` runs (default
+    /// [`Domain::Full`]: every input the format holds).
+    pub domain: Domain,
+}
+
+/// The input range `reciprocal`, division, `log`, `sqrt` and `inv_sqrt` are built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Domain {
+    /// Every value the fixed-point format represents (`|x|` from `2^-f` to `2^{63-f}`), by
+    /// exponent normalisation; the reciprocal and division take either sign. Needs a session
+    /// scale of at most [`WIDE_MAX_FRAC_BITS`].
+    #[default]
+    Full,
+    /// The cheaper iterations tuned to `[b/10^4, b]` (`b = reciprocal_max`, `inv_sqrt_max`;
+    /// `[0.01, 100]` for `log`), for callers who know their range: outside it they diverge
+    /// or lose accuracy as each function documents, without any error.
+    Narrow,
 }
 
 impl Default for ApproxConfig {
@@ -107,6 +126,7 @@ impl Default for ApproxConfig {
             inv_sqrt_max: 100.0,
             trig_squarings: 8,
             erf_terms: 12,
+            domain: Domain::Full,
         }
     }
 }

@@ -4,8 +4,8 @@ use crate::cryptensor::CrypTensor;
 use crate::error::{Error, Result};
 
 use super::{
-    ApproxConfig, add_f64, lin_comb, mul_const_precise, mul_many, ones_like, promote, relabel,
-    rsub_f64,
+    ApproxConfig, Domain, add_f64, lin_comb, mul_const_precise, mul_many, ones_like, promote,
+    relabel, rsub_f64,
 };
 
 /// Extra fractional bits of `y²` inside `inv_sqrt`.
@@ -51,6 +51,9 @@ impl CrypTensor {
             return p.reciprocal_with(cfg);
         }
         cfg.validate()?;
+        if cfg.domain == Domain::Full {
+            return super::wide::full_domain(self, super::wide::Function::Reciprocal);
+        }
         let b = cfg.reciprocal_max;
         let c = 6.48 / b;
         let mut y = add_f64(&mul_const_precise(self, -0.9 * c / b)?, c)?;
@@ -105,6 +108,9 @@ impl CrypTensor {
             return p.inv_sqrt_with(cfg);
         }
         cfg.validate()?;
+        if cfg.domain == Domain::Full {
+            return super::wide::full_domain(self, super::wide::Function::InvSqrt);
+        }
         let b = cfg.inv_sqrt_max;
         let c = 3.94 / b.sqrt();
         let mut y = add_f64(&mul_const_precise(self, -0.9 * c / b)?, c)?;
@@ -149,6 +155,10 @@ impl CrypTensor {
     pub fn sqrt_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
         if let Some(p) = promote(self)? {
             return p.sqrt_with(cfg);
+        }
+        cfg.validate()?;
+        if cfg.domain == Domain::Full {
+            return super::wide::full_domain(self, super::wide::Function::Sqrt);
         }
         self.mul(&self.inv_sqrt_with(cfg)?)
     }

@@ -19,6 +19,7 @@ pub mod beaver;
 pub mod binary;
 pub mod compare;
 pub mod input;
+pub mod normalize;
 pub mod reveal;
 pub mod truncate;
 
