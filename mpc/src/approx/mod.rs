@@ -25,6 +25,13 @@
 //!   recurrence (accurate on the whole `[-4, 4]`, where CrypTen's 8-term Taylor series is
 //!   useless beyond `|x| ≈ 2`).
 //!
+//! **Full domain by default.** `reciprocal`, division, `log`, `sqrt` and `inv_sqrt` run in
+//! their full-domain forms ([`Domain::Full`], see `wide.rs`): the top bit of the input is
+//! found privately, the input is scaled into `[1/2, 1)`, the function runs there and the
+//! exponent is put back, so every magnitude the format holds is accurate (2 parties: log 19
+//! rounds, reciprocal 22, sqrt and inv_sqrt 21). The method descriptions below that name a
+//! domain such as `[0.01, 100]` describe the [`Domain::Narrow`] forms.
+//!
 //! Fixed point limits everything here: at 16 fractional bits one ULP is `1.5e-5`, so a
 //! result near `0.01` cannot be better than `1.5e-3` relative. Relative errors below are
 //! taken over the points where `|f(x)| ≥ 0.01`; absolute errors over the whole domain.
