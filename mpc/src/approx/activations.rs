@@ -5,7 +5,8 @@ use crate::cryptensor::CrypTensor;
 use crate::error::{Error, Result};
 
 use super::{
-    ApproxConfig, Domain, add_f64, constant, mul_const_precise, mul_many, promote, rsub_f64,
+    ApproxConfig, Domain, add_f64, constant, goldschmidt, mul_const_precise, mul_many, promote,
+    rsub_f64,
 };
 
 /// Inputs of `exp` inside `sigmoid` and `softmax` are clamped below at this value: `e^-16`
@@ -16,20 +17,7 @@ const EXP_FLOOR: f64 = -16.0;
 /// `1/d` for `d` in `[1, 2]`: the secant guess `1.5 - d/2` (relative error ≤ 1/8), one
 /// refresh, then three Goldschmidt steps: `1/8^8 < 2^-23`. 4 rounds, 80 bytes per element.
 fn reciprocal_1_2(d: &CrypTensor) -> Result<CrypTensor> {
-    let mut y = rsub_f64(1.5, &d.mul_f64(0.5)?)?;
-    let mut e = rsub_f64(1.0, &d.mul(&y)?)?;
-    for step in 0..3 {
-        let one_plus_e = add_f64(&e, 1.0)?;
-        if step == 2 {
-            y = y.mul(&one_plus_e)?;
-        } else {
-            let out = mul_many(&[(&y, &one_plus_e), (&e, &e)])?;
-            let [ny, ne]: [CrypTensor; 2] = out.try_into().expect("two products");
-            y = ny;
-            e = ne;
-        }
-    }
-    Ok(y)
+    goldschmidt(d, rsub_f64(1.5, &d.mul_f64(0.5)?)?, 3)
 }
 
 /// `1 - 2b` for a 0/1 integer tensor `b` (a sign factor at scale 1).

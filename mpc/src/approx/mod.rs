@@ -311,12 +311,47 @@ fn split<'a>(
 /// `Σ c_i · t_i` for public reals `c_i` with a single truncation (the terms are stacked and
 /// multiplied by a public coefficient tensor, then summed).
 pub(crate) fn lin_comb(terms: &[&CrypTensor], coeffs: &[f64]) -> Result<CrypTensor> {
+    lin_comb_extra(terms, coeffs, 0)
+}
+
+/// [`lin_comb`] with the coefficients encoded at `extra` more fractional bits, and the sum
+/// divided by `2^extra` once (free for 2 parties): the coefficients' rounding, otherwise up to
+/// half a ULP per term, shrinks by `2^extra`.
+pub(crate) fn lin_comb_extra(
+    terms: &[&CrypTensor],
+    coeffs: &[f64],
+    extra: u32,
+) -> Result<CrypTensor> {
     let frac = terms[0].frac_bits();
     let stacked = CrypTensor::stack(terms, 0)?;
     let mut shape = vec![1; stacked.shape().len()];
     shape[0] = terms.len();
-    let c = CrypTensor::Public(RingTensor::from_f64(&shape, coeffs, frac)?);
-    stacked.mul(&c)?.sum(&[0], false)
+    let c = CrypTensor::Public(RingTensor::from_f64(&shape, coeffs, frac + extra)?);
+    let sum = stacked.mul(&c)?.sum(&[0], false)?;
+    if extra == 0 {
+        return Ok(sum);
+    }
+    Ok(relabel(&sum.div_int(1 << extra)?, frac))
+}
+
+/// Goldschmidt's reciprocal iteration for `1/x` from the guess `y`: `e = 1 - x·y`, then
+/// `steps` steps `y ← y(1 + e), e ← e²` (the two products of a step share one round; the
+/// last step needs only `y`). `steps + 1` rounds; the relative error goes from `e` to
+/// `e^{2^steps}`.
+pub(crate) fn goldschmidt(x: &CrypTensor, mut y: CrypTensor, steps: usize) -> Result<CrypTensor> {
+    let mut e = rsub_f64(1.0, &x.mul(&y)?)?;
+    for step in 0..steps {
+        let one_plus_e = add_f64(&e, 1.0)?;
+        if step + 1 == steps {
+            y = y.mul(&one_plus_e)?;
+        } else {
+            let out = mul_many(&[(&y, &one_plus_e), (&e, &e)])?;
+            let [ny, ne]: [CrypTensor; 2] = out.try_into().expect("two products");
+            y = ny;
+            e = ne;
+        }
+    }
+    Ok(y)
 }
 
 /// A private-or-public tensor of ones shaped like `x`.

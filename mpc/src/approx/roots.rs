@@ -4,8 +4,8 @@ use crate::cryptensor::CrypTensor;
 use crate::error::{Error, Result};
 
 use super::{
-    ApproxConfig, Domain, add_f64, lin_comb, mul_const_precise, mul_many, ones_like, promote,
-    relabel, rsub_f64,
+    ApproxConfig, Domain, add_f64, goldschmidt, lin_comb, mul_const_precise, mul_many, ones_like,
+    promote, relabel,
 };
 
 /// Extra fractional bits of `y²` inside `inv_sqrt`.
@@ -58,18 +58,7 @@ impl CrypTensor {
         let c = 6.48 / b;
         let mut y = add_f64(&mul_const_precise(self, -0.9 * c / b)?, c)?;
         for _ in 0..cfg.reciprocal_iterations {
-            let mut e = rsub_f64(1.0, &self.mul(&y)?)?;
-            for step in 0..cfg.reciprocal_steps {
-                let one_plus_e = add_f64(&e, 1.0)?;
-                if step + 1 == cfg.reciprocal_steps {
-                    y = y.mul(&one_plus_e)?;
-                } else {
-                    let out = mul_many(&[(&y, &one_plus_e), (&e, &e)])?;
-                    let [ny, ne]: [CrypTensor; 2] = out.try_into().expect("two products");
-                    y = ny;
-                    e = ne;
-                }
-            }
+            y = goldschmidt(self, y, cfg.reciprocal_steps)?;
         }
         Ok(y)
     }

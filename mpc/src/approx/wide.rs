@@ -22,7 +22,7 @@ use crate::protocols::{normalize, truncate};
 
 use super::chebyshev::chebyshev_coeffs;
 use super::exp_log::powers;
-use super::{add_f64, mul_many, relabel, rsub_f64};
+use super::{add_f64, goldschmidt, lin_comb_extra, mul_many, relabel};
 
 /// Largest session scale of the wide-domain functions: their output scaling multiplies a
 /// value at scale `f` by up to `2^{2f+1}` before an exact truncation, which must stay below
@@ -68,19 +68,14 @@ fn fixed(v: f64, frac: u32) -> Result<i64> {
 /// Divides a private value by `2^bits` with the dealer protocol, whatever the session's
 /// truncation mode (the operands here are too large for the local one).
 fn exact_shift(x: &CrypTensor, bits: u32, round: bool) -> Result<CrypTensor> {
-    match x {
-        CrypTensor::Private(_) => {
-            let half = u64::from(round) << (bits - 1);
-            let half = CrypTensor::Public(RingTensor::scalar_raw(half, x.frac_bits()));
-            let x = x.add(&half)?;
-            let CrypTensor::Private(s) = &x else {
-                unreachable!()
-            };
-            Ok(s.with(truncate::with_dealer(
-                &s.session,
-                s.share.clone(),
-                1u64 << bits,
-            )?))
+    let half = CrypTensor::Public(RingTensor::scalar_raw(
+        u64::from(round) << (bits - 1),
+        x.frac_bits(),
+    ));
+    match x.add(&half)? {
+        CrypTensor::Private(Shared { share, session }) => {
+            let out = truncate::with_dealer(&session, share, 1 << bits)?;
+            Ok(CrypTensor::Private(Shared::new(out, session)))
         }
         CrypTensor::Public(t) => Ok(CrypTensor::Public(t.shr_arith(bits))),
     }
@@ -184,15 +179,7 @@ fn poly_coeffs(g: impl Fn(f64) -> f64, deg: usize) -> Vec<f64> {
 fn poly_without_constant(t: &CrypTensor, a: &[f64]) -> Result<CrypTensor> {
     let pw = powers(t, a.len() - 1)?;
     let refs: Vec<&CrypTensor> = pw.iter().collect();
-    // The coefficients at COEFF_EXTRA more bits: their rounding would otherwise add up to
-    // half a ULP per term.
-    let f = t.frac_bits();
-    let stacked = CrypTensor::stack(&refs, 0)?;
-    let mut shape = vec![1; stacked.shape().len()];
-    shape[0] = refs.len();
-    let c = CrypTensor::Public(RingTensor::from_f64(&shape, &a[1..], f + COEFF_EXTRA)?);
-    let sum = stacked.mul(&c)?.sum(&[0], false)?;
-    Ok(relabel(&sum.div_int(1 << COEFF_EXTRA)?, f))
+    lin_comb_extra(&refs, &a[1..], COEFF_EXTRA)
 }
 
 /// Extra fractional bits of the polynomial coefficients.
@@ -218,19 +205,7 @@ fn reciprocal(x: &Shared) -> Result<CrypTensor> {
     let minus_two_starts = -2 * fixed(48.0 / 17.0, f)?;
     let signed = weighted(&bits, f, |r| if r == 63 { minus_two_starts } else { 0 })?;
     let y0 = add_f64(&signed, 48.0 / 17.0)?.sub(&m.mul_f64(32.0 / 17.0)?)?;
-    let mut e = rsub_f64(1.0, &m.mul(&y0)?)?;
-    let mut y = y0;
-    for step in 0..RECIPROCAL_STEPS {
-        let one_plus_e = add_f64(&e, 1.0)?;
-        if step + 1 == RECIPROCAL_STEPS {
-            y = y.mul(&one_plus_e)?;
-        } else {
-            let out = mul_many(&[(&y, &one_plus_e), (&e, &e)])?;
-            let [ny, ne]: [CrypTensor; 2] = out.try_into().expect("two products");
-            y = ny;
-            e = ne;
-        }
-    }
+    let y = goldschmidt(&m, y0, RECIPROCAL_STEPS)?;
     // 1/x = (1/m)·2^{f-j} for the top bit j of the folded word; at scale 2^g, nothing past
     // 2^{2f+1} (whose reciprocal rounds to 0) is kept
     let g = (f + 8).min(61 - 2 * f);

@@ -55,7 +55,7 @@ pub fn top_bit_indicators(
     let n = x.numel();
     let words = binary::a2b(session, x)?.into_ring().into_reshaped(&[n])?;
     let sign = words.and_scalar(1 << 63);
-    let mut p = if fold_sign {
+    let folded = if fold_sign {
         // 2(x ⊕ s) + s: the smeared sign (an arithmetic shift of each XOR share is
         // XOR-linear), shifted up, and the sign bit in the free bit 0.
         words
@@ -65,16 +65,14 @@ pub fn top_bit_indicators(
     } else {
         words.clone()
     };
+    let mut p = XorShare::new(folded);
     for shift in [1u32, 2, 4, 8, 16, 32] {
-        let q = p.shr_words(shift);
-        let both = binary::and(
-            session,
-            &XorShare::new(p.clone()),
-            &XorShare::new(q.clone()),
-        )?;
+        let q = XorShare::new(p.ring().shr_words(shift));
+        let both = binary::and(session, &p, &q)?;
         // p | q = p ⊕ q ⊕ (p ∧ q)
-        p = RingTensor::xor3(&p, &q, both.ring())?;
+        p = XorShare::new(RingTensor::xor3(p.ring(), q.ring(), both.ring())?);
     }
+    let p = p.into_ring();
     let mut one_hot = p.xor(&p.shr_words(1))?;
     if fold_sign {
         // Bit 63 of the folded word is set only for x ≥ 2^62, whose reciprocal is 0 at every
