@@ -77,6 +77,8 @@ fn backward_skips_the_gradients_of_constants() {
     })
     .unwrap();
     // one Beaver matmul of xᵀ [3, 5] by g [5, 2] opens both masked operands: 8·(15 + 10)
-    // bytes to the one peer (truncation is local for 2 parties)
-    assert_eq!(out[0], 8 * (15 + 10));
+    // bytes to the one peer. The exact truncations open 8 bytes per element: the two
+    // products of y [5, 2] by the public upstream gradient (the two halves of d(y·y)), and the
+    // matmul's [3, 2] result. A gradient for x would add a second matmul.
+    assert_eq!(out[0], 8 * (15 + 10) + 8 * (10 + 10 + 6));
 }

@@ -40,9 +40,9 @@ pub struct OpRow {
     pub dealer_round_trips: u64,
     /// Largest absolute error of the revealed result against an `f64` oracle.
     pub max_abs_err: f64,
-    /// Elements off by more than 1% of `max(1, |true value|)`: with 2 parties these are the
-    /// documented rare failures of local truncation (see the README), so they are counted
-    /// rather than hidden.
+    /// Elements off by more than 1% of `max(1, |true value|)`: with the opt-in 2-party
+    /// local truncation these are its documented rare failures (see the README), so they are
+    /// counted rather than hidden; with the exact default there should be none.
     pub gross_errors: usize,
 }
 

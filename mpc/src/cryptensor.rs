@@ -342,8 +342,9 @@ impl CrypTensor {
     /// Shapes that do not broadcast, link failures, a failing triple source.
     ///
     /// # Security
-    /// Reveals nothing. 2 parties: one round, `8(|x|+|y|)` bytes per party (local truncation).
-    /// With the dealer truncation (3+ parties) one more round of `8|z|` bytes per peer.
+    /// Reveals nothing. One Beaver round of `8(|x|+|y|)` bytes per peer, then the exact
+    /// dealer truncation: one more round of `8|z|` bytes per peer (none with the opt-in
+    /// `TruncMode::LocalProbabilistic` at 2 parties).
     pub fn mul(&self, rhs: &CrypTensor) -> Result<CrypTensor> {
         self.product(rhs, "mul", |a, b| a.mul_raw(b), beaver::mul)
     }

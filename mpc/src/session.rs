@@ -46,14 +46,14 @@ pub use crate::comm::MAX_PARTIES;
 /// Which truncation protocol rescales products (see [`crate::protocols::truncate`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TruncMode {
-    /// Local share truncation for 2 parties, the dealer-assisted protocol for 3 or more.
+    /// Dealer-assisted truncation, the default at every party count: one round, correct to
+    /// one ULP for |x| < 2^62 - d, with no probabilistic failure.
     #[default]
-    Auto,
-    /// SecureML local truncation: free, but only for 2 parties, and wrong with probability
-    /// about |x|/2^64 per element.
-    Local,
-    /// Dealer-assisted truncation: one round, correct to one ULP for |x| < 2^62 - d, any `n`.
     Dealer,
+    /// SecureML local truncation, an explicit opt-in for 2 parties: no round, but each element
+    /// is wrong by about 2^64 / d (2^48 ULP at 16 fractional bits) with probability about
+    /// |x|/2^64, silently. For callers who bound their values and accept that rate.
+    LocalProbabilistic,
 }
 
 /// Session options. Every party must use the same ones; setup checks.
@@ -83,7 +83,7 @@ impl Default for SessionConfig {
     fn default() -> Self {
         Self {
             frac_bits: DEFAULT_FRAC_BITS,
-            trunc: TruncMode::Auto,
+            trunc: TruncMode::Dealer,
             insecure_test_seed: None,
         }
     }
@@ -153,11 +153,7 @@ fn words_to_seed(w: &[u64]) -> Seed {
 
 /// The settings every party must agree on, as sent in the setup hello.
 fn hello(party: usize, n: usize, config: &SessionConfig) -> [u64; 7] {
-    let local_trunc = match config.trunc {
-        TruncMode::Local => true,
-        TruncMode::Dealer => false,
-        TruncMode::Auto => n == 2,
-    };
+    let local_trunc = config.trunc == TruncMode::LocalProbabilistic;
     [
         PROTOCOL_VERSION,
         n as u64,
@@ -263,7 +259,7 @@ impl Session {
                 n_parties: n,
             });
         }
-        if config.trunc == TruncMode::Local && n != 2 {
+        if config.trunc == TruncMode::LocalProbabilistic && n != 2 {
             return Err(Error::InvalidArgument {
                 op: "session",
                 reason: format!("local truncation is only correct for 2 parties, not {n}"),

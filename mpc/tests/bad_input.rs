@@ -66,7 +66,7 @@ fn unknown_parties_are_named() {
 #[test]
 fn local_truncation_with_three_parties_is_refused() {
     let config = SessionConfig {
-        trunc: TruncMode::Local,
+        trunc: TruncMode::LocalProbabilistic,
         ..cfg(4)
     };
     let err = run_local(3, config, |_| Ok(())).unwrap_err();
@@ -108,7 +108,7 @@ fn a_malformed_frame_is_rejected_by_length() {
     let rogue = std::thread::spawn(move || {
         // complete setup (hello, then the seed from party 0), then answer the opening with 3 bytes
         let _ = c1.recv(0, "setup hello");
-        let hello = [mpc::session::PROTOCOL_VERSION, 2, 16, 1, 1, 1, 6];
+        let hello = [mpc::session::PROTOCOL_VERSION, 2, 16, 0, 1, 1, 6];
         c1.send(0, mpc::comm::encode_u64s(&hello), "setup hello")
             .unwrap();
         let _ = c1.recv(0, "pairwise seed");

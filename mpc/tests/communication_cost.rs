@@ -3,7 +3,8 @@
 //!
 //! Costs per party with `n` parties (each sends to `n - 1` peers), 8-byte ring elements:
 //! sharing 0; reveal `8|x|`; Beaver product `8(|x|+|y|)`; square `8|x|`; all in one round.
-//! With 3+ parties every fixed-point product adds the dealer truncation: `8|z|`, one round.
+//! Every fixed-point product adds the exact dealer truncation, `8|z|` in one round, unless a
+//! 2-party session opts into `TruncMode::LocalProbabilistic`.
 
 mod common;
 
@@ -11,13 +12,35 @@ use common::*;
 use mpc::{CommStats, CrypTensor, Session, run_local};
 use tensor::{Conv2dParams, RingTensor};
 
+/// [`cost`] in a 2-party session that opted into local truncation.
+fn cost_local(
+    inputs: &[RingTensor],
+    op: impl Fn(&Session, &[CrypTensor]) -> mpc::Result<()> + Sync,
+) -> Vec<CommStats> {
+    cost_in(
+        2,
+        cfg_trunc(9, mpc::TruncMode::LocalProbabilistic),
+        inputs,
+        op,
+    )
+}
+
 /// Runs `op` on every party after sharing `inputs`, returning each party's stats for `op` only.
 fn cost(
     n: usize,
     inputs: &[RingTensor],
     op: impl Fn(&Session, &[CrypTensor]) -> mpc::Result<()> + Sync,
 ) -> Vec<CommStats> {
-    run_local(n, cfg(9), |s| {
+    cost_in(n, cfg(9), inputs, op)
+}
+
+fn cost_in(
+    n: usize,
+    config: mpc::SessionConfig,
+    inputs: &[RingTensor],
+    op: impl Fn(&Session, &[CrypTensor]) -> mpc::Result<()> + Sync,
+) -> Vec<CommStats> {
+    run_local(n, config, |s| {
         let xs: Vec<CrypTensor> = inputs
             .iter()
             .enumerate()
@@ -86,17 +109,17 @@ fn reveal_to_one_party_costs_only_the_others() {
 }
 
 #[test]
-fn two_party_products_cost_one_round_of_their_operands() {
+fn opt_in_local_products_cost_one_round_of_their_operands() {
     let (a, b) = (fixed(1, &[1000], 1 << 20), fixed(2, &[1000], 1 << 20));
     each(
-        &cost(2, &[a.clone(), b.clone()], |_, x| x[0].mul(&x[1]).map(drop)),
+        &cost_local(&[a.clone(), b.clone()], |_, x| x[0].mul(&x[1]).map(drop)),
         16_000,
         1,
         1,
         "mul",
     );
     each(
-        &cost(2, std::slice::from_ref(&a), |_, x| x[0].square().map(drop)),
+        &cost_local(std::slice::from_ref(&a), |_, x| x[0].square().map(drop)),
         8_000,
         1,
         1,
@@ -105,7 +128,7 @@ fn two_party_products_cost_one_round_of_their_operands() {
     let v = fixed(3, &[10], 1 << 20);
     let m = fixed(4, &[100, 10], 1 << 20);
     each(
-        &cost(2, &[m.clone(), v], |_, x| x[0].mul(&x[1]).map(drop)),
+        &cost_local(&[m.clone(), v], |_, x| x[0].mul(&x[1]).map(drop)),
         8 * 1010,
         1,
         1,
@@ -114,7 +137,7 @@ fn two_party_products_cost_one_round_of_their_operands() {
     // (n x k)(k x m): 8(nk + km)
     let (p, q) = (fixed(5, &[30, 20], 1 << 20), fixed(6, &[20, 7], 1 << 20));
     each(
-        &cost(2, &[p, q], |_, x| x[0].matmul(&x[1]).map(drop)),
+        &cost_local(&[p, q], |_, x| x[0].matmul(&x[1]).map(drop)),
         8 * (600 + 140),
         1,
         1,
@@ -124,14 +147,14 @@ fn two_party_products_cost_one_round_of_their_operands() {
         fixed(7, &[4, 2, 9, 9], 1 << 20),
         fixed(8, &[3, 2, 3, 3], 1 << 20),
     );
-    let conv = cost(2, &[img, w], |_, x| {
+    let conv = cost_local(&[img, w], |_, x| {
         x[0].conv2d(&x[1], &Conv2dParams::default()).map(drop)
     });
     each(&conv, 8 * (648 + 54), 1, 1, "conv2d");
     // Local truncation (powers of two): public products cost nothing. A mean over 10
     // elements divides by 10, which takes the dealer protocol: 8 bytes per output, one round.
     each(
-        &cost(2, std::slice::from_ref(&m), |_, x| {
+        &cost_local(std::slice::from_ref(&m), |_, x| {
             x[0].mean(&[1], false).map(drop)
         }),
         800,
@@ -140,7 +163,7 @@ fn two_party_products_cost_one_round_of_their_operands() {
         "mean",
     );
     each(
-        &cost(2, std::slice::from_ref(&m), |_, x| {
+        &cost_local(std::slice::from_ref(&m), |_, x| {
             x[0].mean(&[0, 1], false)?.div_int(8).map(drop)
         }),
         8,
@@ -149,16 +172,14 @@ fn two_party_products_cost_one_round_of_their_operands() {
         "mean of all, then a power-of-two division",
     );
     each(
-        &cost(2, std::slice::from_ref(&a), |_, x| {
-            x[0].mul_f64(0.5).map(drop)
-        }),
+        &cost_local(std::slice::from_ref(&a), |_, x| x[0].mul_f64(0.5).map(drop)),
         0,
         0,
         0,
         "mul by public",
     );
     each(
-        &cost(2, &[a, b], |_, x| {
+        &cost_local(&[a, b], |_, x| {
             x[0].add(&x[1])?.neg()?.sum(&[], false).map(drop)
         }),
         0,
@@ -169,9 +190,17 @@ fn two_party_products_cost_one_round_of_their_operands() {
 }
 
 #[test]
-fn three_party_products_add_one_truncation_round() {
-    let n = 3;
+fn exact_products_add_one_truncation_round() {
     let (a, b) = (fixed(1, &[1000], 1 << 20), fixed(2, &[1000], 1 << 20));
+    // the default at 2 parties: open e and f (16000), then x + r (8000)
+    each(
+        &cost(2, &[a.clone(), b.clone()], |_, x| x[0].mul(&x[1]).map(drop)),
+        24_000,
+        2,
+        2,
+        "2-party mul",
+    );
+    let n = 3;
     // open e and f to 2 peers (2 * 16000), then open x + r to 2 peers (2 * 8000)
     each(
         &cost(n, &[a.clone(), b.clone()], |_, x| x[0].mul(&x[1]).map(drop)),
@@ -241,8 +270,8 @@ fn the_dealers_traffic_is_counted_at_party_0_only() {
             ))
         })
         .unwrap();
-        // 2 parties truncate locally; 3+ ask the dealer for a truncation pair as well
-        let (tuples, words) = if n == 2 { (1, 50) } else { (2, 50 + 2 * 50) };
+        // a triple, then a truncation pair for the exact truncation, at every party count
+        let (tuples, words) = (2, 50 + 2 * 50);
         for (p, (on_demand, after_prefetch, online, reset, reqs)) in got.iter().enumerate() {
             let bytes = if p == 0 { 8 * words } else { 0 };
             assert_eq!(*reqs as u64, tuples, "{n} parties");

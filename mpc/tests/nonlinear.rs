@@ -44,7 +44,8 @@ fn cases(n: usize) -> Vec<Case> {
             logspace(0.01, 100.0, n),
             &|x| x.reciprocal(),
             f64::recip,
-            5e-3,
+            // the full-domain bound, 1.2e-4 rel + 2 ULP, at the largest output (100)
+            1.25e-2,
             2.2e-3,
         ),
         (
@@ -101,7 +102,8 @@ fn cases(n: usize) -> Vec<Case> {
             &|x| x.tanh(),
             f64::tanh,
             1.5e-4,
-            3e-3,
+            // set next to 0, where a few ULP of stochastic rounding are a few 1e-3 of tanh
+            4e-3,
         ),
         (
             "gelu",
@@ -408,19 +410,22 @@ fn outside_their_domains_functions_saturate_or_degrade_as_documented() {
 
 #[test]
 fn costs_are_pinned_for_2_parties() {
+    // With the exact default every truncation is one round of 8 bytes per element (before it
+    // became the default, with local truncation: exp (10, 88), reciprocal (22, 456), inv_sqrt
+    // and sqrt (21, 482), cos (10, 232), log (19, 458), pow(3) (2, 24), pow(4) (2, 16)).
     let xs = linspace(0.5, 2.0, 100);
     let cost = |op: Op<'_>| {
         let r = sweep(2, &xs, op, |x| x);
         (r.rounds, r.bytes_per_element)
     };
-    assert_eq!(cost(&|x| x.exp()), (10, 88.0));
-    assert_eq!(cost(&|x| x.reciprocal()), (22, 456.0));
-    assert_eq!(cost(&|x| x.inv_sqrt()), (21, 482.0));
-    assert_eq!(cost(&|x| x.sqrt()), (21, 482.0));
-    assert_eq!(cost(&|x| x.cos()), (10, 232.0));
-    assert_eq!(cost(&|x| x.log()), (19, 458.0));
-    assert_eq!(cost(&|x| x.pow(3)), (2, 24.0));
-    assert_eq!(cost(&|x| x.pow(4)), (2, 16.0));
+    assert_eq!(cost(&|x| x.exp()), (21, 184.0));
+    assert_eq!(cost(&|x| x.reciprocal()), (27, 512.0));
+    assert_eq!(cost(&|x| x.inv_sqrt()), (26, 610.0));
+    assert_eq!(cost(&|x| x.sqrt()), (26, 610.0));
+    assert_eq!(cost(&|x| x.cos()), (22, 480.0));
+    assert_eq!(cost(&|x| x.log()), (24, 586.0));
+    assert_eq!(cost(&|x| x.pow(3)), (4, 40.0));
+    assert_eq!(cost(&|x| x.pow(4)), (4, 32.0));
 }
 
 #[test]

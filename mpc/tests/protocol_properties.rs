@@ -38,7 +38,7 @@ proptest! {
         let a = tensor_of(&[m, k], &vals, 16);
         let b = tensor_of(&[k, p], &vals[50..], 16);
         let c = tensor_of(&[m, k], &vals[100..], 16);
-        let trunc = if dealer { TruncMode::Dealer } else { TruncMode::Auto };
+        let trunc = if dealer || n != 2 { TruncMode::Dealer } else { TruncMode::LocalProbabilistic };
         let out = run_local(n, cfg_trunc(2, trunc), |s| {
             let (x, y, z) = (s.share(&a, 0)?, s.share(&b, 1)?, s.share(&c, n - 1)?);
             Ok(vec![x.matmul(&y)?.reveal()?, x.mul(&z)?.reveal()?, x.add(&z)?.reveal()?, z.square()?.reveal()?])

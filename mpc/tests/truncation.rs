@@ -54,7 +54,7 @@ fn truncate_and_count(n: usize, trunc: TruncMode, xs: &[i64], seed: u64) -> (usi
 #[test]
 fn local_truncation_fails_at_the_predicted_rate() {
     let xs = spread(42, 1_000_000, 50);
-    let (small, huge) = truncate_and_count(2, TruncMode::Local, &xs, 11);
+    let (small, huge) = truncate_and_count(2, TruncMode::LocalProbabilistic, &xs, 11);
     eprintln!("local truncation: {huge} wrap failures in 10^6 samples (expected 30.5)");
     assert_eq!(
         small, 0,
@@ -71,7 +71,10 @@ fn local_truncation_fails_at_the_predicted_rate() {
 fn local_truncation_of_small_values_practically_never_fails() {
     // |x| < 2^40: failure rate below 2^-24 per element; 10^5 samples expect 0.006 failures.
     let xs = spread(7, 100_000, 40);
-    assert_eq!(truncate_and_count(2, TruncMode::Local, &xs, 12), (0, 0));
+    assert_eq!(
+        truncate_and_count(2, TruncMode::LocalProbabilistic, &xs, 12),
+        (0, 0)
+    );
 }
 
 #[test]
@@ -95,5 +98,50 @@ fn dealer_truncation_is_exact_to_one_ulp_on_every_input_in_range() {
             (0, 0),
             "n={n}"
         );
+    }
+}
+
+/// The default configuration truncates exactly at every party count: 10^7 products of values
+/// up to 1000 in magnitude (products up to 2^52 at 32 fractional bits, where the opt-in local
+/// truncation would fail about 2^-12 of the time, some 2,400 elements) are all within the
+/// fixed-point bound. `UMBRA_PRODUCTS` lowers the count for a quick run.
+#[test]
+fn default_products_have_no_gross_errors() {
+    let total: usize = std::env::var("UMBRA_PRODUCTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    const CHUNK: usize = 1_000_000;
+    for n in [2, 3] {
+        let (mut outside, mut done, mut chunk_seed) = (0usize, 0usize, 7u64 + n as u64);
+        while done < total {
+            let len = CHUNK.min(total - done);
+            let a: Vec<f64> = spread(chunk_seed, len, 40)
+                .iter()
+                .map(|&v| v as f64 / (1u64 << 30) as f64)
+                .collect();
+            let b: Vec<f64> = spread(chunk_seed + 1, len, 40)
+                .iter()
+                .map(|&v| v as f64 / (1u64 << 30) as f64)
+                .collect();
+            chunk_seed += 2;
+            let got = run_local(n, mpc::SessionConfig::default(), |s| {
+                let x = s.share_f64(&[len], &a, 0)?;
+                let y = s.share_f64(&[len], &b, n - 1)?;
+                x.mul(&y)?.reveal_f64()
+            })
+            .unwrap()
+            .remove(0);
+            // Each encoding is within 2^-17 of its value and the truncation adds below 2^-16.
+            outside += got
+                .iter()
+                .zip(a.iter().zip(&b))
+                .filter(|&(g, (x, y))| {
+                    (g - x * y).abs() > (x.abs() + y.abs()) * 2f64.powi(-17) + 2f64.powi(-15)
+                })
+                .count();
+            done += len;
+        }
+        assert_eq!(outside, 0, "{n} parties: {outside} of {total} products off");
     }
 }

@@ -21,10 +21,11 @@
 //! ReLU and max-pooling do not increase an error; a linear layer or convolution multiplies the
 //! incoming error by at most the largest L1 norm of its weight rows and adds `u`:
 //! `e_{k+1} = max_o ‖W_k[o]‖₁ · e_k + u`, `e_0 = u`. [`error_bound`] evaluates this for the
-//! shipped weights (about 1e-2); the demo reports the measured maximum next to it. With two
-//! parties the local truncation also fails with probability about `|x|/2^64` per element (an
-//! error of about 2^32 ULP, see the README's truncation error model); such an element would
-//! show as a "gross" mismatch, and the demo counts them rather than hiding them.
+//! shipped weights (about 1e-2); the demo reports the measured maximum next to it. With the
+//! opt-in 2-party `TruncMode::LocalProbabilistic` the truncation also fails with probability
+//! about `|x|/2^64` per element (an error of about 2^32 ULP, see the README's truncation error
+//! model); such an element would show as a "gross" mismatch, and the demo counts them rather
+//! than hiding them.
 
 use std::fmt::Write as _;
 
@@ -320,7 +321,7 @@ pub struct Report {
     pub max_abs_err: f64,
     /// [`error_bound`] for these weights.
     pub bound: f64,
-    /// Logits off by more than the bound (2-party local truncation failures).
+    /// Logits off by more than the bound (failures of the opt-in 2-party local truncation).
     pub gross: usize,
     /// Rows whose private argmax equals the plaintext argmax.
     pub same_argmax: usize,

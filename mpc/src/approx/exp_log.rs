@@ -44,8 +44,8 @@ impl CrypTensor {
     /// `[-5, 5]`. **Outside**: from `-16` down to about `-1.6·2^k` (-409 by default)
     /// the result saturates to `[0, 2^-15]`; it rises back towards 1 near `-2.7·2^k` and
     /// grows without bound below (clamp such inputs first). Above 8 the value stays accurate,
-    /// but with 2 parties local truncation fails with probability about `e^x·2^-30` per
-    /// element, and above `≈ 15` the result leaves the 16-bit range.
+    /// but with the opt-in 2-party local truncation it fails with probability about
+    /// `e^x·2^-30` per element, and above `≈ 15` the result leaves the 16-bit range.
     ///
     /// # Errors
     /// An invalid config, link failures or a failing triple source.

@@ -36,15 +36,12 @@
 //! result near `0.01` cannot be better than `1.5e-3` relative. Relative errors below are
 //! taken over the points where `|f(x)| ≥ 0.01`; absolute errors over the whole domain.
 //!
-//! With 2 parties products are truncated locally, which fails (an error of about 2^32 in
-//! value) with probability `|z|·2^-64` per element for a product `z` at 32 fractional bits.
-//! The domains below keep intermediates small enough that this stays between about 2^-20 and
-//! 2^-17 per element; measured: `log` on 10^5 points of `[0.01, 100]` hit one such element in
-//! about half of the runs, from the last squarings of the `exp` inside it. Where no such error
-//! is acceptable, use `SessionConfig { trunc: TruncMode::Dealer, .. }`: exact truncation at
-//! one extra round per product (measured on 10^5 elements, 2 parties: exp 22 rounds instead of
-//! 10, log 82 instead of 38, reciprocal 41 instead of 20, sigmoid 49 instead of 32). With 3 or
-//! more parties truncation is always exact.
+//! Products are truncated exactly by default (the dealer protocol, one round per
+//! truncation), at every party count. `SessionConfig { trunc: TruncMode::LocalProbabilistic,
+//! .. }` opts 2-party sessions into local truncation: no round, but an error of about 2^32 in
+//! value with probability `|z|·2^-64` per element for a product `z` at 32 fractional bits
+//! (measured before the default changed: `log` on 10^5 points of `[0.01, 100]` hit one such
+//! element in about half of the runs).
 
 mod accuracy;
 mod activations;
