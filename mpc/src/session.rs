@@ -318,7 +318,7 @@ impl Session {
 
     /// Whether products are rescaled with local (2-party) truncation.
     pub fn uses_local_trunc(&self) -> bool {
-        hello(self.inner.party, self.inner.n_parties, &self.inner.config)[3] == 1
+        self.inner.config.trunc == TruncMode::LocalProbabilistic
     }
 
     /// Bytes, messages and rounds this party has used since setup or the last reset.

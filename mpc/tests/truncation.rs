@@ -116,14 +116,15 @@ fn default_products_have_no_gross_errors() {
         let (mut outside, mut done, mut chunk_seed) = (0usize, 0usize, 7u64 + n as u64);
         while done < total {
             let len = CHUNK.min(total - done);
-            let a: Vec<f64> = spread(chunk_seed, len, 40)
-                .iter()
-                .map(|&v| v as f64 / (1u64 << 30) as f64)
-                .collect();
-            let b: Vec<f64> = spread(chunk_seed + 1, len, 40)
-                .iter()
-                .map(|&v| v as f64 / (1u64 << 30) as f64)
-                .collect();
+            // |v| < 2^40 at 30 fractional bits: up to 1024
+            let values = |seed| -> Vec<f64> {
+                let scale = (1u64 << 30) as f64;
+                spread(seed, len, 40)
+                    .iter()
+                    .map(|&v| v as f64 / scale)
+                    .collect()
+            };
+            let (a, b) = (values(chunk_seed), values(chunk_seed + 1));
             chunk_seed += 2;
             let got = run_local(n, mpc::SessionConfig::default(), |s| {
                 let x = s.share_f64(&[len], &a, 0)?;

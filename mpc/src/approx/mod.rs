@@ -28,8 +28,8 @@
 //! **Full domain by default.** `reciprocal`, division, `log`, `sqrt` and `inv_sqrt` run in
 //! their full-domain forms ([`Domain::Full`], see `wide.rs`): the top bit of the input is
 //! found privately, the input is scaled into `[1/2, 1)`, the function runs there and the
-//! exponent is put back, so every magnitude the format holds is accurate (2 parties: log 19
-//! rounds, reciprocal 22, sqrt and inv_sqrt 21). The method descriptions below that name a
+//! exponent is put back, so every magnitude the format holds is accurate (2 parties, exact
+//! truncation: log 24 rounds, reciprocal 27, sqrt and inv_sqrt 26). The method descriptions below that name a
 //! domain such as `[0.01, 100]` describe the [`Domain::Narrow`] forms.
 //!
 //! Fixed point limits everything here: at 16 fractional bits one ULP is `1.5e-5`, so a
@@ -41,7 +41,9 @@
 //! .. }` opts 2-party sessions into local truncation: no round, but an error of about 2^32 in
 //! value with probability `|z|·2^-64` per element for a product `z` at 32 fractional bits
 //! (measured before the default changed: `log` on 10^5 points of `[0.01, 100]` hit one such
-//! element in about half of the runs).
+//! element in about half of the runs). The 2-party round and byte counts in the function docs
+//! below were measured with that local truncation; every truncation adds one round and 8 bytes
+//! per element under the default, and docs/accuracy.md has the measured costs of both.
 
 mod accuracy;
 mod activations;
@@ -312,7 +314,7 @@ pub(crate) fn lin_comb(terms: &[&CrypTensor], coeffs: &[f64]) -> Result<CrypTens
 }
 
 /// [`lin_comb`] with the coefficients encoded at `extra` more fractional bits, and the sum
-/// divided by `2^extra` once (free for 2 parties): the coefficients' rounding, otherwise up to
+/// divided by `2^extra` once (one more truncation): the coefficients' rounding, otherwise up to
 /// half a ULP per term, shrinks by `2^extra`.
 pub(crate) fn lin_comb_extra(
     terms: &[&CrypTensor],

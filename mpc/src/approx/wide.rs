@@ -51,13 +51,26 @@ struct Normalized {
     bits: CrypTensor,
 }
 
-/// `Σ_r bits[:, r]·w(r)` for public integer weights (local), flat `[n]`, read at `frac` bits.
+/// `Σ_r bits[:, r]·w(r)` for each of the public integer weightings `ws`, in one local
+/// product by a `[rows, ws.len()]` table: flat `[n]` sums at scale 0.
+fn weighted_columns(bits: &CrypTensor, ws: &[&dyn Fn(usize) -> i64]) -> Result<Vec<CrypTensor>> {
+    let (n, rows) = (bits.shape()[0], bits.shape()[1]);
+    let data: Vec<u64> = (0..rows)
+        .flat_map(|r| ws.iter().map(move |w| w(r) as u64))
+        .collect();
+    let table = CrypTensor::Public(RingTensor::from_raw(&[rows, ws.len()], data, 0)?);
+    let sums = bits.matmul(&table)?;
+    (0..ws.len())
+        .map(|c| sums.narrow(1, c, 1)?.reshape(&[n]))
+        .collect()
+}
+
+/// One weighting of [`weighted_columns`], read at `frac` bits.
 fn weighted(bits: &CrypTensor, frac: u32, w: impl Fn(usize) -> i64) -> Result<CrypTensor> {
-    let rows = bits.shape()[1];
-    let data: Vec<u64> = (0..rows).map(|r| w(r) as u64).collect();
-    let col = CrypTensor::Public(RingTensor::from_raw(&[rows, 1], data, 0)?);
-    let n = bits.shape()[0];
-    Ok(relabel(&bits.matmul(&col)?.reshape(&[n])?, frac))
+    let [sum]: [CrypTensor; 1] = weighted_columns(bits, &[&w])?
+        .try_into()
+        .expect("one weighting");
+    Ok(relabel(&sum, frac))
 }
 
 /// `round(v·2^frac)` as a ring integer.
@@ -113,18 +126,23 @@ fn normalize_input(x: &Shared, fold_sign: bool) -> Result<Normalized> {
         let m = relabel(&exact_shift(&v.mul(&c)?, 62 - f, true)?, f);
         return Ok(Normalized { m, bits });
     }
-    // top bit i ≤ 61: v·2^{61-i} ∈ [2^61, 2^62); the top binade i = 62 from v's top f bits
-    let c = weighted(&bits, 0, |i| if i < 62 { 1 << (61 - i) } else { 0 })?;
-    let top = weighted(&bits, 0, |r| if r >= 64 { 1 << (r - 64) } else { 0 })?;
+    // top bit i ≤ 61: v·2^{61-i} ∈ [2^61, 2^62); the top binade i = 62 from v's top f bits;
+    // 3/4 where no bit below the sign is set (x ≤ 0), 0 elsewhere
+    let three_quarters = fixed(0.75, f)?;
+    let [c, top, below_sign]: [CrypTensor; 3] = weighted_columns(
+        &bits,
+        &[
+            &|i| if i < 62 { 1 << (61 - i) } else { 0 },
+            &|r| if r >= 64 { 1 << (r - 64) } else { 0 },
+            &|r| if r < 63 { -three_quarters } else { 0 },
+        ],
+    )?
+    .try_into()
+    .expect("three weightings");
     let b62 = bits.narrow(1, 62, 1)?.reshape(&[n])?;
     let out = mul_many(&[(&v, &c), (&b62, &top)])?;
     let normal = relabel(&exact_shift(&out[0], 62 - f, true)?, f);
-    // 3/4 where no bit below the sign is set (x ≤ 0), 0 elsewhere
-    let three_quarters = fixed(0.75, f)?;
-    let none = add_f64(
-        &weighted(&bits, f, |r| if r < 63 { -three_quarters } else { 0 })?,
-        0.75,
-    )?;
+    let none = add_f64(&relabel(&below_sign, f), 0.75)?;
     let m = normal.add(&relabel(&out[1], f))?.add(&none)?;
     Ok(Normalized { m, bits })
 }
