@@ -296,7 +296,7 @@ impl CrypTensor {
     /// Rescales a product share (or plaintext) of scale `fa + fb` down by `min(fa, fb)`.
     fn rescale(product: CrypTensor, shift: u32) -> Result<CrypTensor> {
         Ok(match product {
-            CrypTensor::Public(t) => CrypTensor::Public(t.shr_arith(shift)),
+            CrypTensor::Public(t) => CrypTensor::Public(t.shr_round(shift)),
             CrypTensor::Private(s) => {
                 let share = truncate::truncate(&s.session, s.share, shift)?;
                 CrypTensor::Private(Shared::new(share, s.session))

@@ -146,3 +146,44 @@ fn default_products_have_no_gross_errors() {
         assert_eq!(outside, 0, "{n} parties: {outside} of {total} products off");
     }
 }
+
+/// The default truncation of a private product has no bias: its result is `floor(x/2^16)` or
+/// one more, the latter with probability exactly the dropped fraction (the mask's low bits are
+/// uniform, so they carry into bit 16 that often). The mean error over 2·10^5 products of
+/// values in `[-1, 1]`, measured against the exact product of the two encodings in ULP, is
+/// then 0 with a standard deviation below `0.5/sqrt(2·10^5) ≈ 0.0011`; a floor would put it at
+/// about -0.5. Plaintext fixed point rounds to nearest instead (see `RingTensor::shr_round`).
+#[test]
+fn default_truncation_is_unbiased() {
+    const LEN: usize = 200_000;
+    let values = |seed| -> Vec<f64> {
+        let scale = (1u64 << 62) as f64;
+        spread(seed, LEN, 62)
+            .iter()
+            .map(|&v| v as f64 / scale)
+            .collect()
+    };
+    let (a, b) = (values(21), values(22));
+    let enc = |v: &[f64]| RingTensor::from_f64(&[LEN], v, 16).unwrap().to_f64();
+    let (ea, eb) = (enc(&a), enc(&b));
+    let ulp = 2f64.powi(-16);
+    for n in [2, 3] {
+        let got = run_local(n, mpc::SessionConfig::default(), |s| {
+            let x = s.share_f64(&[LEN], &a, 0)?;
+            let y = s.share_f64(&[LEN], &b, n - 1)?;
+            x.mul(&y)?.reveal_f64()
+        })
+        .unwrap()
+        .remove(0);
+        let errors: Vec<f64> = got
+            .iter()
+            .zip(ea.iter().zip(&eb))
+            .map(|(g, (x, y))| (g - x * y) / ulp)
+            .collect();
+        let mean = errors.iter().sum::<f64>() / LEN as f64;
+        let worst = errors.iter().fold(0f64, |m, e| m.max(e.abs()));
+        eprintln!("{n} parties: mean truncation error {mean:+.5} ULP, worst {worst:.3} ULP");
+        assert!(worst < 1.0, "{n} parties: an error of {worst} ULP");
+        assert!(mean.abs() < 0.01, "{n} parties: biased by {mean} ULP");
+    }
+}

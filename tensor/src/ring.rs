@@ -442,8 +442,9 @@ impl RingTensor {
         )
     }
 
-    /// Fixed-point elementwise product: ring product, then a floor shift by the smaller scale,
-    /// so the result has the larger operand's scale (an integer operand needs no shift).
+    /// Fixed-point elementwise product: ring product, then a round-to-nearest shift by the
+    /// smaller scale ([`RingTensor::shr_round`]), so the result has the larger operand's scale
+    /// (an integer operand needs no shift).
     ///
     /// The untruncated product must fit the signed ring: `|a·b| < 2^(63 - fa - fb)` in real
     /// terms (`|a·b| < 2^31` at the default 16 bits); beyond that it wraps, as any fixed-point
@@ -453,7 +454,7 @@ impl RingTensor {
     /// Shapes that do not broadcast.
     pub fn mul(&self, other: &Self) -> Result<Self> {
         let shift = self.frac_bits.min(other.frac_bits);
-        Ok(self.mul_raw(other)?.shr_arith(shift))
+        Ok(self.mul_raw(other)?.shr_round(shift))
     }
 
     /// Adds the raw ring value `v` to every element.
@@ -499,6 +500,21 @@ impl RingTensor {
         // A shift by 63 already floors every value to 0 or -1; larger shifts must not wrap.
         let k = bits.min(63);
         let mut out = self.map(|x| ((x as i64) >> k) as u64);
+        out.frac_bits = self.frac_bits.saturating_sub(bits);
+        out
+    }
+
+    /// Arithmetic right shift by `bits` rounding to nearest (halves up), lowering the scale as
+    /// [`RingTensor::shr_arith`] does: the rescaling of every fixed-point product. A floor
+    /// shift would bias each product by half a ULP, and in training those biases add up over
+    /// every position of a convolution's gradient.
+    pub fn shr_round(&self, bits: u32) -> Self {
+        if bits == 0 {
+            return self.clone();
+        }
+        // floor((x + 2^(k-1)) / 2^k) without the addition's overflow: shift by k-1 first
+        let k = bits.min(63);
+        let mut out = self.map(|x| ((((x as i64) >> (k - 1)) + 1) >> 1) as u64);
         out.frac_bits = self.frac_bits.saturating_sub(bits);
         out
     }
@@ -921,13 +937,14 @@ impl RingTensor {
         }
     }
 
-    /// Fixed-point matrix product (ring product, then a floor shift by the smaller scale).
+    /// Fixed-point matrix product (ring product, then a round-to-nearest shift by the smaller
+    /// scale).
     ///
     /// # Errors
     /// As [`RingTensor::matmul_raw`].
     pub fn matmul(&self, other: &Self) -> Result<Self> {
         let shift = self.frac_bits.min(other.frac_bits);
-        Ok(self.matmul_raw(other)?.shr_arith(shift))
+        Ok(self.matmul_raw(other)?.shr_round(shift))
     }
 
     /// Ring 2-D convolution (cross-correlation, as PyTorch) of `[N, C, H, W]` by
@@ -979,13 +996,14 @@ impl RingTensor {
         ))
     }
 
-    /// Fixed-point 2-D convolution (ring convolution, then a floor shift by the smaller scale).
+    /// Fixed-point 2-D convolution (ring convolution, then a round-to-nearest shift by the
+    /// smaller scale).
     ///
     /// # Errors
     /// As [`RingTensor::conv2d_raw`].
     pub fn conv2d(&self, weight: &Self, p: &Conv2dParams) -> Result<Self> {
         let shift = self.frac_bits.min(weight.frac_bits);
-        Ok(self.conv2d_raw(weight, p)?.shr_arith(shift))
+        Ok(self.conv2d_raw(weight, p)?.shr_round(shift))
     }
 
     /// Sum over pooling windows of `[N, C, H, W]` (zero padding). Exact in the ring.
@@ -1246,6 +1264,41 @@ mod tests {
             padding: (1, 1),
         };
         assert_eq!(x.sum_pool2d(&padded).unwrap().to_i64()[0], 1 + 4 + 5);
+    }
+
+    #[test]
+    fn rounding_shift_rounds_to_nearest_and_products_carry_no_bias() {
+        // -5/4 = -1.25 -> -1, 5/4 -> 1, -6/4 = -1.5 -> -1 (halves up), 6/4 -> 2, 7/4 -> 2
+        let a = ints(&[5], &[-5, 5, -6, 6, 7]);
+        assert_eq!(a.shr_round(2).to_i64(), vec![-1, 1, -1, 2, 2]);
+        assert_eq!(a.shr_round(0).to_i64(), a.to_i64());
+        assert_eq!(
+            ints(&[2], &[i64::MIN, i64::MAX]).shr_round(63).to_i64(),
+            vec![-1, 1]
+        );
+        // 3 ULP times 1/4 is 3/4 of a ULP: a floor shift gives 0, rounding 1 ULP
+        let x = RingTensor::from_raw(&[1], vec![3], 16).unwrap();
+        let quarter = RingTensor::from_f64(&[1], &[0.25], 16).unwrap();
+        assert_eq!(x.mul(&quarter).unwrap().to_i64(), vec![1]);
+        // the mean error of many products is a small fraction of a ULP (a floor: -1/2 ULP)
+        let vals: Vec<f64> = (0..4000)
+            .map(|i| (i as f64 * 0.6180339887).fract() - 0.5)
+            .collect();
+        let (xs, ys) = (vals[..2000].to_vec(), vals[2000..].to_vec());
+        let tx = RingTensor::from_f64(&[2000], &xs, 16).unwrap();
+        let ty = RingTensor::from_f64(&[2000], &ys, 16).unwrap();
+        let (ex, ey) = (tx.to_f64(), ty.to_f64());
+        let ulp = 2f64.powi(-16);
+        let mean: f64 = tx
+            .mul(&ty)
+            .unwrap()
+            .to_f64()
+            .iter()
+            .zip(ex.iter().zip(&ey))
+            .map(|(p, (a, b))| (p - a * b) / ulp)
+            .sum::<f64>()
+            / 2000.0;
+        assert!(mean.abs() < 0.05, "mean product error {mean} ULP");
     }
 
     #[test]

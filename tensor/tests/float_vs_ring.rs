@@ -3,10 +3,10 @@
 //!
 //! The inputs are multiples of 2^-16, so both tensors start from identical values and the only
 //! difference is the fixed-point rounding, which is known exactly:
-//! - a product, a convolution or an average pool is exact in the ring and then floored once,
-//!   so `0 ≤ f64 - ring < 2^-16` (up to `f64`'s own rounding, far below);
-//! - a nonlinear function is computed in `f64` and rounded to the nearest step, so
-//!   `|f64 - ring| ≤ 2^-17`.
+//! - a product or a convolution is exact in the ring and then rounded to the nearest step
+//!   once, as is a nonlinear function computed in `f64`, so `|f64 - ring| ≤ 2^-17`;
+//! - an average pool is an exact sum floored once by the window's size, so
+//!   `0 ≤ f64 - ring < 2^-16` (up to `f64`'s own rounding, far below).
 //!
 //! Any wrong index, transposed operand or missed broadcast is off by far more than 2^-16.
 //! Randomness is seeded with [`SEED`] (see `common::seeded`).
@@ -74,7 +74,7 @@ proptest! {
     #![proptest_config(common::seeded(48, SEED))]
 
     #[test]
-    fn batched_matmul_agrees_within_one_floor(
+    fn batched_matmul_agrees_within_one_rounding(
         (b0, b1, m, k, n) in (1usize..3, 1usize..3, 1usize..6, 1usize..9, 1usize..6),
         broadcast_rhs in any::<bool>(),
         seed in any::<u64>(),
@@ -82,14 +82,14 @@ proptest! {
         let (xf, xr) = pair(seed, &[b0, b1, m, k], 2.0);
         let rhs_shape = if broadcast_rhs { vec![1, b1, k, n] } else { vec![k, n] };
         let (wf, wr) = pair(seed ^ 1, &rhs_shape, 2.0);
-        floored(&xf.matmul(&wf).unwrap(), &TensorOps::matmul(&xr, &wr).unwrap())?;
+        rounded(&xf.matmul(&wf).unwrap(), &TensorOps::matmul(&xr, &wr).unwrap())?;
         // and elementwise products with broadcasting
         let (cf, cr) = pair(seed ^ 2, &[b1, 1, k], 2.0);
-        floored(&xf.mul(&cf).unwrap(), &TensorExt::mul(&xr, &cr).unwrap())?;
+        rounded(&xf.mul(&cf).unwrap(), &TensorExt::mul(&xr, &cr).unwrap())?;
     }
 
     #[test]
-    fn conv2d_agrees_within_one_floor(
+    fn conv2d_agrees_within_one_rounding(
         (n, cg, og, groups) in (1usize..3, 1usize..3, 1usize..3, 1usize..3),
         (h, w, kh, kw) in (3usize..7, 3usize..7, 1usize..4, 1usize..4),
         (stride, padding, dilation) in (1usize..3, 0usize..2, 1usize..3),
@@ -106,7 +106,7 @@ proptest! {
         let ring = TensorOps::conv2d(&xr, &wr, &p);
         let exact = xf.conv2d(&wf, &p);
         match (exact, ring) {
-            (Ok(e), Ok(r)) => floored(&e, &r)?,
+            (Ok(e), Ok(r)) => rounded(&e, &r)?,
             (Err(e), Err(r)) => prop_assert_eq!(e, r, "the same error for a window that does not fit"),
             (e, r) => prop_assert!(false, "f64 {:?} vs ring {:?}", e.map(|_| ()), r.map(|_| ())),
         }
