@@ -8,7 +8,6 @@
 //! cargo run --release -- launch --parties 3 --dealer -- target/release/examples/private_relu
 //! ```
 
-use umbra::TensorOps;
 use umbra::tensor::UnaryOp;
 
 fn main() -> anyhow::Result<()> {

@@ -28,11 +28,15 @@
 pub mod encrypt;
 pub mod loader;
 
+pub use autograd::{Var, VarOperand};
 pub use encrypt::{Decrypt, Encrypt, ShareSource, share_module, share_module_trainable};
 pub use mpc::{
-    self, CommStats, CrypTensor, InsecureTestDealer, Session, SessionConfig, TruncMode,
+    self, CommStats, CrypTensor, InsecureTestDealer, Operand, Session, SessionConfig, TruncMode,
     TupleRequest, run_local,
 };
 pub use party::{init, init_with};
-pub use tensor::{self, Conv2dParams, FixedPoint, Pool2dParams, RingTensor, TensorExt, TensorOps};
+pub use tensor::{
+    self, Conv2dParams, Dim, Dims, FixedPoint, FloatTensor, Pool2dParams, RingTensor, TensorExt,
+    TensorOps, ndarray,
+};
 pub use {autograd, nn, party};

@@ -25,8 +25,7 @@ use umbra::nn::{
     Softmax, Softplus, Tanh, one_hot, trainable,
 };
 use umbra::{
-    CrypTensor, Decrypt, Encrypt, Pool2dParams, RingTensor, Session, TensorExt, TensorOps,
-    mpc::run_parties,
+    CrypTensor, Decrypt, Encrypt, Pool2dParams, RingTensor, Session, TensorOps, mpc::run_parties,
 };
 
 const LINEAR: f64 = 1e-3;
@@ -131,7 +130,7 @@ where
                 &model,
                 xv,
                 Var::constant(CrypTensor::Public(w.clone())),
-                &|t: &CrypTensor| t.reveal_f64(),
+                &|t: &CrypTensor| Ok(t.reveal_f64()?.into_vec()),
             )
         })
         .unwrap_or_else(|e| panic!("{name}, n={n}: {e}"));

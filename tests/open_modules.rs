@@ -166,7 +166,9 @@ fn a_user_module_in_containers_trains_privately_like_plaintext() {
             let mut model = share_module_trainable(&s, 0, mine, true, net)?;
             let xs = s.share(&x, n - 1)?;
             let ys = s.share(&y, n - 1)?;
-            train(&mut model, xs, ys, &|t: &CrypTensor| t.reveal_f64())
+            train(&mut model, xs, ys, &|t: &CrypTensor| {
+                Ok(t.reveal_f64()?.into_vec())
+            })
         })
         .unwrap_or_else(|e| panic!("{n} parties: {e}"));
         let (losses, params) = &out[0];

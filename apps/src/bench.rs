@@ -373,7 +373,7 @@ fn measure(s: &Session, spec: &OpSpec, prefetch: bool, reps: usize) -> mpc::Resu
         last = Some((out, stats));
     }
     let (out, (stats, dealer)) = last.expect("at least one repetition");
-    let revealed = out.reveal_f64()?;
+    let revealed = out.reveal_f64()?.into_vec();
     Ok(PartyRun {
         elapsed,
         stats,

@@ -107,7 +107,7 @@ pub fn matmul(parties: usize) -> mpc::Result<MatmulDemo> {
         };
         ctx.reset_stats();
         let y = x.matmul(&w)?;
-        let revealed = y.reveal_f64()?;
+        let revealed = y.reveal_f64()?.into_vec();
         Ok((revealed, ctx.stats()))
     })?;
     let plain = RingTensor::from_f64(&[rows, inner], &a, 16)?.to_f64();

@@ -19,7 +19,7 @@ pub fn matmul_relu(s: &Session) -> mpc::Result<Vec<f64>> {
     let w = s.share_f64(&[6, 5], &values(30, 2), 1)?;
     let y = x.matmul(&w)?;
     let (r, _) = y.relu_with_mask()?;
-    r.reveal_f64()
+    Ok(r.reveal_f64()?.into_vec())
 }
 
 /// A private elementwise product of party 0's and party 1's vectors, revealed: one Beaver
@@ -30,5 +30,5 @@ pub fn matmul_relu(s: &Session) -> mpc::Result<Vec<f64>> {
 pub fn one_mul(s: &Session) -> mpc::Result<Vec<f64>> {
     let a = s.share_f64(&[64], &values(64, 3), 0)?;
     let b = s.share_f64(&[64], &values(64, 4), 1)?;
-    a.mul(&b)?.reveal_f64()
+    Ok(a.mul(&b)?.reveal_f64()?.into_vec())
 }

@@ -11,18 +11,20 @@
 //!
 //! ```
 //! use autograd::Var;
-//! use tensor::{RingTensor, TensorExt};
+//! use tensor::RingTensor;
 //! let x = Var::leaf(RingTensor::from_f64(&[2], &[1.5, -2.0], 16)?);
-//! let y = x.mul(&x)?.sum(&[], false)?; // y = Σ x²
+//! let y = x.mul(&x)?.sum_all()?; // y = Σ x² (no trait import needed: see [`VarOperand`])
 //! y.backward()?;
 //! assert_eq!(x.grad().unwrap().to_f64(), vec![3.0, -4.0]); // dy/dx = 2x
 //! # Ok::<(), tensor::Error>(())
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+mod api;
 mod conv_grad;
 mod derivative;
 mod var;
 
+pub use api::VarOperand;
 pub use tensor::{TensorExt, TensorOps};
 pub use var::{Var, no_grad};

@@ -10,10 +10,10 @@
 //! needs no truncation. They are **not differentiable**: autograd treats them as constants.
 //! A comparison is exact whenever the difference of its operands fits the signed ring.
 
-use tensor::{Pool2dParams, RingTensor};
+use tensor::{Dim, Pool2dParams, RingTensor};
 
-use crate::cryptensor::CrypTensor;
 use crate::cryptensor::Shared;
+use crate::cryptensor::{CrypTensor, Operand};
 use crate::error::{Error, Result};
 use crate::protocols::compare;
 
@@ -46,8 +46,9 @@ impl CrypTensor {
     ///
     /// # Security
     /// Reveals nothing; one [`CrypTensor::ltz`].
-    pub fn lt(&self, other: &CrypTensor) -> Result<CrypTensor> {
-        self.sub(other)?.ltz()
+    pub fn lt<'a>(&self, other: impl Into<Operand<'a>>) -> Result<CrypTensor> {
+        let (a, b) = self.operands(other.into())?;
+        a.sub(&*b)?.ltz()
     }
 
     /// `self > other` (0/1 integers).
@@ -57,8 +58,9 @@ impl CrypTensor {
     ///
     /// # Security
     /// As [`CrypTensor::lt`].
-    pub fn gt(&self, other: &CrypTensor) -> Result<CrypTensor> {
-        other.sub(self)?.ltz()
+    pub fn gt<'a>(&self, other: impl Into<Operand<'a>>) -> Result<CrypTensor> {
+        let (a, b) = self.operands(other.into())?;
+        b.sub(&*a)?.ltz()
     }
 
     /// `self <= other` (0/1 integers).
@@ -68,7 +70,7 @@ impl CrypTensor {
     ///
     /// # Security
     /// As [`CrypTensor::lt`].
-    pub fn le(&self, other: &CrypTensor) -> Result<CrypTensor> {
+    pub fn le<'a>(&self, other: impl Into<Operand<'a>>) -> Result<CrypTensor> {
         one_minus(&self.gt(other)?)
     }
 
@@ -79,7 +81,7 @@ impl CrypTensor {
     ///
     /// # Security
     /// As [`CrypTensor::lt`].
-    pub fn ge(&self, other: &CrypTensor) -> Result<CrypTensor> {
+    pub fn ge<'a>(&self, other: impl Into<Operand<'a>>) -> Result<CrypTensor> {
         one_minus(&self.lt(other)?)
     }
 
@@ -92,7 +94,7 @@ impl CrypTensor {
     ///
     /// # Security
     /// Reveals nothing.
-    pub fn eq(&self, other: &CrypTensor) -> Result<CrypTensor> {
+    pub fn eq<'a>(&self, other: impl Into<Operand<'a>>) -> Result<CrypTensor> {
         let d = self.sub(other)?;
         let Some(s) = d.private() else {
             let t = d.reveal()?;
@@ -110,7 +112,7 @@ impl CrypTensor {
     ///
     /// # Security
     /// As [`CrypTensor::eq`].
-    pub fn ne(&self, other: &CrypTensor) -> Result<CrypTensor> {
+    pub fn ne<'a>(&self, other: impl Into<Operand<'a>>) -> Result<CrypTensor> {
         one_minus(&self.eq(other)?)
     }
 
@@ -186,6 +188,18 @@ impl CrypTensor {
                 Ok((s.with(relu), one_minus(&s.with(negative))?))
             }
         }
+    }
+
+    /// `torch.where(self, on_true, on_false)` in method form, for a 0/1 condition `self`
+    /// (`where` is a Rust keyword): [`CrypTensor::select`].
+    ///
+    /// # Errors
+    /// As [`CrypTensor::select`].
+    ///
+    /// # Security
+    /// As [`CrypTensor::select`].
+    pub fn where_cond(&self, on_true: &CrypTensor, on_false: &CrypTensor) -> Result<CrypTensor> {
+        Self::select(self, on_true, on_false)
     }
 
     /// PyTorch `where(cond, a, b)`: `a` where `cond` is 1, `b` where it is 0, for a 0/1 integer
@@ -402,7 +416,8 @@ impl CrypTensor {
     ///
     /// # Security
     /// Reveals nothing. 2 parties: 8 rounds per level of the tree.
-    pub fn amax(&self, dim: usize, keepdim: bool) -> Result<CrypTensor> {
+    pub fn amax(&self, dim: impl Dim, keepdim: bool) -> Result<CrypTensor> {
+        let dim = dim.resolve(self.shape().len(), "amax")?;
         self.extreme_values(dim, keepdim, false)
     }
 
@@ -413,7 +428,8 @@ impl CrypTensor {
     ///
     /// # Security
     /// As [`CrypTensor::amax`].
-    pub fn amin(&self, dim: usize, keepdim: bool) -> Result<CrypTensor> {
+    pub fn amin(&self, dim: impl Dim, keepdim: bool) -> Result<CrypTensor> {
+        let dim = dim.resolve(self.shape().len(), "amin")?;
         self.extreme_values(dim, keepdim, true)
     }
 
@@ -441,7 +457,12 @@ impl CrypTensor {
     ///
     /// # Security
     /// Reveals nothing. 2 parties: 8 rounds per level of the tree.
-    pub fn max_with_indices(&self, dim: usize, keepdim: bool) -> Result<(CrypTensor, CrypTensor)> {
+    pub fn max_with_indices(
+        &self,
+        dim: impl Dim,
+        keepdim: bool,
+    ) -> Result<(CrypTensor, CrypTensor)> {
+        let dim = dim.resolve(self.shape().len(), "max_with_indices")?;
         self.extreme(dim, keepdim, false)
     }
 
@@ -452,7 +473,12 @@ impl CrypTensor {
     ///
     /// # Security
     /// As [`CrypTensor::max_with_indices`].
-    pub fn min_with_indices(&self, dim: usize, keepdim: bool) -> Result<(CrypTensor, CrypTensor)> {
+    pub fn min_with_indices(
+        &self,
+        dim: impl Dim,
+        keepdim: bool,
+    ) -> Result<(CrypTensor, CrypTensor)> {
+        let dim = dim.resolve(self.shape().len(), "min_with_indices")?;
         self.extreme(dim, keepdim, true)
     }
 
@@ -467,7 +493,12 @@ impl CrypTensor {
     /// Reveals nothing. The rounds of [`CrypTensor::max_with_indices`]; the one-hot payload makes each
     /// level's selection carry `n` integers per pair instead of one, so the bytes grow by
     /// about `8·n` per element and level.
-    pub fn max_with_one_hot(&self, dim: usize, keepdim: bool) -> Result<(CrypTensor, CrypTensor)> {
+    pub fn max_with_one_hot(
+        &self,
+        dim: impl Dim,
+        keepdim: bool,
+    ) -> Result<(CrypTensor, CrypTensor)> {
+        let dim = dim.resolve(self.shape().len(), "max_with_one_hot")?;
         let (rows, mut rest) = self.rows_along(dim)?;
         let n = self.shape()[dim];
         let (v, one_hot) = Self::reduce_extreme(rows, false, Track::OneHot)?;
@@ -488,7 +519,8 @@ impl CrypTensor {
     ///
     /// # Errors
     /// As [`CrypTensor::max_with_indices`].
-    pub fn argmax(&self, dim: usize, keepdim: bool) -> Result<CrypTensor> {
+    pub fn argmax(&self, dim: impl Dim, keepdim: bool) -> Result<CrypTensor> {
+        let dim = dim.resolve(self.shape().len(), "argmax")?;
         Ok(self.max_with_indices(dim, keepdim)?.1)
     }
 
@@ -496,7 +528,8 @@ impl CrypTensor {
     ///
     /// # Errors
     /// As [`CrypTensor::max_with_indices`].
-    pub fn argmin(&self, dim: usize, keepdim: bool) -> Result<CrypTensor> {
+    pub fn argmin(&self, dim: impl Dim, keepdim: bool) -> Result<CrypTensor> {
+        let dim = dim.resolve(self.shape().len(), "argmin")?;
         Ok(self.min_with_indices(dim, keepdim)?.1)
     }
 

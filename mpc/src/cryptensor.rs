@@ -5,9 +5,10 @@
 //! are additive shares. Mixed operations need no communication when they are linear (party 0
 //! alone adds a public term) and one truncation when they are products.
 
+use std::borrow::Cow;
 use std::fmt;
 
-use tensor::{Conv2dParams, Pool2dParams, RingTensor};
+use tensor::{Conv2dParams, Dim, Dims, FloatTensor, Pool2dParams, RingTensor};
 
 use crate::error::{Error, Result};
 use crate::protocols::{beaver, reveal, truncate};
@@ -68,6 +69,35 @@ impl Shared {
     /// on its own; it is exposed for transports, tests and custom protocols.
     pub fn local_share(&self) -> &RingTensor {
         self.share.ring()
+    }
+}
+
+/// The right-hand side of an elementwise op or comparison: another tensor or a plain number,
+/// as PyTorch takes either (`x.add(&y)`, `x.gt(0.0)`, `x.mul(2)`). A number is public: it is
+/// encoded at the tensor's scale and costs no more than a public tensor would.
+#[derive(Debug, Clone, Copy)]
+pub enum Operand<'a> {
+    /// A tensor, broadcast against the left-hand side.
+    Tensor(&'a CrypTensor),
+    /// A public number.
+    Scalar(f64),
+}
+
+impl<'a> From<&'a CrypTensor> for Operand<'a> {
+    fn from(t: &'a CrypTensor) -> Self {
+        Operand::Tensor(t)
+    }
+}
+
+impl From<f64> for Operand<'_> {
+    fn from(v: f64) -> Self {
+        Operand::Scalar(v)
+    }
+}
+
+impl From<i32> for Operand<'_> {
+    fn from(v: i32) -> Self {
+        Operand::Scalar(f64::from(v))
     }
 }
 
@@ -193,15 +223,17 @@ impl CrypTensor {
         }
     }
 
-    /// Reveals and decodes to `f64`.
+    /// Reveals and decodes to `f64`, keeping the shape (`x.get_plain_text()` in CrypTen).
+    /// The result reads as its row-major values (`v[0]`, `v.iter()`) and converts to
+    /// `ndarray` ([`FloatTensor::to_ndarray`]).
     ///
     /// # Errors
     /// As [`CrypTensor::reveal`].
     ///
     /// # Security
     /// As [`CrypTensor::reveal`].
-    pub fn reveal_f64(&self) -> Result<Vec<f64>> {
-        Ok(self.reveal()?.to_f64())
+    pub fn reveal_f64(&self) -> Result<FloatTensor> {
+        Ok(FloatTensor::from_ring(&self.reveal()?))
     }
 
     /// Reveals the value to party `to` only: `Some(value)` there, `None` at the others.
@@ -221,20 +253,45 @@ impl CrypTensor {
         }
     }
 
+    /// `self` and `rhs` ready for a binary op: a number becomes a public tensor at this
+    /// tensor's scale. An integer tensor (scale 0) meeting a fraction is first promoted,
+    /// exactly and locally, to the session's scale, so that `mask.gt(0.5)` compares with 0.5
+    /// and not with its rounding to an integer.
+    pub(crate) fn operands<'s, 'a>(
+        &'s self,
+        rhs: Operand<'a>,
+    ) -> Result<(Cow<'s, CrypTensor>, Cow<'a, CrypTensor>)> {
+        match rhs {
+            Operand::Tensor(t) => Ok((Cow::Borrowed(self), Cow::Borrowed(t))),
+            Operand::Scalar(v) => {
+                let lhs = if self.frac_bits() == 0 && v.fract() != 0.0 {
+                    Cow::Owned(self.mul_f64(1.0)?)
+                } else {
+                    Cow::Borrowed(self)
+                };
+                let f = lhs.frac_bits();
+                let c = RingTensor::scalar_raw(tensor::fixed::encode(v, f)?, f);
+                Ok((lhs, Cow::Owned(CrypTensor::Public(c))))
+            }
+        }
+    }
+
     /// Elementwise sum (broadcasting).
     ///
     /// # Errors
     /// Shapes that do not broadcast, different scales, or operands of different sessions.
-    pub fn add(&self, rhs: &CrypTensor) -> Result<CrypTensor> {
-        self.add_sub(rhs, false)
+    pub fn add<'a>(&self, rhs: impl Into<Operand<'a>>) -> Result<CrypTensor> {
+        let (a, b) = self.operands(rhs.into())?;
+        a.add_sub(&b, false)
     }
 
     /// Elementwise difference (broadcasting).
     ///
     /// # Errors
     /// As [`CrypTensor::add`].
-    pub fn sub(&self, rhs: &CrypTensor) -> Result<CrypTensor> {
-        self.add_sub(rhs, true)
+    pub fn sub<'a>(&self, rhs: impl Into<Operand<'a>>) -> Result<CrypTensor> {
+        let (a, b) = self.operands(rhs.into())?;
+        a.add_sub(&b, true)
     }
 
     fn add_sub(&self, rhs: &CrypTensor, minus: bool) -> Result<CrypTensor> {
@@ -345,8 +402,11 @@ impl CrypTensor {
     /// Reveals nothing. One Beaver round of `8(|x|+|y|)` bytes per peer, then the exact
     /// dealer truncation: one more round of `8|z|` bytes per peer (none with the opt-in
     /// `TruncMode::LocalProbabilistic` at 2 parties).
-    pub fn mul(&self, rhs: &CrypTensor) -> Result<CrypTensor> {
-        self.product(rhs, "mul", |a, b| a.mul_raw(b), beaver::mul)
+    pub fn mul<'a>(&self, rhs: impl Into<Operand<'a>>) -> Result<CrypTensor> {
+        match rhs.into() {
+            Operand::Scalar(v) => self.mul_f64(v),
+            Operand::Tensor(t) => self.product(t, "mul", |a, b| a.mul_raw(b), beaver::mul),
+        }
     }
 
     /// Fixed-point matrix product with PyTorch `matmul` shape rules.
@@ -458,12 +518,33 @@ impl CrypTensor {
         })
     }
 
-    /// Sum over `dims` (all if empty). Local.
+    /// Sum over `dims` (negative dims count from the back; all if empty). Local.
     ///
     /// # Errors
     /// Invalid dimensions.
-    pub fn sum(&self, dims: &[usize], keepdim: bool) -> Result<CrypTensor> {
+    pub fn sum(&self, dims: &(impl Dims + ?Sized), keepdim: bool) -> Result<CrypTensor> {
+        let dims = &dims.resolve_all(self.shape().len(), "sum")?;
         self.map_linear(|t| t.sum(dims, keepdim))
+    }
+
+    /// The sum of every element (PyTorch's `x.sum()`; Rust has no overloading by argument
+    /// count), shape `[]`. Local.
+    ///
+    /// # Errors
+    /// Never in practice; fallible as [`CrypTensor::sum`].
+    pub fn sum_all(&self) -> Result<CrypTensor> {
+        self.sum(&[], false)
+    }
+
+    /// The mean of every element (PyTorch's `x.mean()`), shape `[]`.
+    ///
+    /// # Errors
+    /// As [`CrypTensor::mean`].
+    ///
+    /// # Security
+    /// As [`CrypTensor::mean`].
+    pub fn mean_all(&self) -> Result<CrypTensor> {
+        self.mean(&[], false)
     }
 
     /// Mean over `dims` (all if empty): a local sum, then a private division by the count.
@@ -473,7 +554,8 @@ impl CrypTensor {
     ///
     /// # Security
     /// Reveals nothing; costs one [`CrypTensor::div_int`].
-    pub fn mean(&self, dims: &[usize], keepdim: bool) -> Result<CrypTensor> {
+    pub fn mean(&self, dims: &(impl Dims + ?Sized), keepdim: bool) -> Result<CrypTensor> {
+        let dims = &dims.resolve_all(self.shape().len(), "mean")?;
         let count = match self {
             CrypTensor::Public(t) => t.reduced_count(dims)?,
             CrypTensor::Private(s) => s.share.ring().reduced_count(dims)?,
@@ -510,7 +592,9 @@ impl CrypTensor {
     ///
     /// # Errors
     /// Dimensions out of range.
-    pub fn transpose(&self, d0: usize, d1: usize) -> Result<CrypTensor> {
+    pub fn transpose(&self, d0: impl Dim, d1: impl Dim) -> Result<CrypTensor> {
+        let d0 = d0.resolve(self.shape().len(), "transpose")?;
+        let d1 = d1.resolve(self.shape().len(), "transpose")?;
         self.map_linear(|t| t.transpose(d0, d1))
     }
 
@@ -534,7 +618,8 @@ impl CrypTensor {
     ///
     /// # Errors
     /// Out of range or not of size 1.
-    pub fn squeeze(&self, dim: usize) -> Result<CrypTensor> {
+    pub fn squeeze(&self, dim: impl Dim) -> Result<CrypTensor> {
+        let dim = dim.resolve(self.shape().len(), "squeeze")?;
         self.map_linear(|t| t.squeeze(dim))
     }
 
@@ -542,7 +627,8 @@ impl CrypTensor {
     ///
     /// # Errors
     /// `dim > rank`.
-    pub fn unsqueeze(&self, dim: usize) -> Result<CrypTensor> {
+    pub fn unsqueeze(&self, dim: impl Dim) -> Result<CrypTensor> {
+        let dim = dim.resolve(self.shape().len() + 1, "unsqueeze")?;
         self.map_linear(|t| t.unsqueeze(dim))
     }
 
@@ -558,7 +644,8 @@ impl CrypTensor {
     ///
     /// # Errors
     /// Out of range.
-    pub fn narrow(&self, dim: usize, start: usize, len: usize) -> Result<CrypTensor> {
+    pub fn narrow(&self, dim: impl Dim, start: usize, len: usize) -> Result<CrypTensor> {
+        let dim = dim.resolve(self.shape().len(), "narrow")?;
         self.map_linear(|t| t.narrow(dim, start, len))
     }
 
@@ -574,7 +661,8 @@ impl CrypTensor {
     ///
     /// # Errors
     /// Out of range.
-    pub fn index_select(&self, dim: usize, indices: &[usize]) -> Result<CrypTensor> {
+    pub fn index_select(&self, dim: impl Dim, indices: &[usize]) -> Result<CrypTensor> {
+        let dim = dim.resolve(self.shape().len(), "index_select")?;
         self.map_linear(|t| t.index_select(dim, indices))
     }
 
@@ -582,7 +670,8 @@ impl CrypTensor {
     ///
     /// # Errors
     /// Out of range.
-    pub fn flip(&self, dims: &[usize]) -> Result<CrypTensor> {
+    pub fn flip(&self, dims: &(impl Dims + ?Sized)) -> Result<CrypTensor> {
+        let dims = &dims.resolve_all(self.shape().len(), "flip")?;
         self.map_linear(|t| t.flip(dims))
     }
 
@@ -600,7 +689,9 @@ impl CrypTensor {
     ///
     /// # Errors
     /// Shapes or scales that do not fit, or mixed sessions.
-    pub fn concat(tensors: &[&CrypTensor], dim: usize) -> Result<CrypTensor> {
+    pub fn concat(tensors: &[&CrypTensor], dim: impl Dim) -> Result<CrypTensor> {
+        let rank = tensors.first().map_or(0, |t| t.shape().len());
+        let dim = dim.resolve(rank, "concat")?;
         Self::join(tensors, |ts| RingTensor::concat(ts, dim))
     }
 
@@ -608,7 +699,9 @@ impl CrypTensor {
     ///
     /// # Errors
     /// As [`CrypTensor::concat`].
-    pub fn stack(tensors: &[&CrypTensor], dim: usize) -> Result<CrypTensor> {
+    pub fn stack(tensors: &[&CrypTensor], dim: impl Dim) -> Result<CrypTensor> {
+        let rank = tensors.first().map_or(0, |t| t.shape().len());
+        let dim = dim.resolve(rank + 1, "stack")?;
         Self::join(tensors, |ts| RingTensor::stack(ts, dim))
     }
 

@@ -51,8 +51,8 @@ mod sharing;
 
 pub use bintensor::BinaryTensor;
 pub use comm::{Comm, CommStats, CountingComm, EmulatedComm, LinkProfile, LocalComm};
-pub use cryptensor::CrypTensor;
 pub use cryptensor::Shared;
+pub use cryptensor::{CrypTensor, Operand};
 pub use error::{Error, Result};
 pub use local::{run_local, run_local_over, run_parties};
 pub use prg::{AesPrg, Seed};

@@ -348,6 +348,7 @@ fn eval(xs: &[f64], op: Op<'_>) -> Vec<f64> {
     mpc::run_local(2, common::cfg(21), |s| op(&s.share(&t, 0)?)?.reveal_f64())
         .unwrap()
         .remove(0)
+        .into_vec()
 }
 
 #[test]

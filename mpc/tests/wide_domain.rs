@@ -49,7 +49,7 @@ fn run(
         op(&x)?.reveal_f64()
     })
     .unwrap();
-    out[0].clone()
+    out[0].to_f64()
 }
 
 /// Checks every output against `want` within `rel·|want| + abs`; reports the worst.

@@ -14,7 +14,7 @@ use nn::{
     Linear, LogSoftmax, MSELoss, MaxPool2d, Module, NLLLoss, ReLU, Residual, Sequential, SiLU,
     Sigmoid, Softmax, Softplus, Tanh, one_hot,
 };
-use tensor::{Conv2dParams, Pool2dParams, RingTensor, TensorExt, TensorOps};
+use tensor::{Conv2dParams, Pool2dParams, RingTensor, TensorOps};
 
 const F: u32 = 20;
 const H: f64 = 1.0 / 128.0;

@@ -11,7 +11,7 @@
 
 use autograd::Var;
 use nn::{Adam, Sgd};
-use tensor::{RingTensor, TensorExt};
+use tensor::RingTensor;
 
 const TOL: f64 = 5e-4;
 

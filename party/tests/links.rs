@@ -456,6 +456,7 @@ fn the_dealer_serves_a_session_once() {
                             .map_err(|e| e.to_string())?;
                         x.mul(&y)
                             .and_then(|z| z.reveal_f64())
+                            .map(tensor::FloatTensor::into_vec)
                             .map_err(|e| e.to_string())
                     }) as Box<dyn FnOnce() -> Result<Vec<f64>, String> + Send>
                 })

@@ -40,6 +40,18 @@ pub enum Error {
         /// The tensor's rank.
         rank: usize,
     },
+    /// A signed dimension index (negative: from the back) is out of range for the rank.
+    #[error(
+        "{op}: dimension {dim} is out of range for a tensor of rank {rank} (valid: -{rank}..{rank})"
+    )]
+    DimOutOfRange {
+        /// The operation that failed.
+        op: &'static str,
+        /// The dimension asked for.
+        dim: i64,
+        /// The tensor's rank.
+        rank: usize,
+    },
     /// The data length does not match the product of the shape.
     #[error("{op}: shape {shape:?} needs {expected} elements but {got} were given")]
     ElementCount {

@@ -44,6 +44,56 @@ pub struct FloatTensor {
     data: ArrayD<f64>,
 }
 
+/// A tensor reads as its elements in row-major order (`t[0]`, `t.iter()`, `t.len()`), as the
+/// flat `Vec<f64>` it replaces where values are revealed; [`FloatTensor::shape`] keeps the
+/// shape.
+impl std::ops::Deref for FloatTensor {
+    type Target = [f64];
+    fn deref(&self) -> &[f64] {
+        self.as_slice()
+    }
+}
+
+impl<'a> IntoIterator for &'a FloatTensor {
+    type Item = &'a f64;
+    type IntoIter = std::slice::Iter<'a, f64>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl From<FloatTensor> for ArrayD<f64> {
+    fn from(t: FloatTensor) -> Self {
+        t.into_ndarray()
+    }
+}
+
+impl From<ArrayD<f64>> for FloatTensor {
+    fn from(a: ArrayD<f64>) -> Self {
+        // the standard-layout invariant: a transposed or sliced view is copied into it
+        let shape = a.shape().to_vec();
+        let data = if a.is_standard_layout() {
+            a
+        } else {
+            ArrayD::from_shape_vec(IxDyn(&shape), a.iter().copied().collect())
+                .expect("the element count matches the shape")
+        };
+        Self { data }
+    }
+}
+
+impl PartialEq<[f64]> for FloatTensor {
+    fn eq(&self, other: &[f64]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl PartialEq<Vec<f64>> for FloatTensor {
+    fn eq(&self, other: &Vec<f64>) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
 impl fmt::Debug for FloatTensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FloatTensor")
@@ -136,6 +186,27 @@ impl FloatTensor {
     /// The elements in row-major order, copied.
     pub fn to_f64(&self) -> Vec<f64> {
         self.as_slice().to_vec()
+    }
+
+    /// The elements in row-major order, without a copy.
+    pub fn into_vec(self) -> Vec<f64> {
+        let n = self.numel();
+        match self.data.into_raw_vec_and_offset() {
+            (v, Some(0)) if v.len() == n => v,
+            (v, Some(at)) => v[at..at + n].to_vec(),
+            (v, None) => v, // no elements
+        }
+    }
+
+    /// A copy as an `ndarray` array of the same shape (the `ndarray` that `tensor::ndarray`
+    /// re-exports).
+    pub fn to_ndarray(&self) -> ArrayD<f64> {
+        self.data.clone()
+    }
+
+    /// The tensor as an `ndarray` array of the same shape, without a copy.
+    pub fn into_ndarray(self) -> ArrayD<f64> {
+        self.data
     }
 
     /// Applies `f` to every element.

@@ -26,6 +26,7 @@
 
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod dim;
 pub mod error;
 pub mod fixed;
 pub mod float;
@@ -40,9 +41,12 @@ pub mod storage;
 pub mod window;
 mod word_kernels;
 
+pub use dim::{Dim, Dims};
 pub use error::{Error, Result};
 pub use fixed::{DEFAULT_FRAC_BITS, FixedPoint};
 pub use float::FloatTensor;
+/// The `ndarray` crate that [`FloatTensor::to_ndarray`] returns arrays of.
+pub use ndarray;
 pub use op::{BinaryOp, Domain, LaneOp, ReduceOp, UnaryOp};
 pub use ops::{TensorExt, TensorOps};
 pub use ring::{Conv2dParams, Pool2dParams, RingTensor, set_thread_budget};

@@ -52,13 +52,13 @@ impl Domain {
 pub enum UnaryOp {
     /// `e^x`. Private: accurate on `[-16, 8]` (see `mpc::approx`; clamp very negative inputs).
     Exp,
-    /// Natural logarithm, `x > 0`. Private: `[0.01, 100]`.
+    /// Natural logarithm, `x > 0`. Private: every positive input the format represents.
     Log,
-    /// `1/x`, `x ≠ 0` in plaintext. Private: positive `x` in `[0.01, 100]`.
+    /// `1/x`, `x ≠ 0`. Private: every nonzero input, either sign.
     Reciprocal,
-    /// `√x`, `x ≥ 0`. Private: `[0, 100]`.
+    /// `√x`, `x ≥ 0`. Private: every non-negative input.
     Sqrt,
-    /// `1/√x`, `x > 0`. Private: `[0.01, 100]`.
+    /// `1/√x`, `x > 0`. Private: every positive input.
     InvSqrt,
     /// The logistic function `1/(1 + e^{-x})`. Private: every input.
     Sigmoid,

@@ -1,7 +1,9 @@
 //! Functions that need comparisons: `sigmoid`, `tanh`, `softmax`, `log_softmax`, `gelu`, the
 //! signed reciprocal and private division. The comparisons come from [`crate::compare`].
 
-use crate::cryptensor::CrypTensor;
+use tensor::Dim;
+
+use crate::cryptensor::{CrypTensor, Operand};
 use crate::error::{Error, Result};
 
 use super::{
@@ -114,7 +116,7 @@ impl CrypTensor {
     ///
     /// # Security
     /// Reveals nothing; see [`CrypTensor::softmax_with`] for the cost.
-    pub fn softmax(&self, dim: usize) -> Result<CrypTensor> {
+    pub fn softmax(&self, dim: impl Dim) -> Result<CrypTensor> {
         self.softmax_with(dim, &ApproxConfig::default())
     }
 
@@ -133,7 +135,8 @@ impl CrypTensor {
     /// # Security
     /// Reveals nothing. 2 parties, rows of 10: the maximum (4 comparison levels), one ReLU,
     /// `exp`, an 8-round reciprocal on the row sums, one product.
-    pub fn softmax_with(&self, dim: usize, cfg: &ApproxConfig) -> Result<CrypTensor> {
+    pub fn softmax_with(&self, dim: impl Dim, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        let dim = dim.resolve(self.shape().len(), "softmax")?;
         if let Some(p) = promote(self)? {
             return p.softmax_with(dim, cfg);
         }
@@ -156,7 +159,7 @@ impl CrypTensor {
     ///
     /// # Security
     /// Reveals nothing; see [`CrypTensor::log_softmax_with`] for the cost.
-    pub fn log_softmax(&self, dim: usize) -> Result<CrypTensor> {
+    pub fn log_softmax(&self, dim: impl Dim) -> Result<CrypTensor> {
         self.log_softmax_with(dim, &ApproxConfig::default())
     }
 
@@ -173,7 +176,8 @@ impl CrypTensor {
     ///
     /// # Security
     /// Reveals nothing. The maximum, one ReLU, `exp`, and `log` on the row sums.
-    pub fn log_softmax_with(&self, dim: usize, cfg: &ApproxConfig) -> Result<CrypTensor> {
+    pub fn log_softmax_with(&self, dim: impl Dim, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        let dim = dim.resolve(self.shape().len(), "log_softmax")?;
         if let Some(p) = promote(self)? {
             return p.log_softmax_with(dim, cfg);
         }
@@ -321,8 +325,11 @@ impl CrypTensor {
     ///
     /// # Security
     /// Reveals nothing; see [`CrypTensor::div_with`] for the cost.
-    pub fn div(&self, other: &CrypTensor) -> Result<CrypTensor> {
-        self.div_with(other, &ApproxConfig::default())
+    pub fn div<'a>(&self, other: impl Into<Operand<'a>>) -> Result<CrypTensor> {
+        match other.into() {
+            Operand::Scalar(v) => self.div_f64(v),
+            Operand::Tensor(t) => self.div_with(t, &ApproxConfig::default()),
+        }
     }
 
     /// `self / other`: `self · reciprocal_signed(other)` (broadcasting). The divisor must

@@ -1,5 +1,7 @@
 //! `var`, `std` and `norm` over dimensions.
 
+use tensor::Dims;
+
 use crate::cryptensor::CrypTensor;
 use crate::error::{Error, Result};
 
@@ -20,7 +22,13 @@ impl CrypTensor {
     /// # Security
     /// Reveals nothing. One square round (8 B per element, 2 parties) plus two public
     /// divisions (free for 2 parties).
-    pub fn var(&self, dims: &[usize], correction: u64, keepdim: bool) -> Result<CrypTensor> {
+    pub fn var(
+        &self,
+        dims: &(impl Dims + ?Sized),
+        correction: u64,
+        keepdim: bool,
+    ) -> Result<CrypTensor> {
+        let dims = &dims.resolve_all(self.shape().len(), "var")?;
         if let Some(p) = promote(self)? {
             return p.var(dims, correction, keepdim);
         }
@@ -47,7 +55,12 @@ impl CrypTensor {
     ///
     /// # Security
     /// Reveals nothing; see [`CrypTensor::std_with`] for the cost.
-    pub fn std(&self, dims: &[usize], correction: u64, keepdim: bool) -> Result<CrypTensor> {
+    pub fn std(
+        &self,
+        dims: &(impl Dims + ?Sized),
+        correction: u64,
+        keepdim: bool,
+    ) -> Result<CrypTensor> {
         self.std_with(dims, correction, keepdim, &ApproxConfig::default())
     }
 
@@ -62,7 +75,7 @@ impl CrypTensor {
     /// Reveals nothing; the cost of `var` plus `sqrt` on the reduced tensor.
     pub fn std_with(
         &self,
-        dims: &[usize],
+        dims: &(impl Dims + ?Sized),
         correction: u64,
         keepdim: bool,
         cfg: &ApproxConfig,
@@ -77,7 +90,7 @@ impl CrypTensor {
     ///
     /// # Security
     /// Reveals nothing; see [`CrypTensor::norm_with`] for the cost.
-    pub fn norm(&self, dims: &[usize], keepdim: bool) -> Result<CrypTensor> {
+    pub fn norm(&self, dims: &(impl Dims + ?Sized), keepdim: bool) -> Result<CrypTensor> {
         self.norm_with(dims, keepdim, &ApproxConfig::default())
     }
 
@@ -92,10 +105,11 @@ impl CrypTensor {
     /// Reveals nothing; one square round plus the square root on the reduced tensor.
     pub fn norm_with(
         &self,
-        dims: &[usize],
+        dims: &(impl Dims + ?Sized),
         keepdim: bool,
         cfg: &ApproxConfig,
     ) -> Result<CrypTensor> {
+        let dims = &dims.resolve_all(self.shape().len(), "norm")?;
         self.square()?.sum(dims, keepdim)?.sqrt_with(cfg)
     }
 }

@@ -58,6 +58,17 @@ impl CrypTensor {
         }
     }
 
+    /// [`CrypTensor::unary_fused_with`] with the default [`ApproxConfig`].
+    ///
+    /// # Errors
+    /// As [`CrypTensor::unary_fused_with`].
+    ///
+    /// # Security
+    /// Reveals nothing.
+    pub fn unary_fused(&self, ops: &[UnaryOp]) -> Result<Vec<CrypTensor>> {
+        self.unary_fused_with(ops, &ApproxConfig::default())
+    }
+
     /// Several functions of this tensor evaluated together (see
     /// `tensor::TensorOps::unary_fused`): ReLU and its step share one sign circuit (9 rounds
     /// instead of 16), GELU and its derivative one erf, SiLU and the sigmoid one sigmoid.
