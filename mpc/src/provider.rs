@@ -66,6 +66,15 @@ pub enum TupleRequest {
         /// The public divisor `d` (2^f for fixed-point truncation).
         divisor: u64,
     },
+    /// Truncation tuple for a truncation fused with the square of its result:
+    /// `[r, floor(r / d), msb(r), floor(r / d)², floor(r / d)·msb(r)]` (see
+    /// `protocols::truncate::truncate_and_square`).
+    TruncSquare {
+        /// Shape of the operand.
+        shape: Vec<usize>,
+        /// The public divisor `d`.
+        divisor: u64,
+    },
     /// Binary (XOR-shared) AND triple on packed words: `[a, b, c = a & b]`, all XOR-shared.
     And {
         /// Words per tensor.
@@ -103,7 +112,9 @@ impl TupleRequest {
                 checked(x)?;
                 checked(w)?;
             }
-            TupleRequest::Square { shape } | TupleRequest::Trunc { shape, .. } => {
+            TupleRequest::Square { shape }
+            | TupleRequest::Trunc { shape, .. }
+            | TupleRequest::TruncSquare { shape, .. } => {
                 checked(shape)?;
             }
             TupleRequest::And { words: n }
@@ -126,18 +137,22 @@ impl TupleRequest {
                 vec![(x.clone(), false), (w.clone(), false), (c, true)]
             }
             TupleRequest::Square { shape } => vec![(shape.clone(), false), (shape.clone(), true)],
-            TupleRequest::Trunc { shape, divisor } => {
+            TupleRequest::Trunc { shape, divisor }
+            | TupleRequest::TruncSquare { shape, divisor } => {
                 if *divisor == 0 {
                     return Err(Error::InvalidArgument {
                         op: "tuple request",
                         reason: "truncation divisor must be positive".into(),
                     });
                 }
-                vec![
-                    (shape.clone(), false),
-                    (shape.clone(), true),
-                    (shape.clone(), true),
-                ]
+                let correlated = if matches!(self, TupleRequest::Trunc { .. }) {
+                    2
+                } else {
+                    4
+                };
+                let mut slots = vec![(shape.clone(), false)];
+                slots.extend(std::iter::repeat_n((shape.clone(), true), correlated));
+                slots
             }
             TupleRequest::And { words } => vec![
                 (vec![*words], false),
@@ -169,7 +184,9 @@ impl TupleRequest {
     fn is_elementwise(&self) -> bool {
         match self {
             TupleRequest::Mul { a, b } => a == b,
-            TupleRequest::Square { .. } | TupleRequest::Trunc { .. } => true,
+            TupleRequest::Square { .. }
+            | TupleRequest::Trunc { .. }
+            | TupleRequest::TruncSquare { .. } => true,
             _ => false,
         }
     }
@@ -183,6 +200,11 @@ impl TupleRequest {
             TupleRequest::Square { .. } => vec![free[0].mul_raw(&free[0])?],
             TupleRequest::Trunc { divisor, .. } => {
                 vec![free[0].map(|r| r / divisor), free[0].map(|r| r >> 63)]
+            }
+            TupleRequest::TruncSquare { divisor, .. } => {
+                let (rd, m) = (free[0].map(|r| r / divisor), free[0].map(|r| r >> 63));
+                let (rd2, rdm) = (rd.mul_raw(&rd)?, rd.mul_raw(&m)?);
+                vec![rd, m, rd2, rdm]
             }
             TupleRequest::And { .. } => {
                 vec![free[0].and_local(&free[1])?]
@@ -463,6 +485,24 @@ impl DealerCore {
                         *m = r >> 63;
                     }
                 }
+                TupleRequest::TruncSquare { divisor, .. } => {
+                    let (div, rest) = out[1..].split_at_mut(1);
+                    let (msb, rest) = rest.split_at_mut(1);
+                    let (sq, prod) = rest.split_at_mut(1);
+                    let r = &sums[0][..m];
+                    let outs = div[0][start..start + m]
+                        .iter_mut()
+                        .zip(&mut msb[0][start..start + m])
+                        .zip(
+                            sq[0][start..start + m]
+                                .iter_mut()
+                                .zip(&mut prod[0][start..start + m]),
+                        );
+                    for (((q, b), (q2, qb)), r) in outs.zip(r) {
+                        (*q, *b) = (r / divisor, r >> 63);
+                        (*q2, *qb) = (q.wrapping_mul(*q), q.wrapping_mul(*b));
+                    }
+                }
                 _ => unreachable!("only elementwise requests take this path"),
             }
             for s in n_free..slots.len() {
@@ -622,6 +662,10 @@ mod tests {
                     shape: vec![9],
                     divisor: 1 << 16,
                 },
+                TupleRequest::TruncSquare {
+                    shape: vec![9],
+                    divisor: 1 << 16,
+                },
             ];
             for req in &reqs {
                 let shares: Vec<_> = clients.iter_mut().map(|c| c.fetch(req).unwrap()).collect();
@@ -635,6 +679,13 @@ mod tests {
                     TupleRequest::Trunc { .. } => {
                         assert_eq!(b, a.map(|r| r >> 16));
                         assert_eq!(sum(&shares, 2), a.map(|r| r >> 63));
+                    }
+                    TupleRequest::TruncSquare { .. } => {
+                        let (q, m) = (a.map(|r| r >> 16), a.map(|r| r >> 63));
+                        assert_eq!(b, q);
+                        assert_eq!(sum(&shares, 2), m);
+                        assert_eq!(sum(&shares, 3), q.mul_raw(&q).unwrap());
+                        assert_eq!(sum(&shares, 4), q.mul_raw(&m).unwrap());
                     }
                     _ => unreachable!(),
                 }
@@ -653,6 +704,10 @@ mod tests {
             },
             TupleRequest::Square { shape: vec![20001] },
             TupleRequest::Trunc {
+                shape: vec![20001],
+                divisor: 1000,
+            },
+            TupleRequest::TruncSquare {
                 shape: vec![20001],
                 divisor: 1000,
             },
@@ -679,6 +734,13 @@ mod tests {
                 TupleRequest::Trunc { .. } => {
                     assert_eq!(total(1), r.map(|v| v / 1000));
                     assert_eq!(total(2), r.map(|v| v >> 63));
+                }
+                TupleRequest::TruncSquare { .. } => {
+                    let (q, m) = (r.map(|v| v / 1000), r.map(|v| v >> 63));
+                    assert_eq!(total(1), q);
+                    assert_eq!(total(2), m);
+                    assert_eq!(total(3), q.mul_raw(&q).unwrap());
+                    assert_eq!(total(4), q.mul_raw(&m).unwrap());
                 }
                 _ => unreachable!(),
             }

@@ -216,6 +216,21 @@ fn exact_products_add_one_truncation_round() {
         2,
         "3-party square",
     );
+    // a truncation fused with the square of its result: one opening of x + r to each peer
+    for n in [2, 3] {
+        each(
+            &cost(n, std::slice::from_ref(&a), |s, x| {
+                let CrypTensor::Private(sh) = &x[0] else {
+                    unreachable!("a shared input")
+                };
+                mpc::protocols::truncate::truncate_and_square(s, sh.share(), 1 << 16).map(drop)
+            }),
+            8_000 * (n as u64 - 1),
+            n as u64 - 1,
+            1,
+            "truncate_and_square",
+        );
+    }
     let (p, q) = (fixed(5, &[30, 20], 1 << 20), fixed(6, &[20, 7], 1 << 20));
     each(
         &cost(n, &[p, q], |_, x| x[0].matmul(&x[1]).map(drop)),

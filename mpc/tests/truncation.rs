@@ -187,3 +187,42 @@ fn default_truncation_is_unbiased() {
         assert!(mean.abs() < 0.01, "{n} parties: biased by {mean} ULP");
     }
 }
+
+/// The fused truncate-then-square returns the dealer truncation (`floor(x/2^16)` or one more)
+/// and its exact ring square, for every input in range and any party count.
+#[test]
+fn truncate_and_square_is_the_truncation_and_its_exact_square() {
+    let mut xs = spread(31, 20_000, 61);
+    let edge = (1i64 << 62) - (1 << 16) - 1;
+    xs.extend([edge, -edge, 0, -1, 1, (1 << 16) - 1, -(1 << 16)]);
+    // labelled at 16 bits: the protocol keeps the label (t at 16, t² at 32); callers relabel
+    let x = RingTensor::from_raw(&[xs.len()], xs.iter().map(|&v| v as u64).collect(), 16).unwrap();
+    for n in [2, 3, 5] {
+        let out = run_local(n, cfg_trunc(40 + n as u64, TruncMode::Dealer), |s| {
+            let shared = share(&s, 0, &x);
+            let mpc::CrypTensor::Private(sh) = &shared else {
+                unreachable!("shared from a party")
+            };
+            let (t, t2) = mpc::protocols::truncate::truncate_and_square(&s, sh.share(), 1 << 16)?;
+            let t = mpc::CrypTensor::Private(mpc::Shared::new(t, s.clone()));
+            let t2 = mpc::CrypTensor::Private(mpc::Shared::new(t2, s.clone()));
+            Ok((t.reveal()?, t2.reveal()?))
+        })
+        .unwrap()
+        .remove(0);
+        let (t, t2) = out;
+        assert_eq!((t.frac_bits(), t2.frac_bits()), (16, 32), "n={n}: labels");
+        for (i, ((&tv, &sq), &v)) in t.as_slice().iter().zip(t2.as_slice()).zip(&xs).enumerate() {
+            let d = (tv as i64).wrapping_sub(v >> 16);
+            assert!(
+                (0..=1).contains(&d),
+                "n={n}, element {i}: truncation off by {d}"
+            );
+            assert_eq!(
+                sq,
+                tv.wrapping_mul(tv),
+                "n={n}, element {i}: not the square"
+            );
+        }
+    }
+}

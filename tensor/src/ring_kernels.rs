@@ -299,6 +299,88 @@ impl RingTensor {
         Ok(())
     }
 
+    /// The fused truncate-then-square's local step (see `mpc::protocols::truncate`): with
+    /// the opened `c = x + r + offset` as in [`RingTensor::dealer_trunc_combine`], the
+    /// truncation is `t = p + s` with the public `p = c / d - offset / d` and this party's
+    /// linear `s = m·q·u - r_div` (`u = [c < 2^63]`, public). Then
+    /// `t² = p² + 2p·s + s²` and, as `u² = u` and `m² = m`,
+    /// `s² = r_div² - 2q·u·(r_div·m) + q²·u·m`: with this party's shares `r_div_sq` of
+    /// `r_div²` and `r_div_msb` of `r_div·m` from the dealer, its shares of `t` and `t²` are
+    /// local. Returns `(t, t²)` shares, raw (the caller sets the scales).
+    ///
+    /// # Errors
+    /// Operands of different shapes, `opened` of another length, or `d = 0`.
+    #[allow(clippy::too_many_arguments)] // the protocol's operands, named as in its doc
+    pub fn dealer_trunc_square_combine(
+        &self,
+        r: &RingTensor,
+        r_div: &RingTensor,
+        r_msb: &RingTensor,
+        r_div_sq: &RingTensor,
+        r_div_msb: &RingTensor,
+        opened: &[u64],
+        d: u64,
+        offset: u64,
+        lead: bool,
+    ) -> Result<(RingTensor, RingTensor)> {
+        if d == 0 {
+            return Err(crate::error::invalid(
+                "dealer_trunc_square_combine",
+                "divisor 0",
+            ));
+        }
+        for t in [r, r_div, r_msb, r_div_sq, r_div_msb] {
+            same_shape("dealer_trunc_square_combine", self, t)?;
+        }
+        lengths(
+            "dealer_trunc_square_combine",
+            self.shape(),
+            self.numel(),
+            opened.len(),
+        )?;
+        let first = u64::from(lead);
+        let q = ((1u128 << 64) / u128::from(d)) as u64;
+        let (q2, base) = (q.wrapping_mul(q), offset / d);
+        let shift = d.is_power_of_two().then(|| d.trailing_zeros());
+        let mut t = self.clone();
+        let mut t2 = self.clone();
+        match self.storage() {
+            Storage::Cpu(_) => {
+                let rows = self
+                    .as_slice()
+                    .iter()
+                    .zip(r.as_slice())
+                    .zip(r_div.as_slice())
+                    .zip(r_msb.as_slice())
+                    .zip(r_div_sq.as_slice().iter().zip(r_div_msb.as_slice()))
+                    .zip(opened);
+                let outs = t.as_mut_slice().iter_mut().zip(t2.as_mut_slice());
+                for ((t, t2), (((((x, r), rd), m), (rd2, rdm)), o)) in outs.zip(rows) {
+                    let c = x
+                        .wrapping_add(*r)
+                        .wrapping_add(first.wrapping_mul(offset))
+                        .wrapping_add(*o);
+                    let c_div = match shift {
+                        Some(s) => c >> s,
+                        None => c / d,
+                    };
+                    let u = 1 - (c >> 63);
+                    let p = c_div.wrapping_sub(base);
+                    let s = u.wrapping_mul(q).wrapping_mul(*m).wrapping_sub(*rd);
+                    *t = s.wrapping_add(first.wrapping_mul(p));
+                    let ss = rd2
+                        .wrapping_sub(u.wrapping_mul(q).wrapping_mul(2).wrapping_mul(*rdm))
+                        .wrapping_add(u.wrapping_mul(q2).wrapping_mul(*m));
+                    *t2 = first
+                        .wrapping_mul(p.wrapping_mul(p))
+                        .wrapping_add(p.wrapping_mul(2).wrapping_mul(s))
+                        .wrapping_add(ss);
+                }
+            }
+        }
+        Ok((t, t2))
+    }
+
     /// Subtracts `words` elementwise (an input's owner removing its peers' PRG masks).
     ///
     /// # Errors

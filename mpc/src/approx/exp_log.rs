@@ -1,7 +1,9 @@
 //! `exp` (extended-precision repeated squaring) and `log` (Householder iterations on `exp`).
 
-use crate::cryptensor::CrypTensor;
+use crate::cryptensor::{CrypTensor, Shared};
 use crate::error::Result;
+use crate::protocols::{beaver, truncate};
+use crate::share::Share;
 
 use super::{ApproxConfig, add_f64, lin_comb, mul_many, promote, relabel, rsub_f64, square_many};
 
@@ -14,6 +16,12 @@ use super::{ApproxConfig, add_f64, lin_comb, mul_many, promote, relabel, rsub_f6
 /// about one ULP at `frac` bits, so the result carries about `k` ULP of relative error
 /// instead of the `2^k` ULP of squaring at a fixed scale.
 pub(crate) fn pow2k_minus_one(u: &CrypTensor, frac: u32, k: u32) -> Result<CrypTensor> {
+    if let CrypTensor::Private(sh) = u
+        && k > 0
+        && !sh.session.uses_local_trunc()
+    {
+        return fused_pow2k_minus_one(sh, frac, k);
+    }
     let mut u = u.clone();
     for j in 0..k {
         let s = frac + k - j;
@@ -21,6 +29,33 @@ pub(crate) fn pow2k_minus_one(u: &CrypTensor, frac: u32, k: u32) -> Result<CrypT
         u = relabel(&u, s - 1).add(&sq)?;
     }
     Ok(u)
+}
+
+/// [`pow2k_minus_one`] on shares with each step's truncation folded into the next step's
+/// square: with `U` the raw value at scale `s`, step `j` is `U' = U + floor(U²/2^(s+1))`,
+/// which is `trunc(V)` for the untruncated `V = U·2^(s+1) + U²` (the shifted term is a
+/// multiple of the divisor, so it passes through the truncation exactly).
+/// [`truncate::truncate_and_square`] turns `V` into `U'` and `U'²` in one round, so `k`
+/// steps take one Beaver square, `k - 1` fused rounds and one last truncation: `k + 1`
+/// rounds instead of `2k`, with `8|u|` bytes per peer each.
+fn fused_pow2k_minus_one(sh: &Shared, frac: u32, k: u32) -> Result<CrypTensor> {
+    let session = &sh.session;
+    let raw = |t: &tensor::RingTensor| t.clone().with_frac_bits(0);
+    // V = U·2^(s+1) + U², raw
+    let next = |u: &tensor::RingTensor, u2: &tensor::RingTensor, s: u32| -> Result<Share> {
+        Ok(Share::new(raw(u).map(|v| v << (s + 1)).add(&raw(u2))?))
+    };
+    let mut s = frac + k;
+    let u = sh.share.ring();
+    let u2 = beaver::square(session, &sh.share)?;
+    let mut v = next(u, u2.ring(), s)?;
+    for _ in 1..k {
+        let (t, t2) = truncate::truncate_and_square(session, &v, 1 << (s + 1))?;
+        s -= 1;
+        v = next(t.ring(), t2.ring(), s)?;
+    }
+    let out = truncate::with_dealer(session, v, 1 << (s + 1))?;
+    Ok(sh.with(out.with_frac_bits(s - 1)))
 }
 
 impl CrypTensor {
@@ -51,8 +86,10 @@ impl CrypTensor {
     /// An invalid config, link failures or a failing triple source.
     ///
     /// # Security
-    /// Reveals nothing. 2 parties: `k + 2` rounds and `8k + 24` bytes per element (default:
-    /// 10 rounds, 88 B); 3 parties add the dealer truncations.
+    /// Reveals nothing. With the exact default, `k + 6` rounds at any party count (default 14,
+    /// and 128 bytes per element at 2 parties): the squarings fold each truncation into the
+    /// next square ([`truncate::truncate_and_square`]). With the opt-in 2-party local
+    /// truncation: `k + 2` rounds and `8k + 24` bytes (10 rounds, 88 B).
     pub fn exp_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
         if let Some(p) = promote(self)? {
             return p.exp_with(cfg);
