@@ -189,3 +189,67 @@ fn private_classifier_training_with_private_labels_follows_plaintext() {
         }
     }
 }
+
+/// An SGD step scales every parameter's gradient in one product with the public learning
+/// rate, so it truncates once for all parameters (one round) instead of once per parameter;
+/// momentum adds one more product (`momentum·b`), again for all at once. The private step
+/// matches the plaintext one within the fixed-point grid.
+#[test]
+fn an_sgd_step_is_one_round_for_all_parameters() {
+    let s0 = setup();
+    for momentum in [0.0, 0.9] {
+        // plaintext reference: two steps with the same gradients
+        let mut plain: Vec<Var<RingTensor>> = s0.params.iter().cloned().map(Var::leaf).collect();
+        let mut opt = Sgd::new(0.1).with_momentum(momentum);
+        for _ in 0..2 {
+            let loss = plain.iter().fold(None, |acc: Option<Var<RingTensor>>, p| {
+                let sq = p.mul(p).unwrap().sum_all().unwrap();
+                Some(match acc {
+                    None => sq,
+                    Some(a) => a.add(&sq).unwrap(),
+                })
+            });
+            loss.unwrap().backward().unwrap();
+            opt.step(&mut plain.iter_mut().collect::<Vec<_>>()).unwrap();
+        }
+        let params = s0.params.clone();
+        let out = run_local(2, SessionConfig::default(), move |s| {
+            let mut ps: Vec<Var<CrypTensor>> = params
+                .iter()
+                .map(|p| Ok(Var::leaf(s.share(p, 0)?)))
+                .collect::<umbra::mpc::Result<_>>()?;
+            let mut opt = Sgd::new(0.1).with_momentum(momentum);
+            let mut rounds = Vec::new();
+            for _ in 0..2 {
+                let mut loss: Option<Var<CrypTensor>> = None;
+                for p in &ps {
+                    let sq = p.mul(p)?.sum_all()?;
+                    loss = Some(match loss {
+                        None => sq,
+                        Some(a) => a.add(&sq)?,
+                    });
+                }
+                loss.expect("parameters").backward()?;
+                let before = s.stats().rounds;
+                opt.step(&mut ps.iter_mut().collect::<Vec<_>>())?;
+                rounds.push(s.stats().rounds - before);
+            }
+            let values = ps
+                .iter()
+                .map(|p| p.value().reveal_f64())
+                .collect::<umbra::mpc::Result<Vec<_>>>()?;
+            Ok((rounds, values))
+        })
+        .unwrap()
+        .remove(0);
+        let (rounds, values) = out;
+        // first step: lr·g (momentum's buffer starts as g); second: momentum·b, then lr·b
+        let want = if momentum == 0.0 { [1, 1] } else { [1, 2] };
+        assert_eq!(rounds, want, "momentum {momentum}: rounds per step");
+        for (i, (got, p)) in values.iter().zip(&plain).enumerate() {
+            for (g, w) in got.iter().zip(p.value().to_f64()) {
+                assert!((g - w).abs() < 1e-3, "momentum {momentum}, parameter {i}: {g} vs {w}");
+            }
+        }
+    }
+}

@@ -107,31 +107,91 @@ impl<T: TensorOps> Sgd<T> {
             ));
         }
         slots(&mut self.buffers, params.len(), "sgd")?;
-        for (p, buf) in params.iter_mut().zip(self.buffers.iter_mut()) {
-            let Some(mut g) = p.grad() else { continue };
-            let value = p.value();
-            if self.weight_decay != 0.0 {
-                g = g.add(&value.mul_scalar(self.weight_decay)?)?;
+        // Every product with a public number below runs once for all parameters
+        // (`scale_all`): one truncation round per kind of product, not one per parameter.
+        let live: Vec<usize> = (0..params.len())
+            .filter(|&i| params[i].grad().is_some())
+            .collect();
+        let values: Vec<T> = live.iter().map(|&i| params[i].value().clone()).collect();
+        let mut grads: Vec<T> = live
+            .iter()
+            .map(|&i| params[i].grad().expect("filtered on the gradient"))
+            .collect();
+        if self.weight_decay != 0.0 {
+            let decay = scale_all(&values.iter().collect::<Vec<_>>(), self.weight_decay)?;
+            for (g, d) in grads.iter_mut().zip(decay) {
+                *g = g.add(&d)?;
             }
-            if self.momentum != 0.0 {
-                let b = match buf.take() {
-                    None => g.clone(),
-                    Some(b) => b
-                        .mul_scalar(self.momentum)?
-                        .add(&g.mul_scalar(1.0 - self.dampening)?)?,
-                };
-                g = if self.nesterov {
-                    g.add(&b.mul_scalar(self.momentum)?)?
-                } else {
-                    b.clone()
-                };
-                *buf = Some(b);
+        }
+        if self.momentum != 0.0 {
+            // b = g on a parameter's first step, else momentum·b + (1 - dampening)·g
+            let old: Vec<(usize, T)> = live
+                .iter()
+                .enumerate()
+                .filter_map(|(j, &i)| self.buffers[i].take().map(|b| (j, b)))
+                .collect();
+            let kept = scale_all(
+                &old.iter().map(|(_, b)| b).collect::<Vec<_>>(),
+                self.momentum,
+            )?;
+            let fresh: Vec<&T> = old.iter().map(|(j, _)| &grads[*j]).collect();
+            let fresh = if self.dampening == 0.0 {
+                fresh.into_iter().cloned().collect()
+            } else {
+                scale_all(&fresh, 1.0 - self.dampening)?
+            };
+            let mut bufs = grads.clone();
+            for (((j, _), k), f) in old.iter().zip(kept).zip(fresh) {
+                bufs[*j] = k.add(&f)?;
             }
-            let next = value.sub(&g.mul_scalar(self.lr)?)?;
-            **p = Var::leaf(next);
+            if self.nesterov {
+                let ahead = scale_all(&bufs.iter().collect::<Vec<_>>(), self.momentum)?;
+                for (g, a) in grads.iter_mut().zip(ahead) {
+                    *g = g.add(&a)?;
+                }
+            } else {
+                grads.clone_from(&bufs);
+            }
+            for (&i, b) in live.iter().zip(bufs) {
+                self.buffers[i] = Some(b);
+            }
+        }
+        let steps = scale_all(&grads.iter().collect::<Vec<_>>(), self.lr)?;
+        for ((&i, v), d) in live.iter().zip(values).zip(steps) {
+            *params[i] = Var::leaf(v.sub(&d)?);
         }
         Ok(())
     }
+}
+
+/// `c·t` for every tensor of `ts`, as one product with a public number: the tensors are laid
+/// end to end, scaled together and cut apart again, so that a private backend truncates them
+/// all in one round instead of one round each. The product is elementwise, so the values are
+/// those of scaling each tensor on its own. Tensors that cannot be laid together (different
+/// fixed-point scales) are scaled one by one; which path runs depends on public shapes and
+/// scales only, so every party takes the same one.
+fn scale_all<T: TensorOps>(ts: &[&T], c: f64) -> Result<Vec<T>, T::Error> {
+    if ts.len() < 2 {
+        return ts.iter().map(|t| t.mul_scalar(c)).collect();
+    }
+    let dims: Vec<Vec<usize>> = ts.iter().map(|t| t.dims()).collect();
+    let flat = ts
+        .iter()
+        .zip(&dims)
+        .map(|(t, d)| t.reshape(&[d.iter().product()]))
+        .collect::<Result<Vec<T>, _>>()?;
+    let Ok(all) = T::concat(&flat.iter().collect::<Vec<_>>(), 0) else {
+        return ts.iter().map(|t| t.mul_scalar(c)).collect();
+    };
+    let all = all.mul_scalar(c)?;
+    let mut at = 0;
+    dims.iter()
+        .map(|d| {
+            let n: usize = d.iter().product();
+            at += n;
+            all.narrow(0, at - n, n)?.reshape(d)
+        })
+        .collect()
 }
 
 /// First moments are kept times this (a power of two: scaling is exact).
