@@ -248,7 +248,10 @@ fn an_sgd_step_is_one_round_for_all_parameters() {
         assert_eq!(rounds, want, "momentum {momentum}: rounds per step");
         for (i, (got, p)) in values.iter().zip(&plain).enumerate() {
             for (g, w) in got.iter().zip(p.value().to_f64()) {
-                assert!((g - w).abs() < 1e-3, "momentum {momentum}, parameter {i}: {g} vs {w}");
+                assert!(
+                    (g - w).abs() < 1e-3,
+                    "momentum {momentum}, parameter {i}: {g} vs {w}"
+                );
             }
         }
     }
