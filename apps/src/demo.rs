@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use autograd::Var;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mpc::{CommStats, Session, SessionConfig, run_local};
+use mpc::{CommStats, CrypTensor, Session, SessionConfig, run_local};
 use nn::{Module, Sgd};
 use tensor::{RingTensor, TensorExt, TensorOps};
 
@@ -188,6 +188,98 @@ where
         tick();
     }
     Ok(total)
+}
+
+/// [`train_epoch`] on shares, then the epoch's mean batch loss revealed (to every party) and
+/// shown on `bar`, which ticks after every step.
+///
+/// # Errors
+/// Shape mismatches; network failures.
+///
+/// # Panics
+/// No batches.
+///
+/// # Security
+/// Reveals the mean loss of the epoch.
+pub fn private_epoch<M: Module<Var<CrypTensor>>>(
+    model: &mut M,
+    opt: &mut Sgd<CrypTensor>,
+    batches: &[Vec<CrypTensor>],
+    loss: impl Fn(&Var<CrypTensor>, &Var<CrypTensor>) -> mpc::Result<Var<CrypTensor>>,
+    bar: &ProgressBar,
+) -> mpc::Result<f64> {
+    let total = train_epoch(model, opt, batches, loss, || bar.inc(1))?;
+    let loss = total.expect("at least one batch").reveal_f64()?[0] / batches.len() as f64;
+    bar.set_message(format!("loss {loss:.4}"));
+    Ok(loss)
+}
+
+/// The per-epoch table of a training demo: the private loss next to the plaintext `f64` and
+/// fixed-point (2^-16) losses of the same training.
+pub fn loss_table(out: &mut String, private: &[f64], float: &[f64], fixed: &[f64]) {
+    let _ = writeln!(
+        out,
+        "epoch   private loss   plaintext loss (f64)   plaintext loss (2^-16)"
+    );
+    for (e, ((p, q), r)) in private.iter().zip(float).zip(fixed).enumerate() {
+        let _ = writeln!(out, "{:>5}   {p:>12.4}   {q:>20.4}   {r:>22.4}", e + 1);
+    }
+}
+
+/// How a plaintext reference run trains ([`train_reference`]).
+pub struct Reference<'a> {
+    /// The learning rate of each epoch, one entry per pass over the training rows.
+    pub lrs: Vec<f64>,
+    /// Rows per SGD step.
+    pub batch_size: usize,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Seed of the (public) batch order.
+    pub seed: u64,
+    /// The shape of one input row as the model takes it (`[64]`, `[1, 28, 28]`).
+    pub row_shape: &'a [usize],
+}
+
+/// The plaintext reference of a classification demo: `model` trained with the same `nn` code
+/// on cross-entropy against one-hot labels, on tensors made by `encode` and read back by
+/// `decode`; per-epoch mean batch loss and test accuracy.
+///
+/// # Errors
+/// Values that `encode` refuses, rows that do not fit `row_shape`.
+pub fn train_reference<T: TensorOps<Error = tensor::Error> + 'static>(
+    model: &nn::Sequential<T>,
+    train: &crate::data::Dataset,
+    test: &crate::data::Dataset,
+    how: &Reference<'_>,
+    encode: impl Fn(&[usize], &[f64]) -> tensor::Result<T>,
+    decode: impl Fn(&T) -> Vec<f64>,
+) -> tensor::Result<(Vec<f64>, f64)> {
+    let mut model = nn::trainable::<T, _>(model);
+    let mut opt = Sgd::new(0.0).with_momentum(how.momentum);
+    let mut rng = nn::init::Rng::new(how.seed);
+    let y = train.one_hot();
+    let shaped = |rows: usize| [&[rows][..], how.row_shape].concat();
+    let mut losses = Vec::new();
+    for &lr in &how.lrs {
+        opt.lr = lr;
+        let batches = plain_batches(
+            &train.features,
+            train.cols,
+            &y,
+            train.classes,
+            how.batch_size,
+            &encode,
+            &mut rng,
+        )?
+        .into_iter()
+        .map(|b| Ok(vec![b[0].reshape(&shaped(b[0].dims()[0]))?, b[1].clone()]))
+        .collect::<tensor::Result<Vec<_>>>()?;
+        let total = train_epoch(&mut model, &mut opt, &batches, nn::cross_entropy, || {})?;
+        losses.push(decode(&total.expect("at least one batch"))[0] / batches.len() as f64);
+    }
+    let xt = encode(&shaped(test.rows()), &test.features)?;
+    let logits = decode(model.forward(&Var::constant(xt))?.value());
+    Ok((losses, digits::accuracy(&logits, &test.labels)))
 }
 
 /// Plaintext batches of `[inputs, targets]` rows, each made a tensor by `encode(shape,

@@ -101,6 +101,18 @@ fn dealer_truncation_is_exact_to_one_ulp_on_every_input_in_range() {
     }
 }
 
+/// `a ∘ b` computed privately with the default configuration at `n` parties (`a` from the
+/// first party, `b` from the last), revealed.
+fn default_products(n: usize, a: &[f64], b: &[f64]) -> tensor::FloatTensor {
+    run_local(n, mpc::SessionConfig::default(), |s| {
+        let x = s.share_f64(&[a.len()], a, 0)?;
+        let y = s.share_f64(&[b.len()], b, n - 1)?;
+        x.mul(&y)?.reveal_f64()
+    })
+    .unwrap()
+    .remove(0)
+}
+
 /// The default configuration truncates exactly at every party count: 10^7 products of values
 /// up to 1000 in magnitude (products up to 2^52 at 32 fractional bits, where the opt-in local
 /// truncation would fail about 2^-12 of the time, some 2,400 elements) are all within the
@@ -126,13 +138,7 @@ fn default_products_have_no_gross_errors() {
             };
             let (a, b) = (values(chunk_seed), values(chunk_seed + 1));
             chunk_seed += 2;
-            let got = run_local(n, mpc::SessionConfig::default(), |s| {
-                let x = s.share_f64(&[len], &a, 0)?;
-                let y = s.share_f64(&[len], &b, n - 1)?;
-                x.mul(&y)?.reveal_f64()
-            })
-            .unwrap()
-            .remove(0);
+            let got = default_products(n, &a, &b);
             // Each encoding is within 2^-17 of its value and the truncation adds below 2^-16.
             outside += got
                 .iter()
@@ -168,13 +174,7 @@ fn default_truncation_is_unbiased() {
     let (ea, eb) = (enc(&a), enc(&b));
     let ulp = 2f64.powi(-16);
     for n in [2, 3] {
-        let got = run_local(n, mpc::SessionConfig::default(), |s| {
-            let x = s.share_f64(&[LEN], &a, 0)?;
-            let y = s.share_f64(&[LEN], &b, n - 1)?;
-            x.mul(&y)?.reveal_f64()
-        })
-        .unwrap()
-        .remove(0);
+        let got = default_products(n, &a, &b);
         let errors: Vec<f64> = got
             .iter()
             .zip(ea.iter().zip(&eb))

@@ -109,14 +109,12 @@ impl<T: TensorOps> Sgd<T> {
         slots(&mut self.buffers, params.len(), "sgd")?;
         // Every product with a public number below runs once for all parameters
         // (`scale_all`): one truncation round per kind of product, not one per parameter.
-        let live: Vec<usize> = (0..params.len())
-            .filter(|&i| params[i].grad().is_some())
-            .collect();
-        let values: Vec<T> = live.iter().map(|&i| params[i].value().clone()).collect();
-        let mut grads: Vec<T> = live
+        let (live, mut grads): (Vec<usize>, Vec<T>) = params
             .iter()
-            .map(|&i| params[i].grad().expect("filtered on the gradient"))
-            .collect();
+            .enumerate()
+            .filter_map(|(i, p)| p.grad().map(|g| (i, g)))
+            .unzip();
+        let values: Vec<T> = live.iter().map(|&i| params[i].value().clone()).collect();
         if self.weight_decay != 0.0 {
             let decay = scale_all(&values.iter().collect::<Vec<_>>(), self.weight_decay)?;
             for (g, d) in grads.iter_mut().zip(decay) {

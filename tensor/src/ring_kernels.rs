@@ -255,23 +255,15 @@ impl RingTensor {
         offset: u64,
         lead: bool,
     ) -> Result<()> {
-        if d == 0 {
-            return Err(crate::error::invalid("dealer_trunc_combine", "divisor 0"));
-        }
-        for t in [r, r_div, r_msb] {
-            same_shape("dealer_trunc_combine", self, t)?;
-        }
-        lengths(
+        let open = TruncOpening::new(
             "dealer_trunc_combine",
-            self.shape(),
-            self.numel(),
-            opened.len(),
+            self,
+            &[r, r_div, r_msb],
+            opened,
+            d,
+            offset,
+            lead,
         )?;
-        let first = u64::from(lead);
-        // floor(2^64 / d) modulo 2^64 (0 for d = 1, which is 2^64 ≡ 0).
-        let q = ((1u128 << 64) / u128::from(d)) as u64;
-        let base = offset / d;
-        let shift = d.is_power_of_two().then(|| d.trailing_zeros());
         match self.storage() {
             Storage::Cpu(_) => {
                 let rows = r
@@ -280,19 +272,9 @@ impl RingTensor {
                     .zip(r_div.as_slice())
                     .zip(r_msb.as_slice())
                     .zip(opened);
-                for (x, (((r, rd), m), p)) in self.as_mut_slice().iter_mut().zip(rows) {
-                    let c = x
-                        .wrapping_add(*r)
-                        .wrapping_add(first.wrapping_mul(offset))
-                        .wrapping_add(*p);
-                    let c_div = match shift {
-                        Some(s) => c >> s,
-                        None => c / d,
-                    };
-                    let wrap = (1 - (c >> 63)).wrapping_mul(q).wrapping_mul(*m);
-                    *x = wrap
-                        .wrapping_sub(*rd)
-                        .wrapping_add(first.wrapping_mul(c_div.wrapping_sub(base)));
+                for (x, (((r, rd), m), o)) in self.as_mut_slice().iter_mut().zip(rows) {
+                    let (p, u) = open.public(*x, *r, *o);
+                    *x = open.share(p, u, *m, *rd);
                 }
             }
         }
@@ -301,8 +283,8 @@ impl RingTensor {
 
     /// The fused truncate-then-square's local step (see `mpc::protocols::truncate`): with
     /// the opened `c = x + r + offset` as in [`RingTensor::dealer_trunc_combine`], the
-    /// truncation is `t = p + s` with the public `p = c / d - offset / d` and this party's
-    /// linear `s = m·q·u - r_div` (`u = [c < 2^63]`, public). Then
+    /// truncation is `t = lead·p + s` with the public `p = c / d - offset / d` and this
+    /// party's linear `s = m·q·u - r_div` (`u = [c < 2^63]`, public). Then
     /// `t² = p² + 2p·s + s²` and, as `u² = u` and `m² = m`,
     /// `s² = r_div² - 2q·u·(r_div·m) + q²·u·m`: with this party's shares `r_div_sq` of
     /// `r_div²` and `r_div_msb` of `r_div·m` from the dealer, its shares of `t` and `t²` are
@@ -323,27 +305,14 @@ impl RingTensor {
         offset: u64,
         lead: bool,
     ) -> Result<(RingTensor, RingTensor)> {
-        if d == 0 {
-            return Err(crate::error::invalid(
-                "dealer_trunc_square_combine",
-                "divisor 0",
-            ));
-        }
-        for t in [r, r_div, r_msb, r_div_sq, r_div_msb] {
-            same_shape("dealer_trunc_square_combine", self, t)?;
-        }
-        lengths(
-            "dealer_trunc_square_combine",
-            self.shape(),
-            self.numel(),
-            opened.len(),
-        )?;
-        let first = u64::from(lead);
-        let q = ((1u128 << 64) / u128::from(d)) as u64;
-        let (q2, base) = (q.wrapping_mul(q), offset / d);
-        let shift = d.is_power_of_two().then(|| d.trailing_zeros());
-        let mut t = self.clone();
-        let mut t2 = self.clone();
+        let masks = [r, r_div, r_msb, r_div_sq, r_div_msb];
+        let op = "dealer_trunc_square_combine";
+        let open = TruncOpening::new(op, self, &masks, opened, d, offset, lead)?;
+        let q2 = open.q.wrapping_mul(open.q);
+        let (mut t, mut t2) = (
+            Vec::with_capacity(self.numel()),
+            Vec::with_capacity(self.numel()),
+        );
         match self.storage() {
             Storage::Cpu(_) => {
                 let rows = self
@@ -354,31 +323,29 @@ impl RingTensor {
                     .zip(r_msb.as_slice())
                     .zip(r_div_sq.as_slice().iter().zip(r_div_msb.as_slice()))
                     .zip(opened);
-                let outs = t.as_mut_slice().iter_mut().zip(t2.as_mut_slice());
-                for ((t, t2), (((((x, r), rd), m), (rd2, rdm)), o)) in outs.zip(rows) {
-                    let c = x
-                        .wrapping_add(*r)
-                        .wrapping_add(first.wrapping_mul(offset))
-                        .wrapping_add(*o);
-                    let c_div = match shift {
-                        Some(s) => c >> s,
-                        None => c / d,
-                    };
-                    let u = 1 - (c >> 63);
-                    let p = c_div.wrapping_sub(base);
-                    let s = u.wrapping_mul(q).wrapping_mul(*m).wrapping_sub(*rd);
-                    *t = s.wrapping_add(first.wrapping_mul(p));
+                for (((((x, r), rd), m), (rd2, rdm)), o) in rows {
+                    let (p, u) = open.public(*x, *r, *o);
+                    let share = open.share(p, u, *m, *rd);
+                    // this party's linear part, without the lead's public term
+                    let s = share.wrapping_sub(open.first.wrapping_mul(p));
+                    t.push(share);
                     let ss = rd2
-                        .wrapping_sub(u.wrapping_mul(q).wrapping_mul(2).wrapping_mul(*rdm))
+                        .wrapping_sub(u.wrapping_mul(open.q).wrapping_mul(2).wrapping_mul(*rdm))
                         .wrapping_add(u.wrapping_mul(q2).wrapping_mul(*m));
-                    *t2 = first
-                        .wrapping_mul(p.wrapping_mul(p))
-                        .wrapping_add(p.wrapping_mul(2).wrapping_mul(s))
-                        .wrapping_add(ss);
+                    t2.push(
+                        open.first
+                            .wrapping_mul(p.wrapping_mul(p))
+                            .wrapping_add(p.wrapping_mul(2).wrapping_mul(s))
+                            .wrapping_add(ss),
+                    );
                 }
             }
         }
-        Ok((t, t2))
+        let f = self.frac_bits();
+        Ok((
+            Self::from_raw(self.shape(), t, f)?,
+            Self::from_raw(self.shape(), t2, f)?,
+        ))
     }
 
     /// Subtracts `words` elementwise (an input's owner removing its peers' PRG masks).
@@ -402,6 +369,72 @@ impl RingTensor {
         match self.storage() {
             Storage::Cpu(_) => fill(self.as_mut_slice()),
         }
+    }
+}
+
+/// The public side of an opened dealer truncation (`mpc::protocols::truncate`), shared by
+/// [`RingTensor::dealer_trunc_combine`] and [`RingTensor::dealer_trunc_square_combine`].
+struct TruncOpening {
+    /// 1 at the lead party, 0 elsewhere.
+    first: u64,
+    offset: u64,
+    d: u64,
+    /// `floor(2^64 / d)` modulo 2^64 (0 for `d = 1`, as 2^64 ≡ 0).
+    q: u64,
+    /// `offset / d`.
+    base: u64,
+    /// `log2 d` when `d` is a power of two.
+    shift: Option<u32>,
+}
+
+impl TruncOpening {
+    /// Checks the operands (every mask shaped like `x`, `opened` as long, `d > 0`).
+    fn new(
+        op: &'static str,
+        x: &RingTensor,
+        masks: &[&RingTensor],
+        opened: &[u64],
+        d: u64,
+        offset: u64,
+        lead: bool,
+    ) -> Result<Self> {
+        if d == 0 {
+            return Err(crate::error::invalid(op, "divisor 0"));
+        }
+        for t in masks {
+            same_shape(op, x, t)?;
+        }
+        lengths(op, x.shape(), x.numel(), opened.len())?;
+        Ok(Self {
+            first: u64::from(lead),
+            offset,
+            d,
+            q: ((1u128 << 64) / u128::from(d)) as u64,
+            base: offset / d,
+            shift: d.is_power_of_two().then(|| d.trailing_zeros()),
+        })
+    }
+
+    /// `(p, u)` for one element: with `c = x + r + lead·offset + opened`, the public
+    /// `p = c / d - offset / d` and the wrap indicator `u = [c < 2^63]`.
+    fn public(&self, x: u64, r: u64, opened: u64) -> (u64, u64) {
+        let c = x
+            .wrapping_add(r)
+            .wrapping_add(self.first.wrapping_mul(self.offset))
+            .wrapping_add(opened);
+        let c_div = match self.shift {
+            Some(s) => c >> s,
+            None => c / self.d,
+        };
+        (c_div.wrapping_sub(self.base), 1 - (c >> 63))
+    }
+
+    /// This party's share of the truncation, `m·q·u - r_div + lead·p`.
+    fn share(&self, p: u64, u: u64, m: u64, r_div: u64) -> u64 {
+        u.wrapping_mul(self.q)
+            .wrapping_mul(m)
+            .wrapping_sub(r_div)
+            .wrapping_add(self.first.wrapping_mul(p))
     }
 }
 

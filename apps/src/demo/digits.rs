@@ -19,13 +19,12 @@
 
 use std::fmt::Write as _;
 
-use autograd::Var;
 use mpc::{CrypTensor, Session};
 use nn::init::Rng;
-use nn::{Linear, MapParams, Module, ReLU, Sequential, Sgd, cross_entropy, detached, trainable};
-use tensor::{FloatTensor, RingTensor, TensorOps};
+use nn::{Linear, MapParams, Module, ReLU, Sequential, Sgd, cross_entropy, detached};
+use tensor::{FloatTensor, RingTensor};
 
-use super::{Cost, fixed_point, plain_batches, progress, train_epoch};
+use super::{Cost, Reference, fixed_point, loss_table, private_epoch, progress, train_reference};
 use crate::data::{Dataset, digits};
 use umbra::Encrypt;
 use umbra::loader::{Block, Loader, Shuffle, horizontal};
@@ -118,19 +117,7 @@ impl Report {
             self.train_rows,
             self.test_rows
         );
-        let _ = writeln!(
-            s,
-            "epoch   private loss   plaintext loss (f64)   plaintext loss (2^-16)"
-        );
-        for (e, ((p, q), r)) in self
-            .losses
-            .iter()
-            .zip(&self.f64_losses)
-            .zip(&self.plain_losses)
-            .enumerate()
-        {
-            let _ = writeln!(s, "{:>5}   {p:>12.4}   {q:>20.4}   {r:>22.4}", e + 1);
-        }
+        loss_table(&mut s, &self.losses, &self.f64_losses, &self.plain_losses);
         let _ = writeln!(s, "{}", self.summary());
         s
     }
@@ -228,10 +215,13 @@ pub fn run(s: &Session, cfg: &Config) -> mpc::Result<Report> {
     let ((), train_cost) = Cost::measure(s, || {
         for _ in 0..cfg.epochs {
             let batches = loader.epoch()?;
-            let total = train_epoch(&mut model, &mut opt, &batches, cross_entropy, || bar.inc(1))?;
-            let loss = total.expect("at least one batch").reveal_f64()?[0] / batches.len() as f64;
-            bar.set_message(format!("loss {loss:.4}"));
-            losses.push(loss);
+            losses.push(private_epoch(
+                &mut model,
+                &mut opt,
+                &batches,
+                cross_entropy,
+                &bar,
+            )?);
         }
         Ok(())
     })?;
@@ -270,11 +260,11 @@ pub fn run(s: &Session, cfg: &Config) -> mpc::Result<Report> {
 /// # Errors
 /// Values that cannot be encoded.
 pub fn plaintext(train: &Dataset, test: &Dataset, cfg: &Config) -> tensor::Result<(Vec<f64>, f64)> {
-    train_plain(
-        initial_model(),
+    train_reference(
+        &initial_model(),
         train,
         test,
-        cfg,
+        &reference(cfg),
         fixed_point(16),
         RingTensor::to_f64,
     )
@@ -293,46 +283,25 @@ pub fn plaintext_f64(
 ) -> tensor::Result<(Vec<f64>, f64)> {
     let model = initial_model()
         .try_map(&mut |_, _, t: &RingTensor| Ok::<_, tensor::Error>(FloatTensor::from_ring(t)))?;
-    train_plain(
-        model,
+    train_reference(
+        &model,
         train,
         test,
-        cfg,
+        &reference(cfg),
         FloatTensor::from_f64,
         FloatTensor::to_f64,
     )
 }
 
-/// Plaintext training of `model` on tensors made by `encode` and read back by `decode`.
-fn train_plain<T: TensorOps<Error = tensor::Error> + 'static>(
-    model: Sequential<T>,
-    train: &Dataset,
-    test: &Dataset,
-    cfg: &Config,
-    encode: impl Fn(&[usize], &[f64]) -> tensor::Result<T>,
-    decode: impl Fn(&T) -> Vec<f64>,
-) -> tensor::Result<(Vec<f64>, f64)> {
-    let mut model = trainable::<T, _>(&model);
-    let mut opt = Sgd::new(cfg.lr).with_momentum(cfg.momentum);
-    let mut rng = Rng::new(cfg.seed.unwrap_or(SPLIT_SEED));
-    let y = train.one_hot();
-    let mut losses = Vec::new();
-    for _ in 0..cfg.epochs {
-        let batches = plain_batches(
-            &train.features,
-            64,
-            &y,
-            10,
-            cfg.batch_size,
-            &encode,
-            &mut rng,
-        )?;
-        let total = train_epoch(&mut model, &mut opt, &batches, cross_entropy, || {})?;
-        losses.push(decode(&total.expect("at least one batch"))[0] / batches.len() as f64);
+/// The plaintext runs' schedule: `cfg`'s, with a public batch order from `cfg.seed`.
+fn reference(cfg: &Config) -> Reference<'_> {
+    Reference {
+        lrs: vec![cfg.lr; cfg.epochs],
+        batch_size: cfg.batch_size,
+        momentum: cfg.momentum,
+        seed: cfg.seed.unwrap_or(SPLIT_SEED),
+        row_shape: &[64],
     }
-    let xt = encode(&[test.rows(), 64], &test.features)?;
-    let logits = decode(model.forward(&Var::constant(xt))?.value());
-    Ok((losses, accuracy(&logits, &test.labels)))
 }
 
 /// Fraction of rows whose largest logit (first on ties) is the label.

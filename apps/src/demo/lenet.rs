@@ -39,8 +39,8 @@ use nn::{
 };
 use tensor::{Conv2dParams, RingTensor};
 
-use super::{Cost, progress};
-use crate::data::{digits, upsample_28};
+use super::{Cost, Reference, loss_table, private_epoch, progress, train_reference};
+use crate::data::{Dataset, digits, upsample_28};
 use umbra::Encrypt;
 
 /// The party that owns the model.
@@ -120,14 +120,19 @@ fn load(mut m: Sequential<RingTensor>) -> Sequential<RingTensor> {
 /// The digits split as LeNet inputs: `(train images, train labels, test images, test
 /// labels)`, images `[N, 1, 28, 28]` row-major with pixels in `[0, 1]`.
 pub fn images() -> (Vec<f64>, Vec<usize>, Vec<f64>, Vec<usize>) {
+    let (train, test) = datasets();
+    (train.features, train.labels, test.features, test.labels)
+}
+
+/// [`images`] as datasets of 784 columns and 10 classes.
+fn datasets() -> (Dataset, Dataset) {
     let (train, test) = digits().split(0.2, SPLIT_SEED);
-    let (train, test) = (train.scaled(1.0 / 16.0), test.scaled(1.0 / 16.0));
-    (
-        upsample_28(&train.features),
-        train.labels,
-        upsample_28(&test.features),
-        test.labels,
-    )
+    let upsampled = |d: Dataset| Dataset {
+        features: upsample_28(&d.scaled(1.0 / 16.0).features),
+        cols: 784,
+        ..d
+    };
+    (upsampled(train), upsampled(test))
 }
 
 /// Trains the weights in plaintext fixed point (24 fractional bits) with this crate's `nn`
@@ -529,19 +534,7 @@ impl TrainReport {
              images, 16 fractional bits",
             self.parties, self.train_rows, self.test_rows
         );
-        let _ = writeln!(
-            s,
-            "epoch   private loss   plaintext loss (f64)   plaintext loss (2^-16)"
-        );
-        for (e, ((p, q), r)) in self
-            .losses
-            .iter()
-            .zip(&self.f64_losses)
-            .zip(&self.plain_losses)
-            .enumerate()
-        {
-            let _ = writeln!(s, "{:>5}   {p:>12.4}   {q:>20.4}   {r:>22.4}", e + 1);
-        }
+        loss_table(&mut s, &self.losses, &self.f64_losses, &self.plain_losses);
         let _ = writeln!(s, "{}", self.summary());
         s
     }
@@ -562,31 +555,6 @@ impl TrainReport {
             self.train_cost.wall_s / self.steps.max(1) as f64
         )
     }
-}
-
-/// The training and test images (`[N, 784]` rows) and labels, cut to the configured sizes.
-fn train_split(cfg: &TrainConfig) -> (Vec<f64>, Vec<usize>, Vec<f64>, Vec<usize>) {
-    let (mut xs, mut ys, mut xt, mut yt) = images();
-    if let Some(n) = cfg.train_rows {
-        let n = n.min(ys.len());
-        xs.truncate(n * 784);
-        ys.truncate(n);
-    }
-    if let Some(n) = cfg.test_rows {
-        let n = n.min(yt.len());
-        xt.truncate(n * 784);
-        yt.truncate(n);
-    }
-    (xs, ys, xt, yt)
-}
-
-/// Labels as one-hot rows of 10.
-fn one_hot(labels: &[usize]) -> Vec<f64> {
-    let mut out = vec![0.0; labels.len() * 10];
-    for (i, &l) in labels.iter().enumerate() {
-        out[i * 10 + l] = 1.0;
-    }
-    out
 }
 
 /// Trains LeNet from scratch on secret shares: the input owner shares the training images
@@ -615,8 +583,10 @@ pub fn train(s: &Session, cfg: &TrainConfig) -> mpc::Result<Option<TrainReport>>
             reason: "batch size 0".into(),
         });
     }
-    let (xs, ys, xt, yt) = train_split(cfg);
-    let (n, n_test) = (ys.len(), yt.len());
+    let (train, test) = datasets();
+    let train = train.range(0, cfg.train_rows.unwrap_or(usize::MAX).min(train.rows()));
+    let test = test.range(0, cfg.test_rows.unwrap_or(usize::MAX).min(test.rows()));
+    let (n, n_test) = (train.rows(), test.rows());
     let mine = s.party() == INPUT_OWNER;
     let seed = match (cfg.seed, mine) {
         (Some(seed), _) => seed,
@@ -627,7 +597,7 @@ pub fn train(s: &Session, cfg: &TrainConfig) -> mpc::Result<Option<TrainReport>>
         }
         (None, false) => 0, // not used: only the input owner orders its images
     };
-    let labels = one_hot(&ys);
+    let labels = train.one_hot();
     // the input owner's images (and their one-hot labels) `rows`, as `[len, 1, 28, 28]`
     let share_rows = |rows: &[usize]| -> mpc::Result<Vec<CrypTensor>> {
         let len = rows.len();
@@ -646,11 +616,12 @@ pub fn train(s: &Session, cfg: &TrainConfig) -> mpc::Result<Option<TrainReport>>
                 .collect()
         };
         Ok(vec![
-            s.share_f64(&xshape, &pick(&xs, 784), INPUT_OWNER)?,
+            s.share_f64(&xshape, &pick(&train.features, 784), INPUT_OWNER)?,
             s.share_f64(&yshape, &pick(&labels, 10), INPUT_OWNER)?,
         ])
     };
-    let mut model = inference_architecture(TRAIN_INIT_SEED).encrypt_trainable(s, MODEL_OWNER)?;
+    let initial = inference_architecture(TRAIN_INIT_SEED);
+    let mut model = initial.encrypt_trainable(s, MODEL_OWNER)?;
     let mut order_rng = Rng::new(seed);
     let steps = cfg.epochs * n.div_ceil(cfg.batch_size);
     let bar = progress(s, steps as u64, cfg.progress);
@@ -670,49 +641,56 @@ pub fn train(s: &Session, cfg: &TrainConfig) -> mpc::Result<Option<TrainReport>>
                 .chunks(cfg.batch_size)
                 .map(share_rows)
                 .collect::<mpc::Result<Vec<_>>>()?;
-            let total =
-                super::train_epoch(&mut model, &mut opt, &batches, nn::cross_entropy, || {
-                    bar.inc(1)
-                })?;
-            let loss = total.expect("at least one batch").reveal_f64()?[0] / batches.len() as f64;
-            bar.set_message(format!("loss {loss:.4}"));
-            losses.push(loss);
+            losses.push(private_epoch(
+                &mut model,
+                &mut opt,
+                &batches,
+                nn::cross_entropy,
+                &bar,
+            )?);
         }
         Ok(())
     })?;
     bar.finish_and_clear();
     let model = nn::detached::<CrypTensor, _>(&model);
-    let test = if mine {
+    let shared_test = if mine {
         vec![
-            s.share_f64(&[n_test, 1, 28, 28], &xt, INPUT_OWNER)?,
-            s.share_f64(&[n_test, 10], &one_hot(&yt), INPUT_OWNER)?,
+            s.share_f64(&[n_test, 1, 28, 28], &test.features, INPUT_OWNER)?,
+            s.share_f64(&[n_test, 10], &test.one_hot(), INPUT_OWNER)?,
         ]
     } else {
         share_rows(&vec![0; n_test])?
     };
     // the one-hot argmax of the logits against the one-hot labels: 1 per correct image
-    let (_, pred) = model.forward(&test[0])?.max_with_one_hot(1, false)?;
-    let correct = pred.mul(&test[1])?.sum(&[], false)?.reveal_f64()?[0];
+    let (_, pred) = model.forward(&shared_test[0])?.max_with_one_hot(1, false)?;
+    let correct = pred.mul(&shared_test[1])?.sum(&[], false)?.reveal_f64()?[0];
     if !mine {
         return Ok(None);
     }
-    let data = (xs.as_slice(), ys.as_slice(), xt.as_slice(), yt.as_slice());
-    let (plain_losses, plain_accuracy) = train_plain(
-        inference_architecture(TRAIN_INIT_SEED),
-        data,
-        cfg,
+    // the same batches in the same order: the reference's rng draws the input owner's
+    let how = Reference {
+        lrs: (0..cfg.epochs).map(|e| cfg.lr_at(e)).collect(),
+        batch_size: cfg.batch_size,
+        momentum: cfg.momentum,
         seed,
+        row_shape: &[1, 28, 28],
+    };
+    let (plain_losses, plain_accuracy) = train_reference(
+        &initial,
+        &train,
+        &test,
+        &how,
         super::fixed_point(16),
         RingTensor::to_f64,
     )?;
-    let float = inference_architecture(TRAIN_INIT_SEED).try_map(&mut |_, _, t: &RingTensor| {
+    let float = initial.try_map(&mut |_, _, t: &RingTensor| {
         Ok::<_, tensor::Error>(tensor::FloatTensor::from_ring(t))
     })?;
-    let (f64_losses, f64_accuracy) = train_plain(
-        float,
-        data,
-        cfg,
-        seed,
+    let (f64_losses, f64_accuracy) = train_reference(
+        &float,
+        &train,
+        &test,
+        &how,
         tensor::FloatTensor::from_f64,
         tensor::FloatTensor::to_f64,
     )?;
@@ -729,40 +707,4 @@ pub fn train(s: &Session, cfg: &TrainConfig) -> mpc::Result<Option<TrainReport>>
         train_cost,
         steps,
     }))
-}
-
-/// [`train`]'s plaintext references: the same training of `model` on tensors made by
-/// `encode` and read back by `decode`, in the batch order drawn from `seed` (the private
-/// run's); per-epoch mean batch loss and test accuracy.
-///
-/// # Errors
-/// Values that `encode` refuses.
-fn train_plain<T: tensor::TensorOps<Error = tensor::Error> + 'static>(
-    model: Sequential<T>,
-    (xs, ys, xt, yt): (&[f64], &[usize], &[f64], &[usize]),
-    cfg: &TrainConfig,
-    seed: u64,
-    encode: impl Fn(&[usize], &[f64]) -> tensor::Result<T>,
-    decode: impl Fn(&T) -> Vec<f64>,
-) -> tensor::Result<(Vec<f64>, f64)> {
-    let mut model = trainable::<T, _>(&model);
-    let mut opt = Sgd::new(cfg.lr).with_momentum(cfg.momentum);
-    let mut rng = Rng::new(seed);
-    let y = one_hot(ys);
-    let mut losses = Vec::new();
-    for e in 0..cfg.epochs {
-        opt.lr = cfg.lr_at(e);
-        let batches = super::plain_batches(xs, 784, &y, 10, cfg.batch_size, &encode, &mut rng)?
-            .into_iter()
-            .map(|b| {
-                let rows = b[0].dims()[0];
-                Ok(vec![b[0].reshape(&[rows, 1, 28, 28])?, b[1].clone()])
-            })
-            .collect::<tensor::Result<Vec<_>>>()?;
-        let total = super::train_epoch(&mut model, &mut opt, &batches, nn::cross_entropy, || {})?;
-        losses.push(decode(&total.expect("at least one batch"))[0] / batches.len() as f64);
-    }
-    let images = encode(&[yt.len(), 1, 28, 28], xt)?;
-    let logits = decode(model.forward(&Var::constant(images))?.value());
-    Ok((losses, super::digits::accuracy(&logits, yt)))
 }

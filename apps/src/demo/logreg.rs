@@ -21,7 +21,7 @@ use nn::init::Rng;
 use nn::{Linear, Module, Sgd, bce_with_logits, detached, trainable};
 use tensor::RingTensor;
 
-use super::{Cost, fixed_point, plain_batches, progress, train_epoch};
+use super::{Cost, fixed_point, plain_batches, private_epoch, progress, train_epoch};
 use crate::data::{Dataset, breast_cancer};
 use umbra::Encrypt;
 use umbra::loader::{Block, Loader, Shuffle, share_block};
@@ -189,12 +189,13 @@ pub fn run(s: &Session, cfg: &Config) -> mpc::Result<Report> {
     let ((), train_cost) = Cost::measure(s, || {
         for _ in 0..cfg.epochs {
             let batches = loader.epoch()?;
-            let total = train_epoch(&mut model, &mut opt, &batches, bce_with_logits, || {
-                bar.inc(1)
-            })?;
-            let loss = total.expect("at least one batch").reveal_f64()?[0] / batches.len() as f64;
-            bar.set_message(format!("loss {loss:.4}"));
-            losses.push(loss);
+            losses.push(private_epoch(
+                &mut model,
+                &mut opt,
+                &batches,
+                bce_with_logits,
+                &bar,
+            )?);
         }
         Ok(())
     })?;

@@ -40,19 +40,18 @@ pub(crate) fn pow2k_minus_one(u: &CrypTensor, frac: u32, k: u32) -> Result<CrypT
 /// rounds instead of `2k`, with `8|u|` bytes per peer each.
 fn fused_pow2k_minus_one(sh: &Shared, frac: u32, k: u32) -> Result<CrypTensor> {
     let session = &sh.session;
-    let raw = |t: &tensor::RingTensor| t.clone().with_frac_bits(0);
-    // V = U·2^(s+1) + U², raw
-    let next = |u: &tensor::RingTensor, u2: &tensor::RingTensor, s: u32| -> Result<Share> {
-        Ok(Share::new(raw(u).map(|v| v << (s + 1)).add(&raw(u2))?))
+    // V = U·2^(s+1) + U²; every share here is labelled 0 (raw), so U² and the truncations
+    // keep that label and nothing needs relabelling until the end
+    let next = |u: &Share, u2: &Share, s: u32| -> Result<Share> {
+        Ok(Share::new(u.ring().map(|v| v << (s + 1)).add(u2.ring())?))
     };
     let mut s = frac + k;
-    let u = sh.share.ring();
-    let u2 = beaver::square(session, &sh.share)?;
-    let mut v = next(u, u2.ring(), s)?;
+    let u = sh.share.clone().with_frac_bits(0);
+    let mut v = next(&u, &beaver::square(session, &u)?, s)?;
     for _ in 1..k {
         let (t, t2) = truncate::truncate_and_square(session, &v, 1 << (s + 1))?;
         s -= 1;
-        v = next(t.ring(), t2.ring(), s)?;
+        v = next(&t, &t2, s)?;
     }
     let out = truncate::with_dealer(session, v, 1 << (s + 1))?;
     Ok(sh.with(out.with_frac_bits(s - 1)))

@@ -30,7 +30,7 @@ use crate::provider::TupleRequest;
 use crate::session::Session;
 use crate::share::Share;
 
-use super::{exchange_sum, try_build_frame};
+use super::{PeerSum, exchange_sum, try_build_frame};
 
 /// Divides the secret by public `d`: local truncation where the session uses it and `d` is a
 /// power of two, the dealer protocol otherwise.
@@ -41,12 +41,7 @@ use super::{exchange_sum, try_build_frame};
 /// # Security
 /// Reveals nothing (see [`local`] and [`with_dealer`]).
 pub fn div_public(session: &Session, share: Share, d: u64) -> Result<Share> {
-    if d == 0 || d >= 1 << 63 {
-        return Err(Error::InvalidArgument {
-            op: "div_public",
-            reason: format!("divisor {d} must be in 1..2^63"),
-        });
-    }
+    check_divisor("div_public", d)?;
     if d == 1 {
         return Ok(share);
     }
@@ -124,18 +119,40 @@ pub fn with_dealer(session: &Session, mut share: Share, d: u64) -> Result<Share>
         .fetch(&req)?
         .try_into()
         .expect("fetch checks the slot count");
-    let k = (1u64 << 62) / d * d;
-    let lead = session.party() == 0;
-    let frame = try_build_frame(share.numel(), |w| {
-        share
-            .ring()
-            .write_offset_masked(&r, if lead { k } else { 0 }, w)
-    })?;
-    let peers = exchange_sum(session, frame, "truncate open")?;
+    let (peers, k, lead) = open_offset_masked(session, share.ring(), &r, d, "truncate open")?;
     share
         .ring_mut()
         .dealer_trunc_combine(&r, &r_div, &r_msb, &peers.words(), d, k, lead)?;
     Ok(share)
+}
+
+/// `d` in `1..2^63`, the divisors the dealer protocol handles.
+fn check_divisor(op: &'static str, d: u64) -> Result<()> {
+    if d == 0 || d >= 1 << 63 {
+        return Err(Error::InvalidArgument {
+            op,
+            reason: format!("divisor {d} must be in 1..2^63"),
+        });
+    }
+    Ok(())
+}
+
+/// The one round of the dealer truncation: opens `x + K + r` (party 0 adds `K`, the largest
+/// multiple of `d` not above 2^62) and returns the peers' sum with `K` and whether this
+/// party is the one that adds it.
+fn open_offset_masked(
+    session: &Session,
+    x: &RingTensor,
+    r: &RingTensor,
+    d: u64,
+    step: &'static str,
+) -> Result<(PeerSum, u64, bool)> {
+    let k = (1u64 << 62) / d * d;
+    let lead = session.party() == 0;
+    let frame = try_build_frame(x.numel(), |w| {
+        x.write_offset_masked(r, if lead { k } else { 0 }, w)
+    })?;
+    Ok((exchange_sum(session, frame, step)?, k, lead))
 }
 
 /// Divides the secret by public `d` and squares the result, in the one round of the dealer
@@ -155,12 +172,7 @@ pub fn with_dealer(session: &Session, mut share: Share, d: u64) -> Result<Share>
 /// Opens `x + K + r` with `r` uniform, as [`with_dealer`]: nothing is revealed; trusts the
 /// dealer not to collude.
 pub fn truncate_and_square(session: &Session, share: &Share, d: u64) -> Result<(Share, Share)> {
-    if d == 0 || d >= 1 << 63 {
-        return Err(Error::InvalidArgument {
-            op: "truncate_and_square",
-            reason: format!("divisor {d} must be in 1..2^63"),
-        });
-    }
+    check_divisor("truncate_and_square", d)?;
     let req = TupleRequest::TruncSquare {
         shape: share.shape().to_vec(),
         divisor: d,
@@ -169,13 +181,8 @@ pub fn truncate_and_square(session: &Session, share: &Share, d: u64) -> Result<(
         .fetch(&req)?
         .try_into()
         .expect("fetch checks the slot count");
-    let k = (1u64 << 62) / d * d;
-    let lead = session.party() == 0;
     let x = share.ring();
-    let frame = try_build_frame(share.numel(), |w| {
-        x.write_offset_masked(&r, if lead { k } else { 0 }, w)
-    })?;
-    let peers = exchange_sum(session, frame, "truncate-square open")?;
+    let (peers, k, lead) = open_offset_masked(session, x, &r, d, "truncate-square open")?;
     let (t, t2) = x.dealer_trunc_square_combine(
         &r,
         &r_div,
