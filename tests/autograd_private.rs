@@ -82,3 +82,50 @@ fn backward_skips_the_gradients_of_constants() {
     // matmul's [3, 2] result. A gradient for x would add a second matmul.
     assert_eq!(out[0], 8 * (15 + 10) + 8 * (10 + 10 + 6));
 }
+
+/// Cross-entropy's gradient `softmax(x) - y` comes from `exp` of the log-softmax output, so
+/// it must hold where that output is very negative (logits far apart): PyTorch's
+/// `log_softmax` backward, on shares, on the whole range.
+#[test]
+fn log_softmax_gradients_hold_for_logits_far_apart() {
+    let logits = [
+        0.0, 3.0, -1.0, 2000.0, -30000.0, 1.5, 40.0, 39.0, -700.0, 0.25,
+    ];
+    let x = RingTensor::from_f64(&[2, 5], &logits, 16).unwrap();
+    let y = RingTensor::from_f64(
+        &[2, 5],
+        &[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0],
+        16,
+    )
+    .unwrap();
+    let want: Vec<f64> = logits
+        .chunks(5)
+        .zip([1usize, 2])
+        .flat_map(|(row, label)| {
+            let m = row.iter().cloned().fold(f64::MIN, f64::max);
+            let s: f64 = row.iter().map(|v| (v - m).exp()).sum();
+            row.iter()
+                .enumerate()
+                .map(move |(i, v)| (v - m).exp() / s - if i == label { 1.0 } else { 0.0 })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for n in [2, 3] {
+        let config = SessionConfig {
+            insecure_test_seed: Some(8),
+            ..SessionConfig::default()
+        };
+        let out = run_local(n, config, |s| {
+            let xv = Var::leaf(s.share(&x, 0)?);
+            let yv = Var::constant(s.share(&y, 1)?);
+            let loss = xv.log_softmax(1)?.mul(&yv)?.neg()?.sum(&[], false)?;
+            loss.backward()?;
+            xv.grad().expect("a gradient").reveal_f64()
+        })
+        .unwrap();
+        // the softmax of the forward's log carries log's error (about 5e-5) into exp
+        for (g, w) in out[0].iter().zip(&want) {
+            assert!((g - w).abs() < 5e-4, "n={n}: gradient {g}, want {w}");
+        }
+    }
+}

@@ -319,7 +319,9 @@ impl<T: TensorOps> Var<T> {
                 vec![(a, out.mul(&g.sub(&dot)?)?)]
             }
             Op::Lane(LaneOp::LogSoftmax, a, dim) => {
-                let p = a.value().softmax(*dim)?;
+                // softmax = exp(log_softmax), as PyTorch's backward has it: one exp of the
+                // output instead of a second softmax (on shares: no maximum, no reciprocal)
+                let p = out.exp()?;
                 vec![(a, g.sub(&p.mul(&g.sum(&[*dim], true)?)?)?)]
             }
             Op::Neg(a) => vec![(a, g.neg()?)],

@@ -501,9 +501,11 @@ fn every_comparison_costs_what_its_circuit_says() {
         let want = [
             (8 + extra_round, peers * (csa(N) + sign(N) + N / 8)),
             (8 + extra_round, peers * (csa(N) + sign(N) + 8 * N + N / 8)),
+            // clamp: the sign circuit on [x, x - lo, x - hi], one packed AND of 2N bits
+            // (N/2 B) that makes both bounds exact at the ring's ends, one bit_mul of 2N
             (
-                8 + extra_round,
-                peers * (csa(2 * N) + sign(2 * N) + 16 * N + N / 4),
+                9 + extra_round,
+                peers * (csa(3 * N) + sign(3 * N) + N / 2 + 16 * N + N / 4),
             ),
             eq_cost,
             eq_cost,
@@ -613,4 +615,48 @@ fn relu_with_mask_matches_plaintext_and_costs_one_more_round_than_relu() {
     );
     assert_eq!(m.frac_bits(), 0);
     assert_eq!((st.rounds, st.bytes_sent), (9, 48_384 + 8_320 + 128));
+}
+
+#[test]
+fn clamp_is_exact_at_the_ends_of_the_ring() {
+    // x - lo and x - hi wrap for x within |bound| of the ring's ends; the result must not
+    let v = [
+        i64::MIN,
+        i64::MIN + 1,
+        i64::MIN + (7 << 16),
+        -(1 << 16),
+        0,
+        3 << 15,
+        1 << 20,
+        i64::MAX - (7 << 16),
+        i64::MAX,
+    ];
+    let x = raw(&v, 16);
+    let bounds = [
+        (Some(-1.0), Some(1.0)),
+        (Some(0.0), Some(6.0)),
+        (Some(-16.0), None),
+        (None, Some(18.5)),
+        (Some(2.0), Some(3.0)),
+    ];
+    for n in [2, 3] {
+        let out = run_local(n, cfg(17), |s| {
+            let p = share(&s, 0, &x);
+            bounds
+                .iter()
+                .map(|&(lo, hi)| p.clamp(lo, hi)?.reveal_f64())
+                .collect::<mpc::Result<Vec<_>>>()
+        })
+        .unwrap();
+        for ((lo, hi), got) in bounds.iter().zip(&out[0]) {
+            for (&raw, &g) in v.iter().zip(got.iter()) {
+                let x = raw as f64 / 65536.0;
+                let want = x.max(lo.unwrap_or(f64::MIN)).min(hi.unwrap_or(f64::MAX));
+                assert!(
+                    (g - want).abs() <= want.abs() * 1e-15,
+                    "n={n}: clamp({x:e}, {lo:?}, {hi:?}) = {g}, want {want}"
+                );
+            }
+        }
+    }
 }

@@ -16,6 +16,10 @@ use tensor::RingTensor;
 
 const ULP: f64 = 1.0 / 65536.0;
 
+/// The relative rounding of decoding a raw value above 2^53 into an `f64` (the references
+/// below see that rounded input).
+const F64_DECODE: f64 = 2.3e-16;
+
 /// Raw inputs: log-uniform magnitudes over the whole range, and the edges.
 fn magnitudes(seed: u64, n: usize) -> Vec<u64> {
     let mut out: Vec<u64> = common::ints(seed, n, i64::MAX / 2)
@@ -200,4 +204,172 @@ fn the_narrow_forms_stay_available() {
         "narrow form converged at 1000: {}",
         cheap[0]
     );
+}
+
+/// Every magnitude, both signs, for the functions defined on the whole line.
+fn both_signs(seed: u64) -> (Vec<u64>, Vec<f64>) {
+    let raw = signed(&magnitudes(seed, 300));
+    let mut raw = raw.clone();
+    raw.extend(raw.iter().map(|v| v.wrapping_neg()).collect::<Vec<_>>());
+    let xs = decode(&raw);
+    (raw, xs)
+}
+
+/// `erf` to double precision (Abramowitz–Stegun 7.1.26 is only 1.5e-7; this is the crate's
+/// own reference, accurate to 1e-15).
+fn erf(x: f64) -> f64 {
+    mpc::approx::erf_f64(x)
+}
+
+fn gelu(x: f64) -> f64 {
+    0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2))
+}
+
+#[test]
+fn exp_holds_on_every_input() {
+    // Below -16 the value is under 2^-23 and the result is e^-16; above the ceiling of the
+    // squarings (2·ln 2·(29.5 - 16) ≈ 18.7 at 16 bits) it saturates there, documented. In
+    // between: rel 1e-3 (k = 8 squarings of a 2^-24-accurate seed, each adding about one
+    // ULP at its scale) and 2 ULP of the output grid.
+    let ceiling = 2.0 * std::f64::consts::LN_2 * 13.5;
+    for parties in [2, 3] {
+        let (raw, xs) = both_signs(4);
+        let got = run(parties, &raw, |x| x.exp());
+        check(
+            "exp",
+            &xs,
+            &got,
+            |x| x.clamp(-16.0, ceiling).exp(),
+            1e-3,
+            2.0 * ULP,
+        );
+    }
+}
+
+#[test]
+fn the_bounded_activations_hold_on_every_input() {
+    for parties in [2, 3] {
+        let (raw, xs) = both_signs(5);
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        // bounds: the measured error on [-20, 20] (docs/accuracy.md) with a margin of 2
+        let got = run(parties, &raw, |x| x.sigmoid());
+        check("sigmoid", &xs, &got, sig, 0.0, 1e-4);
+        let got = run(parties, &raw, |x| x.tanh());
+        check("tanh", &xs, &got, f64::tanh, 0.0, 2e-4);
+        let got = run(parties, &raw, |x| x.erf());
+        check("erf", &xs, &got, erf, 0.0, 1e-4);
+    }
+}
+
+#[test]
+fn the_relu_like_activations_hold_on_every_input() {
+    // relu(x) is exact; the correction term is bounded (gelu: erf's error times a/2 ≤ 2.9;
+    // silu: one ULP of σ times a ≤ 16), so the bound is absolute on the whole range
+    for parties in [2, 3] {
+        let (raw, xs) = both_signs(6);
+        let got = run(parties, &raw, |x| x.gelu());
+        check("gelu", &xs, &got, gelu, F64_DECODE, 2e-4);
+        let got = run(parties, &raw, |x| x.silu());
+        check(
+            "silu",
+            &xs,
+            &got,
+            |x| x / (1.0 + (-x).exp()),
+            F64_DECODE,
+            4e-4,
+        );
+        let got = run(parties, &raw, |x| x.softplus());
+        check(
+            "softplus",
+            &xs,
+            &got,
+            |x| x.max(0.0) + (-x.abs()).exp().ln_1p(),
+            F64_DECODE,
+            1e-4,
+        );
+        let got = run(parties, &raw, |x| x.gelu_with_grad().map(|g| g.1));
+        let grad = |x: f64| {
+            let phi = (-x * x / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2)) + x * phi
+        };
+        check("gelu'", &xs, &got, grad, 0.0, 3e-4);
+    }
+}
+
+#[test]
+fn cos_and_sin_reduce_every_input_exactly() {
+    // Below 2^46 the reduction modulo 2π is exact to about 2^-30 turns, so the bound is the
+    // measured error on [-16, 16] with a margin; in the top binade (|x| ≥ 2^46, where the
+    // reduction's first truncation leaves the dealer protocol's range) the value stays in
+    // [-1, 1], documented.
+    for parties in [2, 3] {
+        let (raw, xs) = both_signs(7);
+        let exact: Vec<(f64, f64)> = raw.iter().map(|&v| cos_sin_of_raw(v)).collect();
+        let (c, s) = run_pair(parties, &raw);
+        for (name, got, pick) in [("cos", c, 0usize), ("sin", s, 1)] {
+            let mut worst = 0.0f64;
+            for ((&x, g), e) in xs.iter().zip(&got).zip(&exact) {
+                let want = if pick == 0 { e.0 } else { e.1 };
+                if x.abs() < 2f64.powi(46) {
+                    let err = (g - want).abs();
+                    assert!(err <= 3e-4, "{name}({x:e}) = {g}, want {want} ({err:e})");
+                    worst = worst.max(err);
+                } else {
+                    assert!(g.abs() <= 1.0 + 3e-4, "{name}({x:e}) = {g}");
+                }
+            }
+            eprintln!("{name}: worst error below 2^46: {worst:e}");
+        }
+    }
+}
+
+/// `(cos, sin)` of the raw value `v/2^16` without rounding `v` to an f64: with
+/// `v = h·2^32 + l`, `x = h·2^16 + l·2^-16`, both parts exact in f64, and the sum formulas
+/// (libm reduces the large integer part exactly).
+fn cos_sin_of_raw(v: u64) -> (f64, f64) {
+    let v = v as i64;
+    let (h, l) = (v >> 32, v & 0xffff_ffff);
+    let a = h as f64 * 65536.0;
+    let b = l as f64 * ULP;
+    (
+        a.cos() * b.cos() - a.sin() * b.sin(),
+        a.sin() * b.cos() + a.cos() * b.sin(),
+    )
+}
+
+fn run_pair(parties: usize, raw: &[u64]) -> (Vec<f64>, Vec<f64>) {
+    let plain = RingTensor::from_raw(&[raw.len()], raw.to_vec(), 16).unwrap();
+    let out = run_local(parties, common::cfg(0x99 + parties as u64), |s: Session| {
+        let x = s.share(&plain, 0)?;
+        let (c, si) = x.cos_sin_with(&ApproxConfig::default())?;
+        Ok((c.reveal_f64()?.to_f64(), si.reveal_f64()?.to_f64()))
+    })
+    .unwrap();
+    out.into_iter().next().unwrap()
+}
+
+#[test]
+fn integer_powers_hold_wherever_the_product_fits() {
+    // A product of two values at 16 fractional bits is held at 32 bits before it is
+    // truncated, so |x^n| must stay below 2^31 (the limit of `mul` itself)
+    for parties in [2, 3] {
+        let (raw, xs) = both_signs(8);
+        for n in [2i32, 3] {
+            let fits: Vec<usize> = (0..xs.len())
+                .filter(|&i| xs[i].abs().powi(n) < 2f64.powi(30))
+                .collect();
+            let r: Vec<u64> = fits.iter().map(|&i| raw[i]).collect();
+            let x: Vec<f64> = fits.iter().map(|&i| xs[i]).collect();
+            let got = run(parties, &r, |t| t.pow(n));
+            // each product adds one ULP, scaled by the other factor's magnitude
+            check(
+                &format!("pow({n})"),
+                &x,
+                &got,
+                |v| v.powi(n),
+                4.0 * ULP,
+                2.0 * ULP,
+            );
+        }
+    }
 }

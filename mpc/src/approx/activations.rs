@@ -5,16 +5,16 @@ use tensor::Dim;
 
 use crate::cryptensor::{CrypTensor, Operand};
 use crate::error::{Error, Result};
+use crate::protocols::{binary, compare};
+use crate::session::Session;
+use crate::share::{Share, XorShare};
 
+use super::chebyshev::ERF_RANGE;
+use super::exp_log::EXP_FLOOR;
 use super::{
-    ApproxConfig, Domain, add_f64, constant, goldschmidt, mul_const_precise, mul_many, promote,
-    rsub_f64,
+    ApproxConfig, Domain, add_f64, constant, goldschmidt, lin_comb, mul_const_precise, mul_many,
+    promote, rsub_f64,
 };
-
-/// Inputs of `exp` inside `sigmoid` and `softmax` are clamped below at this value: `e^-16`
-/// is 0.007 ULP, and clamping keeps `exp` clear of the region where its seed stops
-/// saturating (see [`CrypTensor::exp_with`]).
-const EXP_FLOOR: f64 = -16.0;
 
 /// `1/d` for `d` in `[1, 2]`: the secant guess `1.5 - d/2` (relative error ≤ 1/8), one
 /// refresh, then three Goldschmidt steps: `1/8^8 < 2^-23`. 4 rounds, 80 bytes per element.
@@ -25,6 +25,150 @@ fn reciprocal_1_2(d: &CrypTensor) -> Result<CrypTensor> {
 /// `1 - 2b` for a 0/1 integer tensor `b` (a sign factor at scale 1).
 fn sign_factor(b: &CrypTensor) -> Result<CrypTensor> {
     constant(1.0, 0)?.sub(&b.mul_int(2)?)
+}
+
+/// `x` clamped to `[-c, c]` with its sign, from one clamp circuit
+/// ([`compare::clamp_symmetric`]): what the activations that saturate beyond `±c` build on.
+pub(super) struct Signed {
+    /// `x_c = min(max(x, -c), c)`.
+    pub(super) clamped: CrypTensor,
+    /// `relu(x)`, exact on the whole range.
+    pub(super) relu: CrypTensor,
+    /// `relu(x_c)`.
+    pub(super) clamped_relu: CrypTensor,
+    /// `|x_c|`.
+    pub(super) clamped_abs: CrypTensor,
+    negative: Negative,
+}
+
+/// The sign bit `[x < 0]`: packed XOR shares (multiplied in without a B2A), or public 0/1.
+enum Negative {
+    Bits(XorShare, Session),
+    Public(CrypTensor),
+}
+
+impl Signed {
+    pub(super) fn of(x: &CrypTensor, c: f64) -> Result<Signed> {
+        let f = x.frac_bits();
+        let shape = x.shape().to_vec();
+        match x {
+            CrypTensor::Private(sh) => {
+                let raw = tensor::fixed::encode(c, f)?;
+                let p = compare::clamp_symmetric(&sh.session, &sh.share, raw)?;
+                let lift = |s: Share| -> Result<CrypTensor> { sh.with(s).reshape(&shape) };
+                Ok(Signed {
+                    clamped: lift(p.clamped)?,
+                    relu: lift(p.relu)?,
+                    clamped_relu: lift(p.clamped_relu)?,
+                    clamped_abs: lift(p.clamped_abs)?,
+                    negative: Negative::Bits(p.negative, sh.session.clone()),
+                })
+            }
+            CrypTensor::Public(_) => {
+                let negative = x.ltz()?;
+                let clamped = x.clamp(Some(-c), Some(c))?;
+                let relu = x.sub(&x.mul(&negative)?)?;
+                let clamped_relu = clamped.sub(&clamped.mul(&negative)?)?;
+                let clamped_abs = clamped_relu.sub(&clamped.mul(&negative)?)?;
+                Ok(Signed {
+                    clamped,
+                    relu,
+                    clamped_relu,
+                    clamped_abs,
+                    negative: Negative::Public(negative),
+                })
+            }
+        }
+    }
+
+    /// `[x < 0]·v` (one `bit_mul` round for private bits; exact, no truncation).
+    pub(super) fn negative_times(&self, v: &CrypTensor) -> Result<CrypTensor> {
+        match (&self.negative, v) {
+            (Negative::Public(b), v) => v.mul(b),
+            (Negative::Bits(bits, session), CrypTensor::Private(vs)) => {
+                let flat = vs.share.ring().flatten();
+                let out = binary::bit_mul(session, bits, &Share::new(flat))?;
+                vs.with(out.with_frac_bits(v.frac_bits()))
+                    .reshape(v.shape())
+            }
+            (Negative::Bits(..), CrypTensor::Public(_)) => Err(Error::InvalidArgument {
+                op: "negative_times",
+                reason: "a private sign bit times a public value".into(),
+            }),
+        }
+    }
+}
+
+/// `σ(c·x)` for a small public integer `c` from the clamp `x_c = clamp(x, ±16/c)`:
+/// `p = σ(c·|x_c|) = 1/(1 + e^{-c|x_c|})` (the denominator in `[1, 2]`, a 4-round
+/// reciprocal), and `σ(c·x) = p + [x < 0](1 - 2p)`; beyond the clamp `σ` differs from its
+/// saturated value by under `e^-16`.
+pub(super) struct Logistic {
+    pub(super) signed: Signed,
+    /// `p = σ(c·|x_c|) ∈ [1/2, 1)`.
+    pub(super) positive: CrypTensor,
+}
+
+impl Logistic {
+    pub(super) fn of(x: &CrypTensor, c: i64, cfg: &ApproxConfig) -> Result<Logistic> {
+        cfg.validate()?;
+        let signed = Signed::of(x, -EXP_FLOOR / c as f64)?;
+        let e = signed.clamped_abs.mul_int(-c)?.exp_in_range(cfg)?;
+        let positive = reciprocal_1_2(&add_f64(&e, 1.0)?)?;
+        Ok(Logistic { signed, positive })
+    }
+
+    /// `σ(c·x)`.
+    pub(super) fn sigmoid(&self) -> Result<CrypTensor> {
+        let flip = rsub_f64(1.0, &self.positive.mul_int(2)?)?;
+        self.positive.add(&self.signed.negative_times(&flip)?)
+    }
+}
+
+/// The pieces of GELU on the clamp `x_c = clamp(x, ±4√2)` (see [`CrypTensor::gelu_with`]).
+struct Gelu {
+    signed: Signed,
+    /// `x_c/2`.
+    half: CrypTensor,
+    /// `t = x_c/√2 ∈ [-4, 4]`.
+    t: CrypTensor,
+    /// `erf(t)`.
+    erf: CrypTensor,
+}
+
+impl Gelu {
+    fn of(x: &CrypTensor, cfg: &ApproxConfig) -> Result<Gelu> {
+        cfg.validate()?;
+        let signed = Signed::of(x, ERF_RANGE * std::f64::consts::SQRT_2)?;
+        // t = x_c/√2 and x_c/2 from one truncation
+        let both = lin_comb_rows(&signed.clamped, &[std::f64::consts::FRAC_1_SQRT_2, 0.5])?;
+        let (t, half) = (both[0].clone(), both[1].clone());
+        let erf = t.erf_in_range(cfg)?;
+        Ok(Gelu {
+            signed,
+            half,
+            t,
+            erf,
+        })
+    }
+
+    /// `relu(x) - relu(x_c)`: what GELU adds beyond the clamp (exact).
+    fn beyond(&self) -> Result<CrypTensor> {
+        self.signed.relu.sub(&self.signed.clamped_relu)
+    }
+}
+
+/// `[c_0·x, c_1·x, ...]` for public reals `c_i`, with one truncation for all.
+fn lin_comb_rows(x: &CrypTensor, coeffs: &[f64]) -> Result<Vec<CrypTensor>> {
+    let copies: Vec<&CrypTensor> = coeffs.iter().map(|_| x).collect();
+    let stacked = CrypTensor::stack(&copies, 0)?;
+    let mut shape = vec![1; stacked.shape().len()];
+    shape[0] = coeffs.len();
+    let c = CrypTensor::Public(tensor::RingTensor::from_f64(&shape, coeffs, x.frac_bits())?);
+    let scaled = stacked.mul(&c)?;
+    (0..coeffs.len())
+        .map(|i| scaled.narrow(0, i, 1)?.reshape(x.shape()))
+        .collect()
 }
 
 impl CrypTensor {
@@ -39,31 +183,30 @@ impl CrypTensor {
         self.sigmoid_with(&ApproxConfig::default())
     }
 
-    /// The logistic function, on all of the 16-bit range: the sign bit `b = [x < 0]`,
-    /// `a = |x| = x(1 - 2b)` (one product, no second comparison), `a` clamped to 16 (one
-    /// ReLU), `s = 1/(1 + e^{-a})` with `e^{-a} ∈ (0, 1]` so the denominator lies in
-    /// `[1, 2]` and a 4-round reciprocal suffices, and finally `s + b(1 - 2s)`.
-    /// (CrypTen does the same without the clamp, with its 4.9 %-error `exp` and 3 Newton
-    /// steps from the constant 0.75.)
+    /// The logistic function, on all of the 16-bit range: one clamp circuit
+    /// ([`CrypTensor::clamp`], exact at the ring's ends) gives `x_c = clamp(x, ±16)` and the
+    /// packed sign bit `b`; `p = 1/(1 + e^{-|x_c|})` with `e^{-|x_c|} ∈ (0, 1]`, so the
+    /// denominator lies in `[1, 2]` and a 4-round reciprocal suffices; finally
+    /// `p + b(1 - 2p)`, the bit multiplied in directly (no B2A). Beyond `±16`, σ is within
+    /// `e^-16` of its saturated value. (CrypTen does the same without the clamp, with its
+    /// 4.9 %-error `exp` and 3 Newton steps from the constant 0.75.)
     ///
-    /// **Domain** all inputs (|x| < 2^46). Measured (2 parties): max abs error 4e-5 on
-    /// `[-20, 20]` (CrypTen: 2.4e-3 on `[-10, 10]`).
+    /// **Domain** every input the format holds. Measured (2 parties): max abs error 4e-5 on
+    /// `[-20, 20]` (CrypTen: 2.4e-3 on `[-10, 10]`); `mpc/tests/wide_domain.rs` checks the
+    /// whole range.
     ///
     /// # Errors
     /// An invalid config, link failures or a failing triple source.
     ///
     /// # Security
-    /// Reveals nothing. 2 parties: 32 rounds (ltz 8, product 1, ReLU 8, exp 10,
-    /// reciprocal 4, select 1) and 319 bytes per element (CrypTen: 23 rounds, 376 B).
+    /// Reveals nothing. 2 parties: the clamp 9, exp 14, the reciprocal with its truncations,
+    /// the selection 1: 33 rounds measured (docs/accuracy.md; CrypTen: 23 rounds at 4.9 %
+    /// error).
     pub fn sigmoid_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
         if let Some(p) = promote(self)? {
             return p.sigmoid_with(cfg);
         }
-        let b = self.ltz()?;
-        let a = self.mul(&sign_factor(&b)?)?;
-        let a = a.sub(&add_f64(&a, EXP_FLOOR)?.relu()?)?;
-        let s = reciprocal_1_2(&add_f64(&a.neg()?.exp_with(cfg)?, 1.0)?)?;
-        s.add(&b.mul(&rsub_f64(1.0, &s.mul_int(2)?)?)?)
+        Logistic::of(self, 1, cfg)?.sigmoid()
     }
 
     /// `tanh x = 2·sigmoid(2x) - 1` with the default [`ApproxConfig`].
@@ -77,11 +220,11 @@ impl CrypTensor {
         self.tanh_with(&ApproxConfig::default())
     }
 
-    /// `tanh x = 2·sigmoid(2x) - 1`.
+    /// `tanh x = 2·sigmoid(2x) - 1`, with the doubling after the clamp (at `±8`), so that it
+    /// cannot wrap.
     ///
-    /// **Domain** `|x| < 2^(62 - f)` (2^46 at 16 fractional bits), where `2x` still fits the
-    /// ring; beyond that the doubling wraps. Measured (2 parties): max abs error 6.7e-5 on
-    /// `[-10, 10]` (CrypTen: 3.4e-3).
+    /// **Domain** every input the format holds. Measured (2 parties): max abs error 6.7e-5
+    /// on `[-10, 10]` (CrypTen: 3.4e-3).
     ///
     /// # Errors
     /// An invalid config, link failures or a failing triple source.
@@ -92,7 +235,7 @@ impl CrypTensor {
         if let Some(p) = promote(self)? {
             return p.tanh_with(cfg);
         }
-        add_f64(&self.mul_int(2)?.sigmoid_with(cfg)?.mul_int(2)?, -1.0)
+        add_f64(&Logistic::of(self, 2, cfg)?.sigmoid()?.mul_int(2)?, -1.0)
     }
 
     /// `exp(x - max)` clamped at `e^-16`, its sum over `dim`, and the row maximum.
@@ -104,7 +247,7 @@ impl CrypTensor {
         let z = self.sub(&self.amax(dim, true)?)?;
         // max(z, -16) = z + relu(-16 - z)
         let zc = z.add(&rsub_f64(EXP_FLOOR, &z)?.relu()?)?;
-        let e = zc.exp_with(cfg)?;
+        let e = zc.exp_in_range(cfg)?;
         let s = e.sum(&[dim], true)?;
         Ok((e, s, z))
     }
@@ -213,29 +356,28 @@ impl CrypTensor {
         self.gelu_with(&ApproxConfig::default())
     }
 
-    /// GELU `x(1 + erf(x/√2))/2` on [`CrypTensor::erf_with`], which clamps its input to
-    /// `[-4, 4]`, so GELU tends to ReLU exactly for large `|x|`.
+    /// GELU `x·Φ(x)` (the exact form, not the tanh approximation), written as
+    /// `relu(x) - relu(x_c) + x_c·Φ(x_c)` with `x_c = clamp(x, ±4√2)`, so that no product
+    /// involves the unbounded `x`: one clamp circuit gives `x_c`, `relu(x)` and `relu(x_c)`
+    /// (exact), and `Φ(x_c) = (1 + erf(x_c/√2))/2` comes from [`CrypTensor::erf_with`]'s
+    /// expansion on `[-4, 4]`. Beyond the clamp the dropped term `|x|Φ(-|x|)` is below 5e-8.
     ///
-    /// **Domain** `[-8, 8]`. Measured (2 parties): max abs error 9.1e-5, 22 rounds, 335 bytes
-    /// per element. **Outside**: saturates to ReLU with an error of about `1.5e-5·|x|`
-    /// (erf's error at the clamp, times `x`).
+    /// **Domain** every input the format holds. Measured (2 parties): max abs error 9.2e-5 on
+    /// `[-8, 8]`; the error is largest near the clamp, where erf's error is multiplied by
+    /// `|x_c|/2 ≤ 2.9`.
     ///
     /// # Errors
     /// An invalid config, link failures or a failing triple source.
     ///
     /// # Security
-    /// Reveals nothing: erf's cost plus one truncation and one product.
+    /// Reveals nothing: the clamp (2 parties: 9 rounds), one truncation, erf's expansion and
+    /// one product (40 rounds measured).
     pub fn gelu_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
         if let Some(p) = promote(self)? {
             return p.gelu_with(cfg);
         }
-        let phi2 = add_f64(
-            &self
-                .mul_f64(std::f64::consts::FRAC_1_SQRT_2)?
-                .erf_with(cfg)?,
-            1.0,
-        )?;
-        self.mul(&phi2)?.div_int(2)
+        let g = Gelu::of(self, cfg)?;
+        g.beyond()?.add(&g.half.mul(&add_f64(&g.erf, 1.0)?)?)
     }
 
     /// GELU and its derivative with the default [`ApproxConfig`].
@@ -249,38 +391,32 @@ impl CrypTensor {
         self.gelu_with_grad_with(&ApproxConfig::default())
     }
 
-    /// GELU `x·Φ(x)` together with its derivative `Φ(x) + x·φ(x)`, sharing the `erf`:
-    /// `φ(x) = e^{-x²/2}/√(2π)` with `x²/2` clamped at 16 (one ReLU; `e^-16` is below the
-    /// 16-bit grid, and the clamp keeps `exp` inside its domain).
+    /// GELU `x·Φ(x)` together with its derivative `Φ(x) + x·φ(x)`, sharing the pieces of
+    /// [`CrypTensor::gelu_with`]: the derivative is taken at `x_c` (beyond the clamp it is
+    /// within 3e-7 of 0 or 1), where `φ(x_c) = e^{-x_c²/2}/√(2π)` needs no further clamp
+    /// (`x_c²/2 ≤ 16`).
     ///
-    /// **Domain** as [`CrypTensor::gelu_with`]. The derivative's error is about the sum of
-    /// erf's and exp's (a few `1e-5` on `[-8, 8]`).
+    /// **Domain** every input the format holds. The derivative's error is about the sum of
+    /// erf's and exp's (a few `1e-5`).
     ///
     /// # Errors
     /// An invalid config, link failures or a failing triple source.
     ///
     /// # Security
-    /// Reveals nothing: erf, one square, one ReLU, exp, and one batched product round.
+    /// Reveals nothing: GELU's pieces, one square, exp, one batched product round and one
+    /// truncation.
     pub fn gelu_with_grad_with(&self, cfg: &ApproxConfig) -> Result<(CrypTensor, CrypTensor)> {
         if let Some(p) = promote(self)? {
             return p.gelu_with_grad_with(cfg);
         }
-        let phi2 = add_f64(
-            &self
-                .mul_f64(std::f64::consts::FRAC_1_SQRT_2)?
-                .erf_with(cfg)?,
-            1.0,
-        )?;
-        let half_sq = self.square()?.div_int(2)?;
-        // min(t, 16) = t - relu(t - 16)
-        let clamped = half_sq.sub(&add_f64(&half_sq, EXP_FLOOR)?.relu()?)?;
-        let e = clamped.neg()?.exp_with(cfg)?;
-        let out = mul_many(&[(self, &phi2), (self, &e)])?;
-        let gelu = out[0].div_int(2)?;
+        let g = Gelu::of(self, cfg)?;
+        // φ(x_c)·√(2π) = e^{-t²}
+        let e = g.t.square()?.neg()?.exp_in_range(cfg)?;
+        let out = mul_many(&[(&g.half, &add_f64(&g.erf, 1.0)?), (&g.signed.clamped, &e)])?;
+        let gelu = g.beyond()?.add(&out[0])?;
+        // Φ(x_c) + x_c·φ(x_c) = 1/2 + erf/2 + x_c·e/√(2π)
         let inv_sqrt_2pi = 1.0 / (2.0 * std::f64::consts::PI).sqrt();
-        let grad = phi2
-            .div_int(2)?
-            .add(&mul_const_precise(&out[1], inv_sqrt_2pi)?)?;
+        let grad = add_f64(&lin_comb(&[&g.erf, &out[1]], &[0.5, inv_sqrt_2pi])?, 0.5)?;
         Ok((gelu, grad))
     }
 

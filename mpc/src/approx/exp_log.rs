@@ -1,11 +1,13 @@
 //! `exp` (extended-precision repeated squaring) and `log` (Householder iterations on `exp`).
 
 use crate::cryptensor::{CrypTensor, Shared};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::protocols::{beaver, truncate};
 use crate::share::Share;
 
-use super::{ApproxConfig, add_f64, lin_comb, mul_many, promote, relabel, rsub_f64, square_many};
+use super::{
+    ApproxConfig, Domain, add_f64, lin_comb, mul_many, promote, relabel, rsub_f64, square_many,
+};
 
 /// `(1 + u)^(2^k) - 1` for `u` at `frac + k` fractional bits, returned at `frac` bits.
 ///
@@ -57,6 +59,23 @@ fn fused_pow2k_minus_one(sh: &Shared, frac: u32, k: u32) -> Result<CrypTensor> {
     Ok(sh.with(out.with_frac_bits(s - 1)))
 }
 
+/// Where the full-domain `exp` clamps from below: `e^-16` is 0.007 ULP at 16 fractional
+/// bits.
+pub(crate) const EXP_FLOOR: f64 = -16.0;
+
+/// The largest input whose `exp` the squarings hold at scale `f`: the last squaring takes
+/// `e^{x/2}` at `f + 1` fractional bits, whose square must stay below `2^62`.
+fn exp_ceiling(f: u32) -> Result<f64> {
+    let hi = 2.0 * std::f64::consts::LN_2 * (29.5 - f64::from(f));
+    if hi < 1.0 {
+        return Err(Error::InvalidArgument {
+            op: "exp",
+            reason: format!("the full-domain exp needs at most 28 fractional bits, not {f}"),
+        });
+    }
+    Ok(hi)
+}
+
 impl CrypTensor {
     /// `e^x` with the default [`ApproxConfig`].
     ///
@@ -72,26 +91,49 @@ impl CrypTensor {
     /// `e^x`: `(e^{x/2^k})^{2^k}` with a degree-4 Taylor seed for `e^{x/2^k} - 1` and `k`
     /// extended-precision squarings (`k = cfg.exp_squarings`, default 8).
     ///
-    /// **Domain** `[-16, 8]`. Measured (2 parties, default config): max abs error 0.054 (at
-    /// `e^8 ≈ 2981`, i.e. 1.8e-5 relative), max rel error 8.7e-4 where `e^x ≥ 0.01` (one ULP
-    /// of `0.01`; 4.9e-3 abs on `[-5, 5]`), against CrypTen's 4.9 % rel and 7.2 abs on
-    /// `[-5, 5]`. **Outside**: from `-16` down to about `-1.6·2^k` (-409 by default)
-    /// the result saturates to `[0, 2^-15]`; it rises back towards 1 near `-2.7·2^k` and
-    /// grows without bound below (clamp such inputs first). Above 8 the value stays accurate,
-    /// but with the opt-in 2-party local truncation it fails with probability about
-    /// `e^x·2^-30` per element, and above `≈ 15` the result leaves the 16-bit range.
+    /// **Domain** every input the format holds, by default ([`Domain::Full`]): the input is
+    /// first clamped, exactly on the whole ring ([`CrypTensor::clamp`]), to `[-16, c]`. Below
+    /// -16 the result is `e^-16` (1.1e-7, under one ULP at 16 bits); `c = 2·ln 2·(29.5 - f)`
+    /// (18.7 at 16 fractional bits) is the largest input whose last squaring fits the ring,
+    /// and above it the result **saturates** at `e^c` (1.3e8 at 16 bits): documented, not an
+    /// error, as `e^x` up to the format's end (`x ≈ 32`) would need the squarings at a
+    /// coarser scale. Measured (2 parties): max abs error 0.075 (at `e^8 ≈ 2981`, 2.5e-5
+    /// relative), max rel error 1e-3 where `e^x ≥ 0.01` (one ULP of `0.01`), against
+    /// CrypTen's 4.9 % rel and 7.2 abs on `[-5, 5]`; `mpc/tests/wide_domain.rs` checks the
+    /// whole range at 2 and 3 parties (1e-3 relative + 2 ULP).
+    ///
+    /// With [`Domain::Narrow`] the clamp is skipped (9 rounds fewer): accurate on `[-16, 8]`
+    /// and up to `c`; from `-16` down to about `-1.6·2^k` (-409 by default) the result
+    /// saturates to `[0, 2^-15]`, but it rises back towards 1 near `-2.7·2^k` and grows
+    /// without bound below, and above `c` the squarings overflow.
     ///
     /// # Errors
-    /// An invalid config, link failures or a failing triple source.
+    /// An invalid config; a full-domain `exp` at more than 28 fractional bits; link
+    /// failures or a failing triple source.
     ///
     /// # Security
-    /// Reveals nothing. With the exact default, `k + 6` rounds at any party count (default 14,
-    /// and 128 bytes per element at 2 parties): the squarings fold each truncation into the
-    /// next square ([`truncate::truncate_and_square`]). With the opt-in 2-party local
-    /// truncation: `k + 2` rounds and `8k + 24` bytes (10 rounds, 88 B).
+    /// Reveals nothing. With the exact default, the clamp (2 parties: 9 rounds) and `k + 6`
+    /// rounds at any party count (default 23 rounds, about 287 bytes per element at 2
+    /// parties): the squarings fold each truncation into the next square
+    /// ([`truncate::truncate_and_square`]). With the opt-in 2-party local truncation the
+    /// squarings take `k + 2` rounds and `8k + 24` bytes.
     pub fn exp_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
         if let Some(p) = promote(self)? {
             return p.exp_with(cfg);
+        }
+        cfg.validate()?;
+        if cfg.domain == Domain::Narrow {
+            return self.exp_in_range(cfg);
+        }
+        let hi = exp_ceiling(self.frac_bits())?;
+        self.clamp(Some(EXP_FLOOR), Some(hi))?.exp_in_range(cfg)
+    }
+
+    /// `exp` on `[-1.6·2^k, exp_ceiling]` without the clamp (the narrow form, and what the
+    /// functions that bound their own argument call).
+    pub(crate) fn exp_in_range(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
+        if let Some(p) = promote(self)? {
+            return p.exp_in_range(cfg);
         }
         cfg.validate()?;
         let f = self.frac_bits();
@@ -140,10 +182,10 @@ impl CrypTensor {
         if cfg.domain == super::Domain::Full {
             return super::wide::full_domain(self, super::wide::Function::Log);
         }
-        let guess_exp = add_f64(&self.mul_int(-2)?, -1.0)?.exp_with(cfg)?;
+        let guess_exp = add_f64(&self.mul_int(-2)?, -1.0)?.exp_in_range(cfg)?;
         let mut y = add_f64(&lin_comb(&[self, &guess_exp], &[1.0 / 60.0, -20.0])?, 3.0)?;
         for _ in 0..cfg.log_iterations {
-            let e = y.neg()?.exp_with(cfg)?;
+            let e = y.neg()?.exp_in_range(cfg)?;
             let h = rsub_f64(1.0, &self.mul(&e)?)?;
             let powers = powers(&h, cfg.log_order)?;
             let refs: Vec<&CrypTensor> = powers.iter().collect();

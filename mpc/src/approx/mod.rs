@@ -30,7 +30,19 @@
 //! found privately, the input is scaled into `[1/2, 1)`, the function runs there and the
 //! exponent is put back, so every magnitude the format holds is accurate (2 parties, exact
 //! truncation: log 24 rounds, reciprocal 27, sqrt and inv_sqrt 26). The method descriptions below that name a
-//! domain such as `[0.01, 100]` describe the [`Domain::Narrow`] forms.
+//! domain such as `[0.01, 100]` describe the [`Domain::Narrow`] forms. `exp` clamps its
+//! input to where its squarings hold (`[-16, 18.7]` at 16 bits; below, `e^-16`; above, a
+//! documented saturation), unless [`Domain::Narrow`] asks it not to.
+//!
+//! **Every input elsewhere too.** The other functions take every input the format holds:
+//! clamps are exact at the ring's ends ([`CrypTensor::clamp`] tells the wrapped ends apart
+//! by the input's own sign), `sigmoid`, `tanh`, `silu`, `softplus` and `gelu` never multiply
+//! the unbounded input (`silu(x) = relu(x) - |x_c|σ(-|x_c|)` and the like, on a clamped
+//! `x_c`), and `cos`/`sin` reduce modulo `2π` exactly below 2^46. Integer powers and
+//! products hold while `|x^n| < 2^(63-2f)` (2^31 at 16 bits): the product of two 16-bit
+//! encodings is held at 32 fractional bits before its truncation, as in every 64-bit
+//! fixed-point MPC framework. `mpc/tests/wide_domain.rs` checks each function over the
+//! whole range at 2 and 3 parties, with its bound.
 //!
 //! Fixed point limits everything here: at 16 fractional bits one ULP is `1.5e-5`, so a
 //! result near `0.01` cannot be better than `1.5e-3` relative. Relative errors below are
@@ -100,8 +112,8 @@ pub struct ApproxConfig {
     pub trig_squarings: u32,
     /// Chebyshev terms in `erf` (default 12).
     pub erf_terms: usize,
-    /// Which form of `reciprocal`, division, `log`, `sqrt` and `inv_sqrt` runs (default
-    /// [`Domain::Full`]: every input the format holds).
+    /// Which form of `exp`, `reciprocal`, division, `log`, `sqrt` and `inv_sqrt` runs
+    /// (default [`Domain::Full`]: every input the format holds).
     pub domain: Domain,
 }
 
@@ -110,12 +122,14 @@ pub struct ApproxConfig {
 pub enum Domain {
     /// Every value the fixed-point format represents (`|x|` from `2^-f` to `2^{63-f}`), by
     /// exponent normalisation; the reciprocal and division take either sign. Needs a session
-    /// scale of at most [`WIDE_MAX_FRAC_BITS`].
+    /// scale of at most [`WIDE_MAX_FRAC_BITS`]. For `exp`: the input clamped to where the
+    /// squarings hold.
     #[default]
     Full,
     /// The cheaper iterations tuned to `[b/10^4, b]` (`b = reciprocal_max`, `inv_sqrt_max`;
-    /// `[0.01, 100]` for `log`), for callers who know their range: outside it they diverge
-    /// or lose accuracy as each function documents, without any error.
+    /// `[0.01, 100]` for `log`; `exp` without its clamp), for callers who know their range:
+    /// outside it they diverge or lose accuracy as each function documents, without any
+    /// error.
     Narrow,
 }
 

@@ -70,6 +70,200 @@ pub fn relu_and_negative(session: &Session, x: &Share) -> Result<(Share, Share)>
     Ok((relu, negative))
 }
 
+/// `min(max(x, lo), hi)` for raw bounds (either optional), exact on the whole ring:
+/// `x + [x < lo]·(lo - x) + [x > hi]·(hi - x)`.
+///
+/// `[x < c]` is the sign of `x - c`, which wraps for `x` within `|c|` of the ring's end
+/// opposite to `c`'s sign; the sign of `x`, from the same batched circuit, tells those ends
+/// apart: `[x < c] = [x < 0] ∧ msb(x - c)` for `c < 0`, `[x < 0] ∨ msb(x - c)` for `c > 0`
+/// (one packed AND round for all bounds), and both selections are one `bit_mul` round.
+/// 2 parties: 9 rounds (8 when every bound is 0).
+///
+/// # Errors
+/// Link failures or a failing triple source.
+pub fn clamp(session: &Session, x: &Share, lo: Option<u64>, hi: Option<u64>) -> Result<Share> {
+    let Some(parts) = clamp_parts(session, x, lo, hi, false)? else {
+        return Ok(x.clone());
+    };
+    reshaped(parts.clamped, x.shape())
+}
+
+/// `x` clamped to `[-c, c]` (raw `c > 0`) with the pieces an activation built on the clamp
+/// needs, all from [`clamp`]'s rounds (its `bit_mul` also carries `[x < 0]·x`).
+pub struct SymmetricClamp {
+    /// `x_c = min(max(x, -c), c)`, flat.
+    pub clamped: Share,
+    /// Packed XOR-shared `[x < 0]` (also the sign of `x_c`), one bit per element.
+    pub negative: XorShare,
+    /// `relu(x)`, exact on the whole ring, flat.
+    pub relu: Share,
+    /// `relu(x_c)`, flat.
+    pub clamped_relu: Share,
+    /// `|x_c|`, flat.
+    pub clamped_abs: Share,
+}
+
+/// [`clamp`] to `[-c, c]` for a raw `c > 0`, returning [`SymmetricClamp`]. 2 parties: 9
+/// rounds.
+///
+/// # Errors
+/// `c` not positive; link failures or a failing triple source.
+pub fn clamp_symmetric(session: &Session, x: &Share, c: u64) -> Result<SymmetricClamp> {
+    if c == 0 || c as i64 <= 0 {
+        return Err(crate::error::Error::InvalidArgument {
+            op: "clamp_symmetric",
+            reason: format!("the bound must be positive, not raw {}", c as i64),
+        });
+    }
+    let parts =
+        clamp_parts(session, x, Some(c.wrapping_neg()), Some(c), true)?.expect("two bounds");
+    let sx = parts.negative_times_x.expect("asked for");
+    // [x < 0]·x_c = [x < 0]·x + [x < -c]·(-c - x): below -c implies negative, above c not
+    let mut s_xc = sx.ring().clone();
+    s_xc.add_assign(parts.moved[0].ring())?;
+    let f = x.frac_bits();
+    let xc = parts.clamped.ring();
+    let relu = x.ring().flatten().sub(sx.ring())?;
+    let clamped_relu = xc.sub(&s_xc)?;
+    let clamped_abs = clamped_relu.sub(&s_xc)?;
+    Ok(SymmetricClamp {
+        clamped: parts.clamped,
+        negative: parts.negative,
+        relu: Share::new(relu.with_frac_bits(f)),
+        clamped_relu: Share::new(clamped_relu.with_frac_bits(f)),
+        clamped_abs: Share::new(clamped_abs.with_frac_bits(f)),
+    })
+}
+
+/// What [`clamp_parts`] computes.
+struct ClampParts {
+    clamped: Share,
+    negative: XorShare,
+    /// `[x < lo]·(lo - x)` and `[x > hi]·(hi - x)`, for the bounds given.
+    moved: Vec<Share>,
+    negative_times_x: Option<Share>,
+}
+
+/// [`clamp`]'s circuit, flat; `None` without bounds. With `sign_product`, the selection round
+/// also computes `[x < 0]·x`.
+fn clamp_parts(
+    session: &Session,
+    x: &Share,
+    lo: Option<u64>,
+    hi: Option<u64>,
+    sign_product: bool,
+) -> Result<Option<ClampParts>> {
+    let n = x.numel();
+    let first = session.party() == 0;
+    let flat = Share::new(x.ring().flatten());
+    // this party's share of `c - x` (and of `x - c` negated)
+    let minus = |c: u64| -> Share {
+        let neg = flat.ring().neg();
+        Share::new(if first { neg.add_scalar_raw(c) } else { neg })
+    };
+    let bounds: Vec<u64> = [lo, hi].into_iter().flatten().collect();
+    if bounds.is_empty() {
+        return Ok(None);
+    }
+    let shifted: Vec<Share> = bounds
+        .iter()
+        .map(|&c| Share::new(minus(c).ring().neg()))
+        .collect();
+    let mut parts = vec![&flat];
+    parts.extend(shifted.iter());
+    let bits = sign_bits(session, &parts)?.into_ring();
+    let negative = bits.bit_range(0, n)?;
+    let raw: Vec<RingTensor> = (1..=bounds.len())
+        .map(|i| bits.bit_range(i * n, n))
+        .collect::<tensor::Result<_>>()?;
+    // NOT of an XOR-shared word: one party flips its share
+    let not = |w: &RingTensor| if first { w.xor_scalar(!0) } else { w.clone() };
+    // the ANDs: (s, r) for c < 0, (¬s, ¬r) for c > 0 (De Morgan for the OR)
+    let mut lhs = Vec::new();
+    let mut rhs = Vec::new();
+    for (&c, r) in bounds.iter().zip(&raw) {
+        match (c as i64).signum() {
+            -1 => {
+                lhs.push(negative.clone());
+                rhs.push(r.clone());
+            }
+            1 => {
+                lhs.push(not(&negative));
+                rhs.push(not(r));
+            }
+            _ => {}
+        }
+    }
+    let ands = if lhs.is_empty() {
+        RingTensor::words(Vec::new())
+    } else {
+        let pack = |v: &[RingTensor]| {
+            RingTensor::concat_bits(&v.iter().map(|w| (w, n)).collect::<Vec<_>>())
+        };
+        binary::and(
+            session,
+            &XorShare::new(pack(&lhs)?),
+            &XorShare::new(pack(&rhs)?),
+        )?
+        .into_ring()
+    };
+    // [x < c] per bound, packed
+    let mut k = 0;
+    let mut below = Vec::new();
+    for &c in &bounds {
+        below.push(match (c as i64).signum() {
+            0 => negative.clone(),
+            sign => {
+                let a = ands.bit_range(k * n, n)?;
+                k += 1;
+                if sign < 0 { a } else { not(&a) }
+            }
+        });
+    }
+    // selections: [x < lo]·(lo - x) and (1 - [x < hi])·(hi - x)
+    let mut sel_bits = Vec::new();
+    let mut sel_vals = Vec::new();
+    let mut i = 0;
+    if let Some(c) = lo {
+        sel_bits.push(below[i].clone());
+        sel_vals.push(minus(c).into_ring());
+        i += 1;
+    }
+    if let Some(c) = hi {
+        sel_bits.push(not(&below[i]));
+        sel_vals.push(minus(c).into_ring());
+    }
+    let moves = sel_bits.len();
+    if sign_product {
+        sel_bits.push(negative.clone());
+        sel_vals.push(flat.ring().clone());
+    }
+    let packed = RingTensor::concat_bits(&sel_bits.iter().map(|w| (w, n)).collect::<Vec<_>>())?;
+    let vals = RingTensor::concat(&sel_vals.iter().collect::<Vec<_>>(), 0)?;
+    let products = binary::bit_mul(session, &XorShare::new(packed), &Share::new(vals))?;
+    let f = x.frac_bits();
+    let part = |j: usize| -> Result<Share> {
+        Ok(Share::new(
+            products.ring().narrow(0, j * n, n)?.with_frac_bits(f),
+        ))
+    };
+    let moved: Vec<Share> = (0..moves).map(part).collect::<Result<_>>()?;
+    let mut out = flat.ring().clone();
+    for m in &moved {
+        out.add_assign(m.ring())?;
+    }
+    Ok(Some(ClampParts {
+        clamped: Share::new(out.with_frac_bits(f)),
+        negative: XorShare::new(negative),
+        moved,
+        negative_times_x: if sign_product {
+            Some(part(moves)?)
+        } else {
+            None
+        },
+    }))
+}
+
 /// `|x| = x - 2·b·x` with `b` the sign bit. 2 parties: 8 rounds.
 ///
 /// # Errors
