@@ -31,8 +31,8 @@ pub mod loader;
 pub use autograd::{Var, VarOperand};
 pub use encrypt::{Decrypt, Encrypt, ShareSource, share_module, share_module_trainable};
 pub use mpc::{
-    self, CommStats, CrypTensor, InsecureTestDealer, Operand, Session, SessionConfig, TruncMode,
-    TupleRequest, run_local,
+    self, CommStats, CrypTensor, InsecureTestDealer, MaxReduction, Operand, Session, SessionConfig,
+    TruncMode, TupleRequest, run_local,
 };
 pub use party::{init, init_with};
 pub use tensor::{

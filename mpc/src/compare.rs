@@ -16,6 +16,7 @@ use crate::cryptensor::Shared;
 use crate::cryptensor::{CrypTensor, Operand};
 use crate::error::{Error, Result};
 use crate::protocols::compare;
+use crate::session::MaxReduction;
 
 impl CrypTensor {
     fn private(&self) -> Option<&Shared> {
@@ -303,7 +304,9 @@ impl CrypTensor {
         Ok((moved.reshape(&[rows, n])?, rest))
     }
 
-    /// Tree reduction of `[rows, n]` to `[rows]`, tracking the winner as `track` says. At
+    /// Reduction of `[rows, n]` to `[rows]`, tracking the winner as `track` says. Private
+    /// rows of at most [`compare::ALL_PAIRS_MAX_LEN`] take one all-pairs comparison circuit
+    /// ([`compare::extreme_all_pairs`]); longer ones (and public ones) a tree: at
     /// each level columns are paired (0,1), (2,3), ...; the right one wins only if strictly
     /// larger (or smaller, for a minimum), so ties go to the lowest index. An odd last column
     /// passes through.
@@ -313,6 +316,24 @@ impl CrypTensor {
         track: Track,
     ) -> Result<(CrypTensor, CrypTensor)> {
         let (rows, n) = (values.shape()[0], values.shape()[1]);
+        if let CrypTensor::Private(sh) = &values
+            && (2..=compare::ALL_PAIRS_MAX_LEN).contains(&n)
+            && sh.session.config().max_reduction == MaxReduction::AllPairs
+        {
+            // one comparison circuit for the whole row instead of a tree of them
+            let one_hot = !matches!(track, Track::Nothing);
+            let (best, hot) = compare::extreme_all_pairs(&sh.session, &sh.share, minimum, one_hot)?;
+            let tracked = match (track, hot) {
+                (Track::OneHot, Some(h)) => sh.with(h),
+                (Track::Index, Some(h)) => {
+                    let idx: Vec<i64> = (0..n as i64).collect();
+                    let weights = CrypTensor::Public(RingTensor::from_i64(&[n, 1], &idx)?);
+                    sh.with(h).matmul(&weights)?
+                }
+                _ => CrypTensor::Public(RingTensor::from_i64(&[rows, 0], &[])?),
+            };
+            return Ok((sh.with(best), tracked));
+        }
         // The winner rides along as a payload of `width` integers per column (its index, its
         // one-hot row, or nothing): each level moves it with the same bit as the value, in the
         // same round.

@@ -35,7 +35,7 @@ use crate::prg::{AesPrg, Seed};
 use crate::provider::{TripleSource, TupleRequest, correction_words};
 
 /// Version of the wire protocol, checked at setup.
-pub const PROTOCOL_VERSION: u64 = 1;
+pub const PROTOCOL_VERSION: u64 = 2;
 
 /// Largest fixed-point scale a session accepts: a product of two encodings carries twice the
 /// scale and must leave integer headroom in the 63 signed bits.
@@ -56,6 +56,22 @@ pub enum TruncMode {
     LocalProbabilistic,
 }
 
+/// How a maximum or minimum over a dimension (`amax`, `max_with_indices`, max pooling,
+/// softmax's shift) compares its candidates: the round/byte trade-off of every reduction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MaxReduction {
+    /// One comparison circuit for rows of up to 16 candidates (longer rows take the tree):
+    /// all pairwise differences at once, then an AND per candidate.
+    /// Fewest rounds (2 parties: 10 for a 2x2 window, 12 for 10 classes) for about `n/2`
+    /// times the tree's comparison bytes: the default, since rounds decide the time on every
+    /// link but a bandwidth-starved one.
+    #[default]
+    AllPairs,
+    /// A tree of pairwise comparisons, `ceil(log2 n)` levels of one circuit each (2
+    /// parties: 8 rounds per level): fewest bytes, for large batches on slow links.
+    Tree,
+}
+
 /// Session options. Every party must use the same ones; setup checks.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
@@ -64,6 +80,8 @@ pub struct SessionConfig {
     pub frac_bits: u32,
     /// Truncation protocol.
     pub trunc: TruncMode,
+    /// How maxima compare their candidates.
+    pub max_reduction: MaxReduction,
     /// `Some(seed)` makes pairwise seeds reproducible. **Tests only**: real runs leave it
     /// `None`, and seeds come from the OS RNG.
     pub insecure_test_seed: Option<u64>,
@@ -74,6 +92,7 @@ impl fmt::Debug for SessionConfig {
         f.debug_struct("SessionConfig")
             .field("frac_bits", &self.frac_bits)
             .field("trunc", &self.trunc)
+            .field("max_reduction", &self.max_reduction)
             .field("insecure_test_seed", &self.insecure_test_seed.map(|_| ".."))
             .finish()
     }
@@ -84,6 +103,7 @@ impl Default for SessionConfig {
         Self {
             frac_bits: DEFAULT_FRAC_BITS,
             trunc: TruncMode::Dealer,
+            max_reduction: MaxReduction::AllPairs,
             insecure_test_seed: None,
         }
     }
@@ -152,7 +172,7 @@ fn words_to_seed(w: &[u64]) -> Seed {
 }
 
 /// The settings every party must agree on, as sent in the setup hello.
-fn hello(party: usize, n: usize, config: &SessionConfig) -> [u64; 7] {
+fn hello(party: usize, n: usize, config: &SessionConfig) -> [u64; 8] {
     let local_trunc = config.trunc == TruncMode::LocalProbabilistic;
     [
         PROTOCOL_VERSION,
@@ -164,6 +184,7 @@ fn hello(party: usize, n: usize, config: &SessionConfig) -> [u64; 7] {
         // OS and another from a known u64 would silently make its half of each pair public.
         u64::from(config.insecure_test_seed.is_some()),
         config.insecure_test_seed.unwrap_or(0),
+        u64::from(config.max_reduction == MaxReduction::Tree),
     ]
 }
 
@@ -182,7 +203,7 @@ fn setup_links(
     }
     for peer in (0..n).filter(|&p| p != party) {
         let theirs = recv_u64s(comm, peer, ours.len(), "setup hello")?;
-        const FIELDS: [&str; 7] = [
+        const FIELDS: [&str; 8] = [
             "protocol version",
             "party count",
             "fractional bits",
@@ -190,6 +211,7 @@ fn setup_links(
             "party index",
             "insecure test seed",
             "insecure test seed value",
+            "maximum reduction",
         ];
         let expected = [
             ours[0],
@@ -199,6 +221,7 @@ fn setup_links(
             peer as u64,
             ours[5],
             ours[6],
+            ours[7],
         ];
         if let Some(i) = (0..FIELDS.len()).find(|&i| theirs[i] != expected[i]) {
             return Err(Error::ConfigMismatch {

@@ -108,7 +108,7 @@ fn a_malformed_frame_is_rejected_by_length() {
     let rogue = std::thread::spawn(move || {
         // complete setup (hello, then the seed from party 0), then answer the opening with 3 bytes
         let _ = c1.recv(0, "setup hello");
-        let hello = [mpc::session::PROTOCOL_VERSION, 2, 16, 0, 1, 1, 6];
+        let hello = [mpc::session::PROTOCOL_VERSION, 2, 16, 0, 1, 1, 6, 0];
         c1.send(0, mpc::comm::encode_u64s(&hello), "setup hello")
             .unwrap();
         let _ = c1.recv(0, "pairwise seed");
@@ -161,6 +161,23 @@ fn parties_with_different_settings_refuse_to_start() {
     assert_eq!(
         errs[1],
         "party 0 runs with fractional bits = 16, this party expects 20"
+    );
+}
+
+#[test]
+fn parties_with_different_maximum_reductions_refuse_to_start() {
+    // the two reductions issue different protocol calls, so they must agree up front
+    let errs = setup_errors(|p| SessionConfig {
+        max_reduction: if p == 0 {
+            mpc::MaxReduction::AllPairs
+        } else {
+            mpc::MaxReduction::Tree
+        },
+        ..cfg(7)
+    });
+    assert_eq!(
+        errs[0],
+        "party 1 runs with maximum reduction = 1, this party expects 0"
     );
 }
 

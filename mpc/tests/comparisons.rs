@@ -426,11 +426,12 @@ fn three_party_comparisons_and_reductions_cost_what_the_circuit_says() {
             (st[0].rounds, st[0].bytes_sent),
             (9, 2 * (16_384 + 48_384 + 8_320))
         );
-        // a tree over 10 columns has 4 levels (10 -> 5 -> 3 -> 2 -> 1), each 9 rounds: the
-        // carry-save round, 7 AND rounds and the bit-times-value round
-        assert_eq!(st[1].rounds, 4 * 9);
-        assert_eq!(st[2].rounds, 2 * 9);
-        assert_eq!(st[3].rounds, 4 * 9);
+        // rows of at most 16 take one all-pairs circuit: the carry-save round, 7 AND rounds,
+        // the AND tree over each candidate's n - 1 wins (10 columns: 4 rounds; a 2x2 window:
+        // 2) and the bit-times-value round (a tree over 10 columns took 4 levels of 9)
+        assert_eq!(st[1].rounds, 1 + 7 + 4 + 1);
+        assert_eq!(st[2].rounds, 1 + 7 + 2 + 1);
+        assert_eq!(st[3].rounds, 1 + 7 + 4 + 1);
         assert!(
             st[3].bytes_sent > st[1].bytes_sent,
             "tracking the index costs more than values alone"
@@ -659,4 +660,87 @@ fn clamp_is_exact_at_the_ends_of_the_ring() {
             }
         }
     }
+}
+
+#[test]
+fn one_circuit_maxima_match_plaintext_with_ties_at_every_row_length() {
+    // rows of 2..=16 take the all-pairs circuit, 17 the tree; values from a tiny range so
+    // that ties are common, and ties must go to the lowest index as in the tree
+    for n_cols in [2usize, 3, 4, 7, 10, 16, 17] {
+        let rows = 24;
+        let v: Vec<i64> = ints(n_cols as u64, rows * n_cols, 3)
+            .into_iter()
+            .map(|k| k << 16)
+            .collect();
+        let x = RingTensor::from_raw(&[rows, n_cols], v.iter().map(|&k| k as u64).collect(), 16)
+            .unwrap();
+        for parties in [2, 3] {
+            let out = run_local(parties, cfg(21), |s| {
+                let p = share(&s, 0, &x);
+                let (mx, ix) = p.max_with_indices(1, false)?;
+                let (mn, jx) = p.min_with_indices(1, false)?;
+                let (_, hot) = p.max_with_one_hot(1, false)?;
+                [mx, ix, mn, jx, hot]
+                    .iter()
+                    .map(|t| t.reveal())
+                    .collect::<mpc::Result<Vec<_>>>()
+            })
+            .unwrap();
+            let got: Vec<Vec<i64>> = out[0]
+                .iter()
+                .map(|t| t.as_slice().iter().map(|&w| w as i64).collect())
+                .collect();
+            for r in 0..rows {
+                let row = &v[r * n_cols..(r + 1) * n_cols];
+                let (mut bi, mut si) = (0, 0);
+                for i in 1..n_cols {
+                    if row[i] > row[bi] {
+                        bi = i;
+                    }
+                    if row[i] < row[si] {
+                        si = i;
+                    }
+                }
+                let what = format!("n={n_cols}, parties={parties}, row {row:?}");
+                assert_eq!(got[0][r], row[bi], "max, {what}");
+                assert_eq!(got[1][r], bi as i64, "argmax, {what}");
+                assert_eq!(got[2][r], row[si], "min, {what}");
+                assert_eq!(got[3][r], si as i64, "argmin, {what}");
+                for i in 0..n_cols {
+                    assert_eq!(
+                        got[4][r * n_cols + i],
+                        i64::from(i == bi),
+                        "one-hot, {what}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_tree_reduction_stays_available_and_agrees() {
+    // MaxReduction::Tree: 8 rounds per level and fewer bytes; the same maxima
+    let m = fixed(12, &[64, 10], 1 << 20);
+    let run = |reduction| {
+        let config = mpc::SessionConfig {
+            max_reduction: reduction,
+            ..cfg(13)
+        };
+        run_local(2, config, |s| {
+            let q = share(&s, 0, &m);
+            s.reset_stats();
+            let (v, i) = q.max_with_indices(1, false)?;
+            let st = s.stats();
+            Ok((st.rounds, st.bytes_sent, v.reveal()?, i.reveal()?))
+        })
+        .unwrap()
+        .remove(0)
+    };
+    let tree = run(mpc::MaxReduction::Tree);
+    let pairs = run(mpc::MaxReduction::AllPairs);
+    assert_eq!(tree.0, 4 * 8, "10 -> 5 -> 3 -> 2 -> 1");
+    assert_eq!(pairs.0, 7 + 4 + 1);
+    assert!(tree.1 < pairs.1, "the tree sends fewer bytes");
+    assert_eq!((tree.2, tree.3), (pairs.2, pairs.3));
 }

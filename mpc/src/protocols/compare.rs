@@ -381,6 +381,138 @@ pub fn choose(
     Ok((Share::new(pv), Share::new(pw)))
 }
 
+/// Longest row [`extreme_all_pairs`] takes: its comparisons grow as `n(n-1)/2` per row (120
+/// at 16, against the tree's 15), its rounds as `log2 n` ANDs.
+pub const ALL_PAIRS_MAX_LEN: usize = 16;
+
+/// The maximum (or minimum) of each row of `x` (`[rows, n]`, `2 ≤ n ≤ 16`) in one comparison
+/// circuit instead of a tree of `ceil(log2 n)`: the signs of all `n(n-1)/2` pairwise
+/// differences at once, then for each candidate `i` the AND of its `n - 1` wins
+/// (`x_i ≥ x_j` for `j > i`, `x_i > x_j` for `j < i`, so that exactly one candidate wins
+/// a tie: the lowest index, as the tree) in `ceil(log2(n-1))` packed AND rounds, and one
+/// `bit_mul` that selects the winner's value (and, with `one_hot`, its 0/1 position in the
+/// same round). 2 parties: `7 + ceil(log2(n-1)) + 1` rounds (10 for a 2x2 window, 12 for
+/// 10 classes; the tree takes 8 per level: 16 and 32).
+///
+/// Returns the extremes `[rows]` and, with `one_hot`, the `[rows, n]` one-hot winners at
+/// scale 0.
+///
+/// # Errors
+/// A shape other than `[rows, n]` with `2 ≤ n ≤ 16`; link failures or a failing triple
+/// source.
+pub fn extreme_all_pairs(
+    session: &Session,
+    x: &Share,
+    minimum: bool,
+    one_hot: bool,
+) -> Result<(Share, Option<Share>)> {
+    let (rows, n) = match x.shape() {
+        &[rows, n] if (2..=ALL_PAIRS_MAX_LEN).contains(&n) => (rows, n),
+        other => {
+            return Err(crate::error::Error::InvalidArgument {
+                op: "extreme_all_pairs",
+                reason: format!(
+                    "needs [rows, n] with 2 <= n <= {ALL_PAIRS_MAX_LEN}, got {other:?}"
+                ),
+            });
+        }
+    };
+    let first = session.party() == 0;
+    let xv = x.ring().as_slice();
+    let pairs: Vec<(usize, usize)> = (0..n)
+        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+        .collect();
+    // pair-major differences: bit (p, r) = [x_i < x_j] for a maximum, [x_j < x_i] for a
+    // minimum, i.e. "j beats i"
+    let mut diffs = Vec::with_capacity(pairs.len() * rows);
+    for &(i, j) in &pairs {
+        for r in 0..rows {
+            let (a, b) = (xv[r * n + i], xv[r * n + j]);
+            diffs.push(if minimum {
+                b.wrapping_sub(a)
+            } else {
+                a.wrapping_sub(b)
+            });
+        }
+    }
+    let d = Share::new(RingTensor::from_raw(&[diffs.len()], diffs, 0)?);
+    let bits = sign_bits(session, &[&d])?.into_ring();
+    let not = |w: &RingTensor| if first { w.xor_scalar(!0) } else { w.clone() };
+    // each candidate's n - 1 literals, each a packed vector of `rows` bits
+    let mut literals: Vec<Vec<RingTensor>> = vec![Vec::with_capacity(n - 1); n];
+    for (p, &(i, j)) in pairs.iter().enumerate() {
+        let beats = bits.bit_range(p * rows, rows)?;
+        // i survives j > i unless j beats it; j survives i < j only if it beats i
+        literals[i].push(not(&beats));
+        literals[j].push(beats);
+    }
+    let pack = |v: &[&RingTensor]| {
+        RingTensor::concat_bits(&v.iter().map(|w| (*w, rows)).collect::<Vec<_>>())
+    };
+    // the AND tree, one packed round per level for all candidates
+    while literals[0].len() > 1 {
+        let half = literals[0].len() / 2;
+        let mut lhs = Vec::new();
+        let mut rhs = Vec::new();
+        for lits in &literals {
+            for k in 0..half {
+                lhs.push(&lits[2 * k]);
+                rhs.push(&lits[2 * k + 1]);
+            }
+        }
+        let anded = binary::and(
+            session,
+            &XorShare::new(pack(&lhs)?),
+            &XorShare::new(pack(&rhs)?),
+        )?
+        .into_ring();
+        let mut k = 0;
+        for lits in &mut literals {
+            let odd = (lits.len() % 2 == 1).then(|| lits[lits.len() - 1].clone());
+            let mut next = Vec::with_capacity(half + 1);
+            for _ in 0..half {
+                next.push(anded.bit_range(k * rows, rows)?);
+                k += 1;
+            }
+            next.extend(odd);
+            *lits = next;
+        }
+    }
+    let winners: Vec<&RingTensor> = literals.iter().map(|l| &l[0]).collect();
+    // candidate-major values, and (for the one-hot) a public 1 held by party 0
+    let mut vals = Vec::with_capacity(n * rows * if one_hot { 2 } else { 1 });
+    for i in 0..n {
+        vals.extend((0..rows).map(|r| xv[r * n + i]));
+    }
+    let mut sel = vec![pack(&winners)?];
+    if one_hot {
+        vals.extend(std::iter::repeat_n(u64::from(first), n * rows));
+        sel.push(sel[0].clone());
+    }
+    let packed = RingTensor::concat_bits(&sel.iter().map(|w| (w, n * rows)).collect::<Vec<_>>())?;
+    let m = vals.len();
+    let chosen = binary::bit_mul(
+        session,
+        &XorShare::new(packed),
+        &Share::new(RingTensor::from_raw(&[m], vals, 0)?),
+    )?;
+    let c = chosen.ring().as_slice();
+    let best: Vec<u64> = (0..rows)
+        .map(|r| (0..n).fold(0u64, |acc, i| acc.wrapping_add(c[i * rows + r])))
+        .collect();
+    let best = Share::new(RingTensor::from_raw(&[rows], best, x.frac_bits())?);
+    let hot = if one_hot {
+        let base = n * rows;
+        let data: Vec<u64> = (0..rows)
+            .flat_map(|r| (0..n).map(move |i| c[base + i * rows + r]))
+            .collect();
+        Some(Share::new(RingTensor::from_raw(&[rows, n], data, 0)?))
+    } else {
+        None
+    };
+    Ok((best, hot))
+}
+
 fn reshaped(s: Share, shape: &[usize]) -> Result<Share> {
     Ok(Share::new(s.into_ring().into_reshaped(shape)?))
 }
