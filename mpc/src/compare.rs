@@ -417,7 +417,9 @@ impl CrypTensor {
     /// Invalid or empty dimension; link failures.
     ///
     /// # Security
-    /// Reveals nothing. 2 parties: 8 rounds per level of the tree.
+    /// Reveals nothing. 2 parties: rows of at most 16, one all-pairs circuit
+    /// (`8 + ceil(log2(n-1))` rounds, [`compare::extreme_all_pairs`]); longer rows or
+    /// [`MaxReduction::Tree`]: 8 rounds per level of a tree.
     pub fn amax(&self, dim: impl Dim, keepdim: bool) -> Result<CrypTensor> {
         let dim = dim.resolve(self.shape().len(), "amax")?;
         self.extreme_values(dim, keepdim, false)
@@ -452,13 +454,15 @@ impl CrypTensor {
     }
 
     /// Maximum over `dim`, and the index of the first maximal element (ties go to the lowest
-    /// index), as `torch.max(x, dim)`. A tree of `ceil(log2 n)` comparison levels.
+    /// index), as `torch.max(x, dim)`.
     ///
     /// # Errors
     /// Invalid or empty dimension; link failures.
     ///
     /// # Security
-    /// Reveals nothing. 2 parties: 8 rounds per level of the tree.
+    /// Reveals nothing. 2 parties: rows of at most 16, one all-pairs circuit
+    /// (`8 + ceil(log2(n-1))` rounds, [`compare::extreme_all_pairs`]); longer rows or
+    /// [`MaxReduction::Tree`]: 8 rounds per level of a tree.
     pub fn max_with_indices(
         &self,
         dim: impl Dim,
@@ -591,7 +595,8 @@ impl CrypTensor {
     /// Wrong rank or a window that does not fit; link failures.
     ///
     /// # Security
-    /// Reveals nothing. 2 parties: 8 rounds per level of a tree over `kh·kw` taps.
+    /// Reveals nothing. The cost of [`CrypTensor::amax`] over `kh·kw` taps (2 parties, 2x2
+    /// windows: 10 rounds).
     pub fn max_pool2d(&self, p: &Pool2dParams) -> Result<CrypTensor> {
         let s = self.shape().to_vec();
         if s.len() != 4 {
