@@ -410,8 +410,8 @@ impl CrypTensor {
         v.reshape(&shape)
     }
 
-    /// Maximum over `dim` without the index (`torch.amax`): the same tree as
-    /// [`CrypTensor::max_with_indices`] at a fraction of the traffic.
+    /// Maximum over `dim` without the index (`torch.amax`): the same comparisons as
+    /// [`CrypTensor::max_with_indices`] with less traffic (no index rides along).
     ///
     /// # Errors
     /// Invalid or empty dimension; link failures.
@@ -496,9 +496,10 @@ impl CrypTensor {
     /// Invalid or empty dimension; link failures.
     ///
     /// # Security
-    /// Reveals nothing. The rounds of [`CrypTensor::max_with_indices`]; the one-hot payload makes each
-    /// level's selection carry `n` integers per pair instead of one, so the bytes grow by
-    /// about `8·n` per element and level.
+    /// Reveals nothing. The rounds of [`CrypTensor::max_with_indices`]. The one-hot costs
+    /// bytes: with the all-pairs circuit, `n` more values in its one `bit_mul` per row; with
+    /// the tree, each level's selection carries `n` integers per pair instead of one (about
+    /// `8·n` bytes per element and level).
     pub fn max_with_one_hot(
         &self,
         dim: impl Dim,

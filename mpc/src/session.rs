@@ -11,7 +11,8 @@
 //!
 //! Setup (in [`Session::new`]) takes two rounds:
 //! 1. every party sends every peer a hello (protocol version, party count, fixed-point scale,
-//!    truncation protocol, its own index); any difference is an error naming the peer and the
+//!    truncation protocol, its own index, whether a fixed test seed is used and which, the
+//!    maximum reduction); any difference is an error naming the peer and the
 //!    setting, so that misconfigured parties never compute garbage together;
 //! 2. the lower-numbered party of each pair draws one AES seed (from the OS RNG in real runs)
 //!    and sends it to the other over their authenticated link.
@@ -29,7 +30,7 @@ use std::rc::Rc;
 
 use tensor::{DEFAULT_FRAC_BITS, RingTensor};
 
-use crate::comm::{Comm, CommStats, CountingComm, encode_u64s, recv_u64s};
+use crate::comm::{Comm, CommStats, CountingComm, decode_u64s, encode_u64s, recv_u64s};
 use crate::error::{Error, Result};
 use crate::prg::{AesPrg, Seed};
 use crate::provider::{TripleSource, TupleRequest, correction_words};
@@ -202,7 +203,21 @@ fn setup_links(
         comm.send(peer, encode_u64s(&ours), "setup hello")?;
     }
     for peer in (0..n).filter(|&p| p != party) {
-        let theirs = recv_u64s(comm, peer, ours.len(), "setup hello")?;
+        // the version first, whatever the length: a peer of another protocol version may
+        // send a hello of another size, and that is the error to report
+        let frame = comm.recv(peer, "setup hello")?;
+        if let Some(word) = frame.get(..8) {
+            let version = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+            if version != PROTOCOL_VERSION {
+                return Err(Error::ConfigMismatch {
+                    peer,
+                    setting: "protocol version",
+                    ours: PROTOCOL_VERSION,
+                    theirs: version,
+                });
+            }
+        }
+        let theirs = decode_u64s(&frame, ours.len(), peer, "setup hello")?;
         const FIELDS: [&str; 8] = [
             "protocol version",
             "party count",

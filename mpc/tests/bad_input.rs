@@ -127,6 +127,35 @@ fn a_malformed_frame_is_rejected_by_length() {
     drop(rogue.join().unwrap());
 }
 
+#[test]
+fn a_peer_of_another_protocol_version_is_named_as_such() {
+    // a version-1 peer sends the 7-word hello of its time: the error is the version, not a
+    // frame length
+    let mut comms = LocalComm::mesh(2).unwrap().into_iter();
+    let (c0, mut c1) = (comms.next().unwrap(), comms.next().unwrap());
+    let mut clients = InsecureTestDealer::seeded(2, 6).clients().into_iter();
+    let src0 = clients.next().unwrap();
+    let old = std::thread::spawn(move || {
+        let _ = c1.recv(0, "setup hello");
+        c1.send(
+            0,
+            mpc::comm::encode_u64s(&[1, 2, 16, 0, 1, 1, 6]),
+            "setup hello",
+        )
+        .unwrap();
+        c1
+    });
+    let err = Session::new(Box::new(c0), Box::new(src0), cfg(6)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "party 1 runs with protocol version = 1, this party expects {}",
+            mpc::session::PROTOCOL_VERSION
+        )
+    );
+    drop(old.join().unwrap());
+}
+
 /// The setup errors of two parties, party `p` starting with `config(p)`.
 fn setup_errors(config: impl Fn(usize) -> SessionConfig + Sync) -> Vec<String> {
     let comms = LocalComm::mesh(2).unwrap();

@@ -113,6 +113,16 @@ impl CrypTensor {
             return p.cos_sin_with(cfg);
         }
         cfg.validate()?;
+        if self.frac_bits() > crate::session::MAX_SESSION_FRAC_BITS {
+            return Err(crate::error::Error::InvalidArgument {
+                op: "cos/sin",
+                reason: format!(
+                    "an input at {} fractional bits (at most {})",
+                    self.frac_bits(),
+                    crate::session::MAX_SESSION_FRAC_BITS
+                ),
+            });
+        }
         let x = reduce_mod_2pi(self)?;
         let f = x.frac_bits();
         let k = cfg.trig_squarings;

@@ -82,6 +82,17 @@ pub fn relu_and_negative(session: &Session, x: &Share) -> Result<(Share, Share)>
 /// # Errors
 /// Link failures or a failing triple source.
 pub fn clamp(session: &Session, x: &Share, lo: Option<u64>, hi: Option<u64>) -> Result<Share> {
+    if let (Some(l), Some(h)) = (lo, hi)
+        && (l as i64) > (h as i64)
+    {
+        return Err(crate::error::Error::InvalidArgument {
+            op: "clamp",
+            reason: format!(
+                "lower bound {} above upper bound {} (raw)",
+                l as i64, h as i64
+            ),
+        });
+    }
     let Some(parts) = clamp_parts(session, x, lo, hi, false)? else {
         return Ok(x.clone());
     };
@@ -395,7 +406,9 @@ pub const ALL_PAIRS_MAX_LEN: usize = 16;
 /// 10 classes; the tree takes 8 per level: 16 and 32).
 ///
 /// Returns the extremes `[rows]` and, with `one_hot`, the `[rows, n]` one-hot winners at
-/// scale 0.
+/// scale 0. Exact whenever every pairwise difference of a row fits the signed ring (values
+/// within ±2^62 raw, ±2^46 at 16 bits), as for the tree; beyond that the wrapped signs can
+/// form a cycle in which no candidate wins, and the row's maximum reads 0.
 ///
 /// # Errors
 /// A shape other than `[rows, n]` with `2 ≤ n ≤ 16`; link failures or a failing triple
