@@ -5,6 +5,14 @@
 use umbra::autograd::Var;
 use umbra::{CrypTensor, RingTensor, SessionConfig, TensorExt, TensorOps, run_local};
 
+/// A reproducible session configuration.
+fn seeded(seed: u64) -> SessionConfig {
+    SessionConfig {
+        insecure_test_seed: Some(seed),
+        ..SessionConfig::default()
+    }
+}
+
 fn data(seed: u64, shape: &[usize]) -> RingTensor {
     let n: usize = shape.iter().product();
     let mut s = seed | 1;
@@ -38,11 +46,7 @@ fn private_gradients_match_plaintext_gradients() {
         (wv.grad().unwrap().to_f64(), bv.grad().unwrap().to_f64())
     };
     for n in [2, 3] {
-        let config = SessionConfig {
-            insecure_test_seed: Some(7),
-            ..SessionConfig::default()
-        };
-        let out = run_local(n, config, |s| {
+        let out = run_local(n, seeded(7), |s| {
             let xv = Var::constant(s.share(&x, 0)?);
             let wv = Var::leaf(s.share(&w, 1 % n)?);
             let bv = Var::leaf(s.share(&b, 2 % n)?);
@@ -92,30 +96,15 @@ fn log_softmax_gradients_hold_for_logits_far_apart() {
         0.0, 3.0, -1.0, 2000.0, -30000.0, 1.5, 40.0, 39.0, -700.0, 0.25,
     ];
     let x = RingTensor::from_f64(&[2, 5], &logits, 16).unwrap();
-    let y = RingTensor::from_f64(
-        &[2, 5],
-        &[0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0],
-        16,
-    )
-    .unwrap();
-    let want: Vec<f64> = logits
-        .chunks(5)
-        .zip([1usize, 2])
-        .flat_map(|(row, label)| {
-            let m = row.iter().cloned().fold(f64::MIN, f64::max);
-            let s: f64 = row.iter().map(|v| (v - m).exp()).sum();
-            row.iter()
-                .enumerate()
-                .map(move |(i, v)| (v - m).exp() / s - if i == label { 1.0 } else { 0.0 })
-                .collect::<Vec<_>>()
-        })
+    let onehot = [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+    let y = RingTensor::from_f64(&[2, 5], &onehot, 16).unwrap();
+    let want: Vec<f64> = umbra::mpc::approx::softmax_f64(&logits, 5)
+        .iter()
+        .zip(&onehot)
+        .map(|(p, t)| p - t)
         .collect();
     for n in [2, 3] {
-        let config = SessionConfig {
-            insecure_test_seed: Some(8),
-            ..SessionConfig::default()
-        };
-        let out = run_local(n, config, |s| {
+        let out = run_local(n, seeded(8), |s| {
             let xv = Var::leaf(s.share(&x, 0)?);
             let yv = Var::constant(s.share(&y, 1)?);
             let loss = xv.log_softmax(1)?.mul(&yv)?.neg()?.sum(&[], false)?;

@@ -112,11 +112,7 @@ impl BinaryTensor {
 
     /// Bitwise NOT (party 0 flips its share). Local.
     pub fn not(&self) -> Self {
-        if self.session.party() == 0 {
-            self.with(self.words().xor_scalar(!0))
-        } else {
-            self.clone()
-        }
+        self.with(binary::not(&self.session, self.words()))
     }
 
     /// Logical left shift by `k < 64` bits. Local.

@@ -76,11 +76,7 @@ impl CrypTensor {
         ];
         let drop = binary::msb(session, operands)?;
         // keep = NOT drop: party 0 flips its share of every bit
-        let keep = if session.party() == 0 {
-            XorShare::new(drop.ring().xor_scalar(!0))
-        } else {
-            drop
-        };
+        let keep = XorShare::new(binary::not(session, drop.ring()));
         let bits = binary::b2a_bits(session, &keep, n)?;
         Ok(CrypTensor::Private(Shared::new(
             bits.map(|t| t.reshape(shape))?,

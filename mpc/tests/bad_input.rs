@@ -97,25 +97,36 @@ fn a_failing_party_is_reported_and_its_peers_do_not_hang() {
     assert!(start.elapsed().as_secs() < 10);
 }
 
-#[test]
-fn a_malformed_frame_is_rejected_by_length() {
-    // Party 1 is replaced by a hand-written peer that sends a short frame where a Beaver
-    // opening is expected.
+/// Party 0's session against a hand-written party 1 that runs `script` on its end of the
+/// link (it must answer the setup hello first), and the thread running it.
+fn against_rogue_party_1(
+    script: impl FnOnce(&mut LocalComm) + Send + 'static,
+) -> (mpc::Result<Session>, std::thread::JoinHandle<LocalComm>) {
     let mut comms = LocalComm::mesh(2).unwrap().into_iter();
     let (c0, mut c1) = (comms.next().unwrap(), comms.next().unwrap());
     let mut clients = InsecureTestDealer::seeded(2, 6).clients().into_iter();
     let src0 = clients.next().unwrap();
     let rogue = std::thread::spawn(move || {
-        // complete setup (hello, then the seed from party 0), then answer the opening with 3 bytes
         let _ = c1.recv(0, "setup hello");
+        script(&mut c1);
+        c1
+    });
+    (Session::new(Box::new(c0), Box::new(src0), cfg(6)), rogue)
+}
+
+#[test]
+fn a_malformed_frame_is_rejected_by_length() {
+    // Party 1 is replaced by a hand-written peer that sends a short frame where a Beaver
+    // opening is expected.
+    let (s, rogue) = against_rogue_party_1(|c1| {
+        // complete setup (hello, then the seed from party 0), then answer the opening with 3 bytes
         let hello = [mpc::session::PROTOCOL_VERSION, 2, 16, 0, 1, 1, 6, 0];
         c1.send(0, mpc::comm::encode_u64s(&hello), "setup hello")
             .unwrap();
         let _ = c1.recv(0, "pairwise seed");
         c1.send(0, vec![1, 2, 3], "beaver open").unwrap();
-        c1
     });
-    let s = Session::new(Box::new(c0), Box::new(src0), cfg(6)).unwrap();
+    let s = s.unwrap();
     let x = s
         .share(&RingTensor::from_i64(&[4], &[1, 2, 3, 4]).unwrap(), 0)
         .unwrap();
@@ -131,23 +142,13 @@ fn a_malformed_frame_is_rejected_by_length() {
 fn a_peer_of_another_protocol_version_is_named_as_such() {
     // a version-1 peer sends the 7-word hello of its time: the error is the version, not a
     // frame length
-    let mut comms = LocalComm::mesh(2).unwrap().into_iter();
-    let (c0, mut c1) = (comms.next().unwrap(), comms.next().unwrap());
-    let mut clients = InsecureTestDealer::seeded(2, 6).clients().into_iter();
-    let src0 = clients.next().unwrap();
-    let old = std::thread::spawn(move || {
-        let _ = c1.recv(0, "setup hello");
-        c1.send(
-            0,
-            mpc::comm::encode_u64s(&[1, 2, 16, 0, 1, 1, 6]),
-            "setup hello",
-        )
-        .unwrap();
-        c1
+    let (s, old) = against_rogue_party_1(|c1| {
+        let hello = [1, 2, 16, 0, 1, 1, 6];
+        c1.send(0, mpc::comm::encode_u64s(&hello), "setup hello")
+            .unwrap();
     });
-    let err = Session::new(Box::new(c0), Box::new(src0), cfg(6)).unwrap_err();
     assert_eq!(
-        err.to_string(),
+        s.unwrap_err().to_string(),
         format!(
             "party 1 runs with protocol version = 1, this party expects {}",
             mpc::session::PROTOCOL_VERSION

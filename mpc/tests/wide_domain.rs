@@ -10,7 +10,7 @@
 
 mod common;
 
-use mpc::approx::{ApproxConfig, Domain};
+use mpc::approx::{ApproxConfig, Domain, erf_f64};
 use mpc::{CrypTensor, Session, run_local};
 use tensor::RingTensor;
 
@@ -208,21 +208,14 @@ fn the_narrow_forms_stay_available() {
 
 /// Every magnitude, both signs, for the functions defined on the whole line.
 fn both_signs(seed: u64) -> (Vec<u64>, Vec<f64>) {
-    let raw = signed(&magnitudes(seed, 300));
-    let mut raw = raw.clone();
+    let mut raw = signed(&magnitudes(seed, 300));
     raw.extend(raw.iter().map(|v| v.wrapping_neg()).collect::<Vec<_>>());
     let xs = decode(&raw);
     (raw, xs)
 }
 
-/// `erf` to double precision (Abramowitz–Stegun 7.1.26 is only 1.5e-7; this is the crate's
-/// own reference, accurate to 1e-15).
-fn erf(x: f64) -> f64 {
-    mpc::approx::erf_f64(x)
-}
-
 fn gelu(x: f64) -> f64 {
-    0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2))
+    0.5 * x * (1.0 + erf_f64(x / std::f64::consts::SQRT_2))
 }
 
 #[test]
@@ -257,7 +250,7 @@ fn the_bounded_activations_hold_on_every_input() {
         let got = run(parties, &raw, |x| x.tanh());
         check("tanh", &xs, &got, f64::tanh, 0.0, 2e-4);
         let got = run(parties, &raw, |x| x.erf());
-        check("erf", &xs, &got, erf, 0.0, 1e-4);
+        check("erf", &xs, &got, erf_f64, 0.0, 1e-4);
     }
 }
 
@@ -290,7 +283,7 @@ fn the_relu_like_activations_hold_on_every_input() {
         let got = run(parties, &raw, |x| x.gelu_with_grad().map(|g| g.1));
         let grad = |x: f64| {
             let phi = (-x * x / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt();
-            0.5 * (1.0 + erf(x / std::f64::consts::SQRT_2)) + x * phi
+            0.5 * (1.0 + erf_f64(x / std::f64::consts::SQRT_2)) + x * phi
         };
         check("gelu'", &xs, &got, grad, 0.0, 3e-4);
     }
@@ -305,8 +298,9 @@ fn cos_and_sin_reduce_every_input_exactly() {
     for parties in [2, 3] {
         let (raw, xs) = both_signs(7);
         let exact: Vec<(f64, f64)> = raw.iter().map(|&v| cos_sin_of_raw(v)).collect();
-        let (c, s) = run_pair(parties, &raw);
-        for (name, got, pick) in [("cos", c, 0usize), ("sin", s, 1)] {
+        let cos = run(parties, &raw, |x| x.cos());
+        let sin = run(parties, &raw, |x| x.sin());
+        for (name, got, pick) in [("cos", cos, 0usize), ("sin", sin, 1)] {
             let mut worst = 0.0f64;
             for ((&x, g), e) in xs.iter().zip(&got).zip(&exact) {
                 let want = if pick == 0 { e.0 } else { e.1 };
@@ -335,17 +329,6 @@ fn cos_sin_of_raw(v: u64) -> (f64, f64) {
         a.cos() * b.cos() - a.sin() * b.sin(),
         a.sin() * b.cos() + a.cos() * b.sin(),
     )
-}
-
-fn run_pair(parties: usize, raw: &[u64]) -> (Vec<f64>, Vec<f64>) {
-    let plain = RingTensor::from_raw(&[raw.len()], raw.to_vec(), 16).unwrap();
-    let out = run_local(parties, common::cfg(0x99 + parties as u64), |s: Session| {
-        let x = s.share(&plain, 0)?;
-        let (c, si) = x.cos_sin_with(&ApproxConfig::default())?;
-        Ok((c.reveal_f64()?.to_f64(), si.reveal_f64()?.to_f64()))
-    })
-    .unwrap();
-    out.into_iter().next().unwrap()
 }
 
 #[test]

@@ -13,7 +13,7 @@ use super::chebyshev::ERF_RANGE;
 use super::exp_log::EXP_FLOOR;
 use super::{
     ApproxConfig, Domain, add_f64, constant, goldschmidt, lin_comb, mul_const_precise, mul_many,
-    promote, rsub_f64,
+    promote, rsub_f64, scaled_stack,
 };
 
 /// `1/d` for `d` in `[1, 2]`: the secant guess `1.5 - d/2` (relative error ≤ 1/8), one
@@ -68,8 +68,9 @@ impl Signed {
                 let negative = x.ltz()?;
                 let clamped = x.clamp(Some(-c), Some(c))?;
                 let relu = x.sub(&x.mul(&negative)?)?;
-                let clamped_relu = clamped.sub(&clamped.mul(&negative)?)?;
-                let clamped_abs = clamped_relu.sub(&clamped.mul(&negative)?)?;
+                let negative_part = clamped.mul(&negative)?;
+                let clamped_relu = clamped.sub(&negative_part)?;
+                let clamped_abs = clamped_relu.sub(&negative_part)?;
                 Ok(Signed {
                     clamped,
                     relu,
@@ -161,11 +162,7 @@ impl Gelu {
 /// `[c_0·x, c_1·x, ...]` for public reals `c_i`, with one truncation for all.
 fn lin_comb_rows(x: &CrypTensor, coeffs: &[f64]) -> Result<Vec<CrypTensor>> {
     let copies: Vec<&CrypTensor> = coeffs.iter().map(|_| x).collect();
-    let stacked = CrypTensor::stack(&copies, 0)?;
-    let mut shape = vec![1; stacked.shape().len()];
-    shape[0] = coeffs.len();
-    let c = CrypTensor::Public(tensor::RingTensor::from_f64(&shape, coeffs, x.frac_bits())?);
-    let scaled = stacked.mul(&c)?;
+    let scaled = scaled_stack(&copies, coeffs, x.frac_bits())?;
     (0..coeffs.len())
         .map(|i| scaled.narrow(0, i, 1)?.reshape(x.shape()))
         .collect()

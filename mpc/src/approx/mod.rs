@@ -330,17 +330,24 @@ pub(crate) fn lin_comb(terms: &[&CrypTensor], coeffs: &[f64]) -> Result<CrypTens
 /// [`lin_comb`] with the coefficients encoded at `extra` more fractional bits, and the sum
 /// divided by `2^extra` once (one more truncation): the coefficients' rounding, otherwise up to
 /// half a ULP per term, shrinks by `2^extra`.
+/// `[c_0·t_0, c_1·t_1, ...]` stacked along a new first dimension, the coefficients encoded
+/// at `frac` fractional bits: one product by a public column, so one truncation for all.
+pub(crate) fn scaled_stack(terms: &[&CrypTensor], coeffs: &[f64], frac: u32) -> Result<CrypTensor> {
+    let stacked = CrypTensor::stack(terms, 0)?;
+    let mut shape = vec![1; stacked.shape().len()];
+    shape[0] = terms.len();
+    stacked.mul(&CrypTensor::Public(RingTensor::from_f64(
+        &shape, coeffs, frac,
+    )?))
+}
+
 pub(crate) fn lin_comb_extra(
     terms: &[&CrypTensor],
     coeffs: &[f64],
     extra: u32,
 ) -> Result<CrypTensor> {
     let frac = terms[0].frac_bits();
-    let stacked = CrypTensor::stack(terms, 0)?;
-    let mut shape = vec![1; stacked.shape().len()];
-    shape[0] = terms.len();
-    let c = CrypTensor::Public(RingTensor::from_f64(&shape, coeffs, frac + extra)?);
-    let sum = stacked.mul(&c)?.sum(&[0], false)?;
+    let sum = scaled_stack(terms, coeffs, frac + extra)?.sum(&[0], false)?;
     if extra == 0 {
         return Ok(sum);
     }

@@ -10,10 +10,6 @@ use crate::error::Result;
 use super::chebyshev::{chebyshev_coeffs, clenshaw};
 use super::{ApproxConfig, add_f64, promote};
 
-/// Inputs of `exp` inside softplus are clamped at `-16`: `e^-16` is 0.007 ULP at 16
-/// fractional bits, and the clamp keeps `exp` inside its domain.
-const SOFTPLUS_CLAMP: f64 = 16.0;
-
 /// Chebyshev terms of `ln(1 + e)` for `e ∈ [0, 1]`: its nearest singularity (`e = -1`) puts
 /// the Bernstein ellipse parameter at `3 + √8 ≈ 5.83`, so 8 terms leave `5.83^-8 ≈ 7e-7`,
 /// below the 16-bit step.
@@ -182,7 +178,7 @@ impl CrypTensor {
             return p.softplus_with(cfg);
         }
         cfg.validate()?;
-        let signed = super::activations::Signed::of(self, SOFTPLUS_CLAMP)?;
+        let signed = super::activations::Signed::of(self, -super::exp_log::EXP_FLOOR)?;
         let (relu, clamped) = (&signed.relu, &signed.clamped_abs);
         let e = clamped.neg()?.exp_in_range(cfg)?;
         // ln(1 + e) for e = (u + 1)/2, u ∈ [-1, 1]

@@ -81,6 +81,15 @@ fn part(words: &RingTensor, start: usize, len: usize) -> Result<Cow<'_, RingTens
     Ok(Cow::Owned(words.narrow(0, start, len)?))
 }
 
+/// Bitwise NOT of XOR-shared words: party 0 flips its share. Local.
+pub fn not(session: &Session, words: &RingTensor) -> RingTensor {
+    if session.party() == 0 {
+        words.xor_scalar(!0)
+    } else {
+        words.clone()
+    }
+}
+
 /// AND of XOR-shared words, elementwise: one round, `16·len` bytes to each peer. The result
 /// has `x`'s shape.
 ///

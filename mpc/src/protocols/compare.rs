@@ -120,7 +120,7 @@ pub struct SymmetricClamp {
 /// # Errors
 /// `c` not positive; link failures or a failing triple source.
 pub fn clamp_symmetric(session: &Session, x: &Share, c: u64) -> Result<SymmetricClamp> {
-    if c == 0 || c as i64 <= 0 {
+    if c as i64 <= 0 {
         return Err(crate::error::Error::InvalidArgument {
             op: "clamp_symmetric",
             reason: format!("the bound must be positive, not raw {}", c as i64),
@@ -165,20 +165,17 @@ fn clamp_parts(
     sign_product: bool,
 ) -> Result<Option<ClampParts>> {
     let n = x.numel();
-    let first = session.party() == 0;
-    let flat = Share::new(x.ring().flatten());
-    // this party's share of `c - x` (and of `x - c` negated)
-    let minus = |c: u64| -> Share {
-        let neg = flat.ring().neg();
-        Share::new(if first { neg.add_scalar_raw(c) } else { neg })
-    };
     let bounds: Vec<u64> = [lo, hi].into_iter().flatten().collect();
     if bounds.is_empty() {
         return Ok(None);
     }
+    let flat = Share::new(x.ring().flatten());
+    let neg = flat.ring().neg();
+    // this party's share of `c - x`
+    let c_minus_x = |c: u64| plus_public(session, &neg, c);
     let shifted: Vec<Share> = bounds
         .iter()
-        .map(|&c| Share::new(minus(c).ring().neg()))
+        .map(|&c| Share::new(plus_public(session, flat.ring(), c.wrapping_neg())))
         .collect();
     let mut parts = vec![&flat];
     parts.extend(shifted.iter());
@@ -187,8 +184,7 @@ fn clamp_parts(
     let raw: Vec<RingTensor> = (1..=bounds.len())
         .map(|i| bits.bit_range(i * n, n))
         .collect::<tensor::Result<_>>()?;
-    // NOT of an XOR-shared word: one party flips its share
-    let not = |w: &RingTensor| if first { w.xor_scalar(!0) } else { w.clone() };
+    let not = |w: &RingTensor| binary::not(session, w);
     // the ANDs: (s, r) for c < 0, (¬s, ¬r) for c > 0 (De Morgan for the OR)
     let mut lhs = Vec::new();
     let mut rhs = Vec::new();
@@ -237,12 +233,12 @@ fn clamp_parts(
     let mut i = 0;
     if let Some(c) = lo {
         sel_bits.push(below[i].clone());
-        sel_vals.push(minus(c).into_ring());
+        sel_vals.push(c_minus_x(c));
         i += 1;
     }
     if let Some(c) = hi {
         sel_bits.push(not(&below[i]));
-        sel_vals.push(minus(c).into_ring());
+        sel_vals.push(c_minus_x(c));
     }
     let moves = sel_bits.len();
     if sign_product {
@@ -300,20 +296,10 @@ fn minus_bit_times(session: &Session, x: &Share, bits: &XorShare, k: u64) -> Res
 /// Link failures or a failing triple source.
 pub fn sign_and_zero_bits(session: &Session, d: &Share) -> Result<(XorShare, XorShare)> {
     let n = d.numel();
-    let first = session.party() == 0;
-    let d_minus_1 = if first {
-        Share::new(d.ring().add_scalar_raw(u64::MAX))
-    } else {
-        d.clone()
-    };
+    let d_minus_1 = Share::new(plus_public(session, d.ring(), u64::MAX));
     let bits = sign_bits(session, &[d, &d_minus_1])?.into_ring();
     let (neg, neg_prev) = (bits.bit_range(0, n)?, bits.bit_range(n, n)?);
-    // NOT of an XOR-shared word: one party flips its share
-    let not_neg = if first {
-        neg.xor_scalar(!0)
-    } else {
-        neg.clone()
-    };
+    let not_neg = binary::not(session, &neg);
     let zero = binary::and(session, &XorShare::new(not_neg), &XorShare::new(neg_prev))?;
     Ok((XorShare::new(neg), zero))
 }
@@ -450,7 +436,7 @@ pub fn extreme_all_pairs(
     }
     let d = Share::new(RingTensor::from_raw(&[diffs.len()], diffs, 0)?);
     let bits = sign_bits(session, &[&d])?.into_ring();
-    let not = |w: &RingTensor| if first { w.xor_scalar(!0) } else { w.clone() };
+    let not = |w: &RingTensor| binary::not(session, w);
     // each candidate's n - 1 literals, each a packed vector of `rows` bits
     let mut literals: Vec<Vec<RingTensor>> = vec![Vec::with_capacity(n - 1); n];
     for (p, &(i, j)) in pairs.iter().enumerate() {
@@ -524,6 +510,15 @@ pub fn extreme_all_pairs(
         None
     };
     Ok((best, hot))
+}
+
+/// This party's share of `w + c` for a public raw `c` (party 0 adds it).
+fn plus_public(session: &Session, w: &RingTensor, c: u64) -> RingTensor {
+    if session.party() == 0 {
+        w.add_scalar_raw(c)
+    } else {
+        w.clone()
+    }
 }
 
 fn reshaped(s: Share, shape: &[usize]) -> Result<Share> {
