@@ -711,6 +711,7 @@ pub fn net(
         base_port: 0,
         out: dir.clone(),
         force: true,
+        dealer_attest: None,
     })?;
     let cluster = party::Cluster::load(&cluster_path)?;
     let frame = mib << 20;
@@ -812,4 +813,158 @@ pub fn net(
             us_per_round: round * 1e6,
         },
     ])
+}
+
+/// One figure of `bench attest`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttestCost {
+    /// What was timed.
+    pub name: String,
+    /// Median milliseconds.
+    pub ms: f64,
+    /// What it includes.
+    pub note: String,
+}
+
+/// The attested dealer's costs: appraisal of the sample evidence per TEE, and the dealer
+/// handshake pinned vs attested (test-only evidence: the same certificate, verifier and
+/// policy code, with no platform signature to check; a TDX dealer's handshake adds the TDX
+/// appraisal time to it).
+///
+/// # Errors
+/// The fixtures are not beside the sources (run it from the repository), or a key or
+/// handshake failed.
+pub fn attest(reps: usize) -> anyhow::Result<Vec<AttestCost>> {
+    use anyhow::Context;
+    use party::attest::{Evidence, Policy, PolicyFile, TeeKind, appraise};
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../party/tests/fixtures/attest");
+    let read = |n: &str| {
+        std::fs::read(dir.join(n)).with_context(|| {
+            format!(
+                "the attestation fixture {} (run from the repository)",
+                dir.join(n).display()
+            )
+        })
+    };
+    let at = 1_750_400_000;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let cases = [
+        (
+            "appraise TDX quote (dcap-qvl)",
+            Evidence::Tdx { quote: read("tdx_quote")? },
+            PolicyFile {
+                tee: "tdx".into(),
+                mrtd: Some("91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7".into()),
+                rtmr1: Some("0084452c01668329d4bc06acdf58a7205c26743304509973949e5619bf81a6a7aea8c323c173019b3093d54e579e9378".into()),
+                rtmr2: Some("d833feef2cd945148aa38ead2c53e9b7f138190aaaebfc551dccd829fc207aa3ba80b70870d7330733642e01d48c3132".into()),
+                collateral: Some("tdx_quote_collateral.json".into()),
+                ..PolicyFile::default()
+            },
+        ),
+        (
+            "appraise SGX quote (dcap-qvl)",
+            Evidence::Sgx { quote: read("sgx_quote")? },
+            PolicyFile {
+                tee: "sgx".into(),
+                mrenclave: Some("33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb".into()),
+                tcb_statuses: Some(vec!["ConfigurationAndSWHardeningNeeded".into()]),
+                collateral: Some("sgx_quote_collateral.json".into()),
+                ..PolicyFile::default()
+            },
+        ),
+        (
+            "appraise SEV-SNP report (sev)",
+            Evidence::Snp { report: read("snp_report_milan.bin")?, vcek: read("snp_vcek_milan.der")? },
+            PolicyFile {
+                tee: "snp".into(),
+                measurement: Some("7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f".into()),
+                ..PolicyFile::default()
+            },
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, evidence, file) in cases {
+        let what = if matches!(evidence, Evidence::Snp { .. }) {
+            "VCEK chain to AMD's ARK/ASK (RSA-4096), report signature, policy"
+        } else {
+            "PCK chain to Intel's root, quote and QE signatures, collateral, policy"
+        };
+        let policy = Policy::from_file(file, &dir).map_err(anyhow::Error::msg)?;
+        let mut times = Vec::with_capacity(reps);
+        for _ in 0..reps {
+            let a = appraise(&evidence, None, &policy, at);
+            anyhow::ensure!(a.passed(), "{name} did not pass:\n{a}");
+            times.push(a.elapsed.as_secs_f64() * 1e3);
+        }
+        out.push(AttestCost {
+            name: name.into(),
+            ms: median(times),
+            note: format!("{what}; {} evidence bytes", evidence.encode().len()),
+        });
+    }
+    let tmp = std::env::temp_dir().join(format!("umbra-bench-attest-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let keys = |sub: &str, policy: Option<PolicyFile>| -> anyhow::Result<party::Cluster> {
+        let path = party::keygen::keygen(&party::keygen::KeygenOptions {
+            parties: 2,
+            dealer: policy.is_none(),
+            dealer_attest: policy,
+            hosts: vec![],
+            base_port: 7500,
+            out: tmp.join(sub),
+            force: true,
+        })?;
+        Ok(party::Cluster::load(&path)?)
+    };
+    let result = (|| -> anyhow::Result<()> {
+        let pinned = keys("pinned", None)?;
+        let p0 = party::Identity::load(
+            &tmp.join("pinned/party-0.crt"),
+            &tmp.join("pinned/party-0.key"),
+        )?;
+        let dealer = party::Identity::load(
+            &tmp.join("pinned/dealer.crt"),
+            &tmp.join("pinned/dealer.key"),
+        )?;
+        let t = party::dealer_handshake_time(&pinned, (0, &p0), &dealer, reps)?;
+        out.push(AttestCost {
+            name: "dealer handshake, pinned".into(),
+            ms: t.as_secs_f64() * 1e3,
+            note: "TLS 1.3 in memory, both sides, fingerprint check".into(),
+        });
+        let m = [0x5a; 32];
+        let attested = keys(
+            "attested",
+            Some(PolicyFile {
+                tee: TeeKind::InsecureTestOnly.name().into(),
+                measurement: Some(party::wire::hex(&m)),
+                ..PolicyFile::default()
+            }),
+        )?;
+        let p0 = party::Identity::load(
+            &tmp.join("attested/party-0.crt"),
+            &tmp.join("attested/party-0.key"),
+        )?;
+        let (dealer, _) = party::attest::attested_identity(
+            TeeKind::InsecureTestOnly,
+            &party::attest::ProduceOptions {
+                test_measurement: Some(m),
+                ..Default::default()
+            },
+        )?;
+        let t = party::dealer_handshake_time(&attested, (0, &p0), &dealer, reps)?;
+        out.push(AttestCost {
+            name: "dealer handshake, attested (test-only)".into(),
+            ms: t.as_secs_f64() * 1e3,
+            note: "the same, with the certificate parsed, evidence decoded, policy and key binding checked".into(),
+        });
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result?;
+    Ok(out)
 }

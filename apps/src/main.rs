@@ -48,7 +48,15 @@ enum Command {
     /// Exits with PROGRAM's exit status.
     Party(cli::party::Args),
     /// Serve correlated randomness (Beaver triples and friends) to the parties of a cluster.
+    ///
+    /// With `--attest tdx|snp|sgx` it runs inside a TEE: its TLS key is made there and the
+    /// platform's evidence binding it travels in its certificate, checked by every party.
     Dealer(cli::dealer::Args),
+    /// Check an attested dealer's evidence offline against a cluster file's policy.
+    Attest {
+        #[command(subcommand)]
+        cmd: cli::attest::Attest,
+    },
     /// Run PROGRAM as N local parties (torchrun-style): fresh keys, a dealer, one process per
     /// party on 127.0.0.1, output prefixed with the party, non-zero exit if any party fails.
     Launch(cli::launch::Args),
@@ -85,6 +93,7 @@ fn main() -> Result<()> {
         Command::Party(args) => cli::party::run(args),
         Command::Dealer(args) => cli::dealer::run(args),
         Command::Launch(args) => cli::launch::run(args),
+        Command::Attest { cmd } => cli::attest::run(cmd),
         Command::Testprog { prog } => cli::testprog::run(prog),
     }
 }

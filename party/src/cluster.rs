@@ -20,14 +20,30 @@
 //!
 //! Every member pins every other member's certificate by this fingerprint; there is no
 //! certificate authority to trust. Rotating a key means distributing a new cluster file.
+//!
+//! An attested dealer makes a fresh key inside its TEE at every start, so it has no
+//! fingerprint: its entry holds an `[dealer.attest]` policy instead (`crate::attest`), and
+//! each party accepts the certificate whose evidence passes it.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use crate::attest::{Policy, PolicyFile};
 use crate::error::{Error, Result, io_err};
 use crate::wire::{DEALER, hex, node_name, unhex};
+
+/// How a member's certificate is recognised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// By the SHA-256 of its certificate.
+    Certificate([u8; 32]),
+    /// By TEE evidence in its certificate that passes this policy (the dealer only).
+    Attested(Arc<Policy>),
+}
 
 /// One member of a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,14 +54,30 @@ pub struct Member {
     pub address: String,
     /// Where it listens, resolved.
     pub addr: SocketAddr,
-    /// SHA-256 of its certificate.
-    pub fingerprint: [u8; 32],
+    /// How its certificate is recognised.
+    pub pin: Pin,
 }
 
 impl Member {
     /// The name it carries in its certificate and in TLS server names: `party-3`, `dealer`.
     pub fn tls_name(&self) -> String {
         tls_name(self.id)
+    }
+
+    /// The pinned certificate's SHA-256 (`None` for an attested dealer).
+    pub fn fingerprint(&self) -> Option<[u8; 32]> {
+        match &self.pin {
+            Pin::Certificate(fp) => Some(*fp),
+            Pin::Attested(_) => None,
+        }
+    }
+
+    /// The attestation policy (an attested dealer's entry only).
+    pub fn policy(&self) -> Option<&Policy> {
+        match &self.pin {
+            Pin::Certificate(_) => None,
+            Pin::Attested(p) => Some(p),
+        }
     }
 }
 
@@ -73,7 +105,10 @@ struct FileEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     id: Option<u16>,
     address: String,
-    fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attest: Option<PolicyFile>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -96,7 +131,8 @@ impl Cluster {
     /// resolve.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(io_err("cluster file", path))?;
-        Self::parse(&text, &path.display().to_string())
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Self::parse_in(&text, &path.display().to_string(), dir)
     }
 
     /// Parses cluster-file text; `origin` names it in errors.
@@ -104,6 +140,15 @@ impl Cluster {
     /// # Errors
     /// As [`Cluster::load`].
     pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        Self::parse_in(text, origin, Path::new("."))
+    }
+
+    /// Parses cluster-file text whose relative paths (an attested dealer's collateral) are
+    /// relative to `dir`.
+    ///
+    /// # Errors
+    /// As [`Cluster::load`].
+    pub fn parse_in(text: &str, origin: &str, dir: &Path) -> Result<Self> {
         let bad = |reason: String| Error::Cluster {
             path: origin.to_owned(),
             reason,
@@ -133,7 +178,7 @@ impl Cluster {
             if parties[usize::from(id)].is_some() {
                 return Err(bad(format!("party id {id} appears twice")));
             }
-            parties[usize::from(id)] = Some(member(id, e).map_err(bad)?);
+            parties[usize::from(id)] = Some(member(id, e, dir).map_err(bad)?);
         }
         let parties: Vec<Member> = parties
             .into_iter()
@@ -144,14 +189,14 @@ impl Cluster {
                 if e.id.is_some() {
                     return Err(bad("the dealer entry takes no id".into()));
                 }
-                Some(member(DEALER, e).map_err(bad)?)
+                Some(member(DEALER, e, dir).map_err(bad)?)
             }
             None => None,
         };
         let all: Vec<&Member> = parties.iter().chain(dealer.as_ref()).collect();
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
-                if a.fingerprint == b.fingerprint {
+                if a.fingerprint().is_some() && a.fingerprint() == b.fingerprint() {
                     return Err(bad(format!(
                         "{} and {} have the same certificate; every member needs its own key",
                         node_name(a.id),
@@ -182,7 +227,7 @@ impl Cluster {
         self.parties
             .iter()
             .chain(self.dealer.as_ref())
-            .find(|m| &m.fingerprint == fp)
+            .find(|m| m.fingerprint().as_ref() == Some(fp))
     }
 
     /// The file text for this cluster.
@@ -190,31 +235,64 @@ impl Cluster {
         let parties: Vec<_> = self
             .parties
             .iter()
-            .map(|m| (m.address.clone(), m.fingerprint))
+            .map(|m| {
+                (
+                    m.address.clone(),
+                    m.fingerprint().expect("parties are pinned"),
+                )
+            })
             .collect();
-        let dealer = self
-            .dealer
-            .as_ref()
-            .map(|m| (m.address.clone(), m.fingerprint));
-        render(&parties, dealer.as_ref())
+        let dealer = self.dealer.as_ref().map(|m| {
+            let pin = match &m.pin {
+                Pin::Certificate(fp) => DealerPin::Certificate(*fp),
+                Pin::Attested(p) => DealerPin::Attested(Box::new(p.to_file())),
+            };
+            (m.address.clone(), pin)
+        });
+        render_with(&parties, dealer.as_ref())
     }
 }
 
+/// How `render_with` writes the dealer's entry.
+#[derive(Debug, Clone)]
+pub enum DealerPin {
+    /// Its certificate's SHA-256.
+    Certificate([u8; 32]),
+    /// An attestation policy.
+    Attested(Box<PolicyFile>),
+}
+
 /// Cluster-file text for parties `(address, fingerprint)` in index order and an optional
-/// dealer. Addresses are written as given (they are resolved when the file is loaded).
+/// dealer pinned by fingerprint. Addresses are written as given (they are resolved when the
+/// file is loaded).
 pub fn render(parties: &[(String, [u8; 32])], dealer: Option<&(String, [u8; 32])>) -> String {
-    let entry = |(address, fp): &(String, [u8; 32]), id: Option<u16>| FileEntry {
+    let dealer = dealer.map(|(a, fp)| (a.clone(), DealerPin::Certificate(*fp)));
+    render_with(parties, dealer.as_ref())
+}
+
+/// [`render`] with the dealer pinned either way.
+pub fn render_with(parties: &[(String, [u8; 32])], dealer: Option<&(String, DealerPin)>) -> String {
+    let entry = |address: &str, fp: &[u8; 32], id: Option<u16>| FileEntry {
         id,
-        address: address.clone(),
-        fingerprint: hex(fp),
+        address: address.to_owned(),
+        fingerprint: Some(hex(fp)),
+        attest: None,
     };
     let file = File {
         party: parties
             .iter()
             .enumerate()
-            .map(|(i, p)| entry(p, Some(i as u16)))
+            .map(|(i, (a, fp))| entry(a, fp, Some(i as u16)))
             .collect(),
-        dealer: dealer.map(|d| entry(d, None)),
+        dealer: dealer.map(|(address, pin)| match pin {
+            DealerPin::Certificate(fp) => entry(address, fp, None),
+            DealerPin::Attested(policy) => FileEntry {
+                id: None,
+                address: address.clone(),
+                fingerprint: None,
+                attest: Some((**policy).clone()),
+            },
+        }),
     };
     let body = toml::to_string(&file).expect("cluster files serialize");
     format!(
@@ -223,12 +301,28 @@ pub fn render(parties: &[(String, [u8; 32])], dealer: Option<&(String, [u8; 32])
     )
 }
 
-impl Cluster {}
-
-fn member(id: u16, e: &FileEntry) -> std::result::Result<Member, String> {
+fn member(id: u16, e: &FileEntry, dir: &Path) -> std::result::Result<Member, String> {
     let who = node_name(id);
-    let fingerprint =
-        unhex::<32>(&e.fingerprint).map_err(|r| format!("{who}'s fingerprint: {r}"))?;
+    let pin = match (&e.fingerprint, &e.attest) {
+        (Some(fp), None) => {
+            Pin::Certificate(unhex::<32>(fp).map_err(|r| format!("{who}'s fingerprint: {r}"))?)
+        }
+        (None, Some(policy)) if id == DEALER => Pin::Attested(Arc::new(
+            Policy::from_file(policy.clone(), dir)
+                .map_err(|r| format!("the dealer's attestation policy: {r}"))?,
+        )),
+        (None, Some(_)) => {
+            return Err(format!(
+                "{who} has an attestation policy; only the dealer may be attested"
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{who} has both a fingerprint and an attestation policy; give one"
+            ));
+        }
+        (None, None) => return Err(format!("{who} has no fingerprint")),
+    };
     let addr = e
         .address
         .to_socket_addrs()
@@ -239,7 +333,7 @@ fn member(id: u16, e: &FileEntry) -> std::result::Result<Member, String> {
         id,
         address: e.address.clone(),
         addr,
-        fingerprint,
+        pin,
     })
 }
 
@@ -273,7 +367,7 @@ mod tests {
     fn a_cluster_round_trips_through_its_file() {
         let c = Cluster::parse(&text(&[(1, 2), (0, 1)], Some(3)), "t").unwrap();
         assert_eq!(c.n_parties(), 2);
-        assert_eq!(c.parties[0].fingerprint, [1; 32]);
+        assert_eq!(c.parties[0].fingerprint(), Some([1; 32]));
         assert_eq!(c.member(DEALER).unwrap().addr.port(), 7999);
         assert_eq!(c.by_fingerprint(&[2; 32]).unwrap().id, 1);
         assert_eq!(Cluster::parse(&c.to_toml(), "t").unwrap(), c);

@@ -190,6 +190,16 @@ impl MemberEnv {
                 cluster.n_parties() - 1
             )));
         }
+        if self.me == DEALER
+            && let Some(p) = cluster.dealer.as_ref().and_then(|d| d.policy())
+        {
+            return Err(Error::Config(format!(
+                "{} names an attested dealer ({}): start it with `umbra dealer --attest {}`, which makes its key inside the TEE",
+                self.cluster.display(),
+                p.tee,
+                p.tee
+            )));
+        }
         let cfg = NodeConfig {
             cluster,
             me: self.me,

@@ -45,6 +45,25 @@ impl Identity {
         })
     }
 
+    /// A certificate and its PKCS#8 private key, both DER (made in memory, e.g. by the
+    /// attested dealer, whose key never touches disk).
+    pub fn from_der(cert: Vec<u8>, pkcs8_key: Vec<u8>) -> Self {
+        Self {
+            cert: CertificateDer::from(cert),
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8_key)),
+        }
+    }
+
+    /// The certificate, DER.
+    pub fn cert_der(&self) -> &[u8] {
+        self.cert.as_ref()
+    }
+
+    /// The certificate, PEM.
+    pub fn cert_pem(&self) -> String {
+        pem("CERTIFICATE", self.cert.as_ref())
+    }
+
     /// Reads a PEM certificate and a PEM private key.
     ///
     /// # Errors

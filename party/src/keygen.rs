@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::cluster::{render, tls_name};
+use crate::attest::PolicyFile;
+use crate::cluster::{DealerPin, render_with, tls_name};
 use crate::error::{Error, Result, io_err};
 use crate::identity::Identity;
 use crate::wire::DEALER;
@@ -15,6 +16,9 @@ pub struct KeygenOptions {
     pub parties: usize,
     /// Whether to add a dealer.
     pub dealer: bool,
+    /// An attested dealer's policy: the dealer makes its own key inside its TEE, so none
+    /// is written for it and its entry holds this policy (implies `dealer`).
+    pub dealer_attest: Option<PolicyFile>,
     /// `host` or `host:port` per member (parties in order, then the dealer); empty for all
     /// on 127.0.0.1.
     pub hosts: Vec<String>,
@@ -32,6 +36,7 @@ pub struct KeygenOptions {
 /// # Errors
 /// Bad options, an existing cluster file without `force`, or unwritable files.
 pub fn keygen(o: &KeygenOptions) -> Result<PathBuf> {
+    let with_dealer = o.dealer || o.dealer_attest.is_some();
     if o.parties < 2 {
         return Err(Error::Config(format!(
             "a session needs at least 2 parties, got {}",
@@ -44,13 +49,13 @@ pub fn keygen(o: &KeygenOptions) -> Result<PathBuf> {
             crate::cluster::MAX_CLUSTER_PARTIES
         )));
     }
-    let members = o.parties + usize::from(o.dealer);
+    let members = o.parties + usize::from(with_dealer);
     if !o.hosts.is_empty() && o.hosts.len() != members {
         return Err(Error::Config(format!(
             "--hosts lists {} hosts, but there are {members} members ({} parties{})",
             o.hosts.len(),
             o.parties,
-            if o.dealer {
+            if with_dealer {
                 " and the dealer, last"
             } else {
                 ""
@@ -65,6 +70,12 @@ pub fn keygen(o: &KeygenOptions) -> Result<PathBuf> {
         )));
     }
     std::fs::create_dir_all(&o.out).map_err(io_err("key directory", &o.out))?;
+    if let Some(policy) = &o.dealer_attest {
+        // Checked now (the collateral path is relative to the output directory), so a
+        // bad policy never reaches a party.
+        crate::attest::Policy::from_file(policy.clone(), &o.out)
+            .map_err(|r| Error::Config(format!("the dealer's attestation policy: {r}")))?;
+    }
     let address = |i: usize| -> Result<String> {
         let port = o
             .base_port
@@ -78,15 +89,28 @@ pub fn keygen(o: &KeygenOptions) -> Result<PathBuf> {
         })
     };
     let mut parties = Vec::with_capacity(o.parties);
-    for i in 0..members {
-        let id = if i < o.parties { i as u16 } else { DEALER };
-        let name = tls_name(id);
+    for i in 0..o.parties {
+        let name = tls_name(i as u16);
         let identity = Identity::generate(&name, &[])?;
         identity.save(&o.out, &name)?;
         parties.push((address(i)?, identity.fingerprint()));
     }
-    let dealer = o.dealer.then(|| parties.pop().expect("the dealer is last"));
-    let text = render(&parties, dealer.as_ref());
+    let dealer = if let Some(policy) = &o.dealer_attest {
+        Some((
+            address(o.parties)?,
+            DealerPin::Attested(Box::new(policy.clone())),
+        ))
+    } else if o.dealer {
+        let identity = Identity::generate(&tls_name(DEALER), &[])?;
+        identity.save(&o.out, &tls_name(DEALER))?;
+        Some((
+            address(o.parties)?,
+            DealerPin::Certificate(identity.fingerprint()),
+        ))
+    } else {
+        None
+    };
+    let text = render_with(&parties, dealer.as_ref());
     std::fs::write(&cluster_path, text).map_err(io_err("cluster file", &cluster_path))?;
     Ok(cluster_path)
 }
@@ -117,6 +141,7 @@ mod tests {
             base_port: 7100,
             out: out.clone(),
             force: false,
+            dealer_attest: None,
         };
         let path = keygen(&o).unwrap();
         let c = crate::Cluster::load(&path).unwrap();
@@ -125,7 +150,7 @@ mod tests {
         assert_eq!(c.parties[0].address, "10.0.0.1:7100");
         assert_eq!(c.dealer.as_ref().unwrap().address, "127.0.0.1:7100");
         let id = Identity::load(&out.join("party-2.crt"), &out.join("party-2.key")).unwrap();
-        assert_eq!(id.fingerprint(), c.parties[2].fingerprint);
+        assert_eq!(Some(id.fingerprint()), c.parties[2].fingerprint());
         assert!(out.join("dealer.key").exists());
         let again = keygen(&o).unwrap_err().to_string();
         assert!(again.contains("--force"), "{again}");
@@ -140,6 +165,52 @@ mod tests {
                 .to_string()
                 .contains("lists 1 hosts")
         );
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod attested_tests {
+    use super::*;
+
+    #[test]
+    fn an_attested_dealer_gets_a_policy_and_no_key() {
+        let out = std::env::temp_dir().join(format!("umbra-keygen-att-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let policy = PolicyFile {
+            tee: "insecure-test-only".into(),
+            measurement: Some("cd".repeat(32)),
+            ..PolicyFile::default()
+        };
+        let o = KeygenOptions {
+            parties: 2,
+            dealer: false,
+            dealer_attest: Some(policy.clone()),
+            hosts: vec![],
+            base_port: 7300,
+            out: out.clone(),
+            force: false,
+        };
+        let path = keygen(&o).unwrap();
+        assert!(!out.join("dealer.key").exists());
+        let c = crate::Cluster::load(&path).unwrap();
+        let d = c.dealer.as_ref().unwrap();
+        assert_eq!(d.fingerprint(), None);
+        assert_eq!(d.policy().unwrap().to_file(), policy);
+        assert_eq!(crate::Cluster::load(&path).unwrap(), c);
+        let bad = KeygenOptions {
+            dealer_attest: Some(PolicyFile {
+                tee: "tdx".into(),
+                mrtd: Some("00".repeat(48)),
+                rtmr1: Some("00".repeat(48)),
+                rtmr2: Some("00".repeat(48)),
+                ..PolicyFile::default()
+            }),
+            force: true,
+            ..o
+        };
+        let e = keygen(&bad).unwrap_err().to_string();
+        assert!(e.contains("needs `collateral`"), "{e}");
         std::fs::remove_dir_all(&out).unwrap();
     }
 }

@@ -29,6 +29,10 @@ pub struct LaunchOptions {
     pub timeouts: Timeouts,
     /// The `umbra` executable that runs the dealer.
     pub umbra_exe: PathBuf,
+    /// Run the dealer attested with test-only evidence ([`crate::attest::TeeKind::InsecureTestOnly`]):
+    /// the cluster file pins this measurement (`None`: the SHA-256 of `umbra_exe`, which is
+    /// what the dealer will report). Implies `dealer`.
+    pub attest_test: Option<Option<[u8; 32]>>,
     /// Prefix output lines with `[party i]` (off: pass party 0's stdout through unchanged and
     /// prefix the rest, for programs whose output is machine-read).
     pub prefix: bool,
@@ -183,12 +187,32 @@ pub fn launch(o: &LaunchOptions) -> Result<i32> {
     // with both left behind.
     let signals = crate::signals::Signals::catch()?;
     let dir = make_dir()?;
-    let members = o.parties + usize::from(o.dealer);
+    let with_dealer = o.dealer || o.attest_test.is_some();
+    let dealer_attest = match o.attest_test {
+        None => None,
+        Some(pinned) => {
+            let m = match pinned {
+                Some(m) => m,
+                None => {
+                    let exe = std::fs::read(&o.umbra_exe)
+                        .map_err(io_err("umbra executable", &o.umbra_exe))?;
+                    crate::identity::fingerprint(&exe)
+                }
+            };
+            Some(crate::attest::PolicyFile {
+                tee: crate::attest::TeeKind::InsecureTestOnly.name().into(),
+                measurement: Some(hex(&m)),
+                ..Default::default()
+            })
+        }
+    };
+    let members = o.parties + usize::from(with_dealer);
     let ports = free_ports(members, o.transport)?;
     let hosts = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let cluster = keygen(&KeygenOptions {
         parties: o.parties,
-        dealer: o.dealer,
+        dealer: with_dealer,
+        dealer_attest,
         hosts,
         base_port: 0,
         out: dir.0.clone(),
@@ -199,10 +223,16 @@ pub fn launch(o: &LaunchOptions) -> Result<i32> {
     let env_for = |me: u16| MemberEnv::new(cluster.clone(), me, session, o.transport, o.timeouts);
     let mut started: Vec<Started> = Vec::new();
     let result = (|| -> Result<i32> {
-        if o.dealer {
+        if with_dealer {
             let mut cmd = Command::new(&o.umbra_exe);
-            cmd.arg("dealer")
-                .arg("--cluster")
+            if o.attest_test.is_some() {
+                cmd.arg("dealer")
+                    .arg("--attest")
+                    .arg(crate::attest::TeeKind::InsecureTestOnly.name());
+            } else {
+                cmd.arg("dealer");
+            }
+            cmd.arg("--cluster")
                 .arg(&cluster)
                 .arg("--sessions")
                 .arg("1")
@@ -221,7 +251,7 @@ pub fn launch(o: &LaunchOptions) -> Result<i32> {
             cmd.args(&o.program[1..]).envs(env_for(i as u16).to_env());
             started.push(spawn(&format!("party {i}"), cmd, o.prefix, i == 0, &lock)?);
         }
-        supervise(&mut started, o.dealer, &signals)
+        supervise(&mut started, with_dealer, &signals)
     })();
     for s in &mut started {
         if s.status.is_none() {

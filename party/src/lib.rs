@@ -16,6 +16,7 @@
 //! fails tells its peers why before closing ([`mpc::Comm::abort`]), and a dead host is
 //! noticed by QUIC's idle timeout (keep-alives run in the background).
 
+pub mod attest;
 pub mod cluster;
 pub mod dealer;
 pub mod env;
@@ -27,6 +28,7 @@ mod link;
 pub mod net;
 pub mod signals;
 mod tls;
+pub use tls::dealer_handshake_time;
 pub mod wire;
 
 pub use cluster::{Cluster, Member};

@@ -261,13 +261,36 @@ impl NodeConfig {
         let me = self.cluster.member(self.me).ok_or_else(|| {
             Error::Config(format!("{} is not in the cluster file", node_name(self.me)))
         })?;
-        if me.fingerprint != self.identity.fingerprint() {
-            return Err(Error::Key(format!(
-                "this key's certificate ({}) is not the one the cluster file pins for {} ({})",
-                &hex(&self.identity.fingerprint())[..16],
-                node_name(self.me),
-                &hex(&me.fingerprint)[..16]
-            )));
+        match &me.pin {
+            crate::cluster::Pin::Certificate(fp) => {
+                if *fp != self.identity.fingerprint() {
+                    return Err(Error::Key(format!(
+                        "this key's certificate ({}) is not the one the cluster file pins for {} ({})",
+                        &hex(&self.identity.fingerprint())[..16],
+                        node_name(self.me),
+                        &hex(fp)[..16]
+                    )));
+                }
+            }
+            crate::cluster::Pin::Attested(policy) => {
+                let found = crate::attest::Evidence::from_certificate(self.identity.cert_der());
+                match found {
+                    Ok((e, _)) if e.kind() == policy.tee => {}
+                    Ok((e, _)) => {
+                        return Err(Error::Config(format!(
+                            "the cluster file's policy wants a {} dealer, but this dealer's evidence is {}",
+                            policy.tee,
+                            e.kind()
+                        )));
+                    }
+                    Err(_) => {
+                        return Err(Error::Config(format!(
+                            "the cluster file's dealer is attested ({}): start it with `--attest {}`, which makes its key and evidence inside the TEE",
+                            policy.tee, policy.tee
+                        )));
+                    }
+                }
+            }
         }
         Ok(me)
     }
@@ -284,7 +307,7 @@ impl Node {
             .enable_all()
             .build()
             .map_err(|e| Error::Setup(format!("starting the network runtime: {e}")))?;
-        let tls = configs(&cfg.cluster, &cfg.identity)?;
+        let tls = configs(&cfg.cluster, cfg.me, &cfg.identity)?;
         let bind = cfg.bind.unwrap_or(me_member.addr);
         let mut quic = None;
         let _guard = rt.enter();

@@ -251,6 +251,9 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Wrong length or a non-hex digit.
 pub fn unhex<const N: usize>(s: &str) -> Result<[u8; N], String> {
     let s = s.trim();
+    if !s.is_ascii() {
+        return Err("not hex: it has non-ASCII characters".into());
+    }
     if s.len() != 2 * N {
         return Err(format!("expected {} hex digits, got {}", 2 * N, s.len()));
     }

@@ -41,6 +41,7 @@ fn keys(tag: &str, parties: usize) -> Keys {
         base_port: 0,
         out: dir.clone(),
         force: false,
+        dealer_attest: None,
     })
     .unwrap();
     Keys {
@@ -278,7 +279,7 @@ fn an_outsider_certificate_is_refused_on_both_sides() {
         let outsider = Identity::generate("party-1", &[]).unwrap();
         // The outsider's own view pins its key as party 1's; the real party 0 pins the real one.
         let mut forged = k.cluster.clone();
-        forged.parties[1].fingerprint = outsider.fingerprint();
+        forged.parties[1].pin = party::cluster::Pin::Certificate(outsider.fingerprint());
         let real = node(
             &k.cluster,
             0,
@@ -310,7 +311,7 @@ fn an_outsider_dialling_in_is_refused_and_reported() {
     let k = keys("dialin", 2);
     let outsider = Identity::generate("party-0", &[]).unwrap();
     let mut forged = k.cluster.clone();
-    forged.parties[0].fingerprint = outsider.fingerprint();
+    forged.parties[0].pin = party::cluster::Pin::Certificate(outsider.fingerprint());
     let fake = node(&forged, 0, outsider, [4; 16], Transport::Quic);
     let real = node(
         &k.cluster,
@@ -337,8 +338,8 @@ fn the_right_certificate_at_the_wrong_id_is_refused() {
     // A process holding party 2's key claims to be party 1 (its cluster view is edited to
     // match, so its own start-up check passes; the real parties' views are not).
     let mut forged = k.cluster.clone();
-    forged.parties[1].fingerprint = k.cluster.parties[2].fingerprint;
-    forged.parties[2].fingerprint = [0xee; 32];
+    forged.parties[1].pin = k.cluster.parties[2].pin.clone();
+    forged.parties[2].pin = party::cluster::Pin::Certificate([0xee; 32]);
     let p0 = node(
         &k.cluster,
         0,
@@ -422,6 +423,7 @@ fn the_dealer_serves_a_session_once() {
         base_port: 0,
         out: dir.clone(),
         force: false,
+        dealer_attest: None,
     })
     .unwrap();
     let cluster = Cluster::load(&path).unwrap();

@@ -91,6 +91,17 @@ pub(crate) enum Bench {
         #[arg(long)]
         json: bool,
     },
+    /// The attested dealer's cost: appraising the sample TDX, SGX and SEV-SNP evidence
+    /// (party/tests/fixtures/attest, at a time inside its collateral's validity), and the
+    /// party-to-dealer TLS handshake in memory, pinned vs attested.
+    Attest {
+        /// Repetitions (the median is reported).
+        #[arg(long, default_value_t = 50)]
+        reps: usize,
+        /// Print one JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The raw wrapping-u64 GEMM kernel at 256, 512 and 1024 cubed.
     Gemm {
         /// Repetitions per size (the best is reported).
@@ -279,6 +290,15 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
                 }
             }
         }
+        Bench::Attest { reps, json } => {
+            for r in apps::bench::attest(reps.max(1))? {
+                if json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    println!("{:<40} {:>9.3} ms  {}", r.name, r.ms, r.note);
+                }
+            }
+        }
         Bench::Net {
             transport,
             mib,
@@ -356,6 +376,7 @@ fn relaunch_as_parties(transport: &'static str, parties: usize) -> Result<()> {
         transport: transport.parse()?,
         timeouts: Timeouts::default(),
         umbra_exe: party::launch::current_exe()?,
+        attest_test: None,
         prefix: false,
     })?;
     std::process::exit(code);

@@ -1,5 +1,6 @@
 //! One file per `umbra` subcommand: its arguments and what it runs.
 
+pub(crate) mod attest;
 pub(crate) mod bench;
 pub(crate) mod dealer;
 pub(crate) mod demo;
