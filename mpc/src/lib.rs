@@ -40,6 +40,7 @@ pub mod compare;
 mod contract;
 pub mod cryptensor;
 pub mod error;
+pub mod fss;
 pub mod local;
 pub mod prg;
 pub mod protocols;

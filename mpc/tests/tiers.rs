@@ -10,6 +10,7 @@ use std::path::Path;
 /// The tier of each top-level module (directories count as one module).
 const TIERS: &[(&str, u8)] = &[
     ("error", 0),
+    ("fss", 0),
     ("prg", 0),
     ("comm", 0),
     ("provider", 0),
