@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use mpc::{CrypTensor, LinkProfile, Session, SessionConfig, run_local_over};
+use mpc::{CompareMode, CrypTensor, LinkProfile, Session, SessionConfig, run_local_over};
 use serde::Serialize;
 use tensor::{Conv2dParams, Pool2dParams, RingTensor, kernel};
 
@@ -21,6 +21,8 @@ pub struct OpRow {
     pub transport: &'static str,
     /// The emulated link (`none`, or round-trip time and bandwidth), in-process only.
     pub link: String,
+    /// The comparison mode (`circuit` or `fss`).
+    pub compare: &'static str,
     /// Elements of the output (or of the operand, for `reveal`).
     pub elements: usize,
     /// Wall time of the op with the dealer's work included (slowest party), seconds.
@@ -386,12 +388,15 @@ fn run_spec(
     spec: &OpSpec,
     parties: usize,
     link: Option<LinkProfile>,
+    compare: CompareMode,
     prefetch: bool,
     reps: usize,
 ) -> mpc::Result<Vec<PartyRun>> {
-    run_local_over(parties, SessionConfig::default(), link, |s| {
-        measure(&s, spec, prefetch, reps)
-    })
+    let config = SessionConfig {
+        compare,
+        ..SessionConfig::default()
+    };
+    run_local_over(parties, config, link, |s| measure(&s, spec, prefetch, reps))
 }
 
 /// Every party's measurement, gathered at every party: each party shares its timings (in
@@ -457,6 +462,14 @@ fn best_time(runs: &[PartyRun]) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// How a row names its comparison mode.
+pub fn compare_name(mode: CompareMode) -> &'static str {
+    match mode {
+        CompareMode::Circuit => "circuit",
+        CompareMode::Fss => "fss",
+    }
+}
+
 /// How a row names its link: `none`, or `RTTms,MBITMbit/s`.
 pub fn link_name(link: Option<LinkProfile>) -> String {
     match link {
@@ -480,13 +493,15 @@ pub fn ops(
     only: Option<&str>,
     reps: usize,
     link: Option<LinkProfile>,
+    compare: CompareMode,
     mut emit: impl FnMut(&OpRow),
 ) -> mpc::Result<Vec<OpRow>> {
     let mut rows = Vec::new();
     for spec in selected(size_scale, only) {
-        let with_dealer = run_spec(&spec, parties, link, false, reps)?;
-        let online = run_spec(&spec, parties, link, true, reps)?;
-        let row = row(&spec, parties, "inproc", link, &with_dealer, &online);
+        let with_dealer = run_spec(&spec, parties, link, compare, false, reps)?;
+        let online = run_spec(&spec, parties, link, compare, true, reps)?;
+        let mut row = row(&spec, parties, "inproc", link, &with_dealer, &online);
+        row.compare = compare_name(compare);
         emit(&row);
         rows.push(row);
     }
@@ -510,7 +525,8 @@ pub fn ops_networked(
     for spec in selected(size_scale, only) {
         let with_dealer = gather(s, measure(s, &spec, false, reps)?)?;
         let online = gather(s, measure(s, &spec, true, reps)?)?;
-        let row = row(&spec, s.n_parties(), transport, None, &with_dealer, &online);
+        let mut row = row(&spec, s.n_parties(), transport, None, &with_dealer, &online);
+        row.compare = compare_name(s.config().compare);
         if s.party() == 0 {
             emit(&row);
         }
@@ -558,6 +574,7 @@ fn row(
         parties,
         transport,
         link: link_name(link),
+        compare: compare_name(CompareMode::Circuit),
         elements: oracle.len(),
         wall_s: best_time(with_dealer),
         online_wall_s: best_time(online),

@@ -4,7 +4,8 @@
 //!
 //! The protocols are in [`crate::protocols::compare`] (on shares): everything rests on one
 //! sign circuit, and ReLU costs 8 rounds and about 55 bytes per element with 2 parties
-//! (CrypTen: 9 rounds, 232 bytes). This file lifts them to public-or-private tensors.
+//! (CrypTen: 9 rounds, 232 bytes); in the FSS comparison mode a sign bit or a ReLU is one
+//! round ([`crate::protocols::fss`]). This file lifts them to public-or-private tensors.
 //!
 //! Comparison results are integers 0/1 at scale 1 (`frac_bits == 0`), so multiplying by them
 //! needs no truncation. They are **not differentiable**: autograd treats them as constants.
@@ -16,7 +17,7 @@ use crate::cryptensor::Shared;
 use crate::cryptensor::{CrypTensor, Operand};
 use crate::error::{Error, Result};
 use crate::protocols::compare;
-use crate::session::MaxReduction;
+use crate::session::{CompareMode, MaxReduction};
 
 impl CrypTensor {
     fn private(&self) -> Option<&Shared> {
@@ -316,6 +317,28 @@ impl CrypTensor {
         track: Track,
     ) -> Result<(CrypTensor, CrypTensor)> {
         let (rows, n) = (values.shape()[0], values.shape()[1]);
+        if let CrypTensor::Private(sh) = &values
+            && matches!(track, Track::Nothing)
+            && sh.session.config().compare == CompareMode::Fss
+        {
+            // one round per level: max(l, r) = r + relu(l - r), min(l, r) = l - relu(l - r)
+            let mut vals = values;
+            let mut cols = n;
+            while cols > 1 {
+                let pairs = cols / 2;
+                let l = vals.slice(1, 0, 2 * pairs, 2)?;
+                let r = vals.slice(1, 1, 2 * pairs, 2)?;
+                let up = l.sub(&r)?.relu()?;
+                let mut next = if minimum { l.sub(&up)? } else { r.add(&up)? };
+                if cols % 2 == 1 {
+                    next = CrypTensor::concat(&[&next, &vals.narrow(1, cols - 1, 1)?], 1)?;
+                }
+                vals = next;
+                cols = pairs + cols % 2;
+            }
+            let none = CrypTensor::Public(RingTensor::from_i64(&[rows, 0], &[])?);
+            return Ok((vals.reshape(&[rows])?, none));
+        }
         if let CrypTensor::Private(sh) = &values
             && (2..=compare::ALL_PAIRS_MAX_LEN).contains(&n)
             && sh.session.config().max_reduction == MaxReduction::AllPairs

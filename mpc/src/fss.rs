@@ -1,7 +1,7 @@
 //! Function secret sharing: distributed comparison functions (DCF; Boyle, Chandran, Gilboa,
 //! Gupta, Ishai, Kumar, Rathee, "Function Secret Sharing for Mixed-Mode and Fixed-Point
 //! Secure Computation", EUROCRYPT 2021, Fig. 1), the keys behind the one-round comparisons
-//! of the FSS comparison mode.
+//! of [`crate::protocols::fss`].
 //!
 //! A DCF key pair for the function `f(x) = β if x < α else 0` on `n`-bit unsigned inputs,
 //! with `β` a vector of `w` ring elements, lets two parties each evaluate their key at a

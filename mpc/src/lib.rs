@@ -58,6 +58,6 @@ pub use error::{Error, Result};
 pub use local::{run_local, run_local_over, run_parties};
 pub use prg::{AesPrg, Seed};
 pub use provider::{InsecureTestDealer, TripleSource, TupleRequest};
-pub use session::{DealerStats, MaxReduction, Session, SessionConfig, TruncMode};
+pub use session::{CompareMode, DealerStats, MaxReduction, Session, SessionConfig, TruncMode};
 pub use share::{Share, XorShare};
 pub use tensor::RingTensor;

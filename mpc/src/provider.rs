@@ -13,6 +13,10 @@
 //! dealer, which recomputes every party's expansion. So parties other than party 0 need no
 //! message at all, and party 0 receives one tensor per correlated slot.
 //!
+//! "Public" slots (the correction words of the FSS comparison keys, [`TupleRequest::FssSign`]
+//! and [`TupleRequest::FssRelu`]) are the same for both parties and cannot come from a seed:
+//! the dealer sends them to every party.
+//!
 //! The dealer sees no inputs, but it knows every tuple: a dealer that colludes with a party
 //! breaks privacy. That is the trust assumption of this mode (see the README's threat model).
 
@@ -93,15 +97,51 @@ pub enum TupleRequest {
         /// Number of bits.
         bits: usize,
     },
+    /// Keys of the one-round FSS sign bit, 2 parties only (see `protocols::fss`): a mask
+    /// `[r]` (free), the parties' DCF root seeds (free, two words per element), `[msb(r)]`
+    /// (correlated) and the DCF correction words (public, [`crate::fss::Dcf::key_words`] per
+    /// element) for `f(x) = 1 - 2·msb(r)` where `x < r mod 2^63` on 63-bit inputs.
+    FssSign {
+        /// Number of elements.
+        elements: usize,
+    },
+    /// Keys of the one-round FSS ReLU, 2 parties only: as [`TupleRequest::FssSign`], plus
+    /// `[r·msb(r)]` (correlated) after `[msb(r)]`, and a two-word payload `(1 - 2·msb(r),
+    /// r·(1 - 2·msb(r)))`.
+    FssRelu {
+        /// Number of elements.
+        elements: usize,
+    },
+}
+
+/// How a party obtains one slot of a tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Every party expands its share from its seed.
+    Free,
+    /// Parties `1..n` expand theirs; the dealer sends party 0 its correction.
+    Correlated,
+    /// The dealer sends the same words to every party (public to the parties).
+    Public,
+}
+
+/// The DCF family of FSS requests: 63-bit inputs (the masked input below its sign bit).
+fn fss_dcf(req: &TupleRequest) -> Option<crate::fss::Dcf> {
+    let width = match req {
+        TupleRequest::FssSign { .. } => 1,
+        TupleRequest::FssRelu { .. } => 2,
+        _ => return None,
+    };
+    Some(crate::fss::Dcf::new(63, width).expect("a valid family"))
 }
 
 impl TupleRequest {
-    /// Shape of each tensor of the tuple, and whether it is a correlated slot (party 0 gets
-    /// it from the dealer) rather than a free one.
+    /// Shape of each tensor of the tuple, and how a party obtains it.
     ///
     /// # Errors
     /// Shapes that do not combine (e.g. a matmul with mismatched inner dimensions).
-    pub fn slots(&self) -> Result<Vec<(Vec<usize>, bool)>> {
+    pub fn slots(&self) -> Result<Vec<(Vec<usize>, Slot)>> {
+        use Slot::{Correlated, Free, Public};
         let checked = |shape: &[usize]| tensor::shape::checked_numel("tuple request", shape);
         match self {
             TupleRequest::Mul { a, b } | TupleRequest::Matmul { a, b } => {
@@ -122,21 +162,28 @@ impl TupleRequest {
             | TupleRequest::BitMul { bits: n } => {
                 checked(&[*n])?;
             }
+            TupleRequest::FssSign { elements: n } | TupleRequest::FssRelu { elements: n } => {
+                let dcf = fss_dcf(self).expect("an FSS request");
+                checked(&[*n, 2])?;
+                checked(&[*n, dcf.key_words()])?;
+            }
         }
         Ok(match self {
             TupleRequest::Mul { a, b } => {
                 let c = tensor::shape::broadcast_shapes("mul triple", a, b)?;
-                vec![(a.clone(), false), (b.clone(), false), (c, true)]
+                vec![(a.clone(), Free), (b.clone(), Free), (c, Correlated)]
             }
             TupleRequest::Matmul { a, b } => {
                 let c = tensor::shape::matmul_shape(a, b)?;
-                vec![(a.clone(), false), (b.clone(), false), (c, true)]
+                vec![(a.clone(), Free), (b.clone(), Free), (c, Correlated)]
             }
             TupleRequest::Conv2d { x, w, params } => {
                 let c = params.output_shape(x, w)?;
-                vec![(x.clone(), false), (w.clone(), false), (c, true)]
+                vec![(x.clone(), Free), (w.clone(), Free), (c, Correlated)]
             }
-            TupleRequest::Square { shape } => vec![(shape.clone(), false), (shape.clone(), true)],
+            TupleRequest::Square { shape } => {
+                vec![(shape.clone(), Free), (shape.clone(), Correlated)]
+            }
             TupleRequest::Trunc { shape, divisor }
             | TupleRequest::TruncSquare { shape, divisor } => {
                 if *divisor == 0 {
@@ -150,24 +197,37 @@ impl TupleRequest {
                 } else {
                     4
                 };
-                let mut slots = vec![(shape.clone(), false)];
-                slots.extend(std::iter::repeat_n((shape.clone(), true), correlated));
+                let mut slots = vec![(shape.clone(), Free)];
+                slots.extend(std::iter::repeat_n((shape.clone(), Correlated), correlated));
                 slots
             }
             TupleRequest::And { words } => vec![
-                (vec![*words], false),
-                (vec![*words], false),
-                (vec![*words], true),
+                (vec![*words], Free),
+                (vec![*words], Free),
+                (vec![*words], Correlated),
             ],
             TupleRequest::Bit { bits } => {
-                vec![(vec![bits.div_ceil(64)], false), (vec![*bits], true)]
+                vec![(vec![bits.div_ceil(64)], Free), (vec![*bits], Correlated)]
             }
             TupleRequest::BitMul { bits } => vec![
-                (vec![bits.div_ceil(64)], false),
-                (vec![*bits], false),
-                (vec![*bits], true),
-                (vec![*bits], true),
+                (vec![bits.div_ceil(64)], Free),
+                (vec![*bits], Free),
+                (vec![*bits], Correlated),
+                (vec![*bits], Correlated),
             ],
+            TupleRequest::FssSign { elements: n } | TupleRequest::FssRelu { elements: n } => {
+                let dcf = fss_dcf(self).expect("an FSS request");
+                let mut slots = vec![
+                    (vec![*n], Free),
+                    (vec![*n, 2], Free),
+                    (vec![*n], Correlated),
+                ];
+                if matches!(self, TupleRequest::FssRelu { .. }) {
+                    slots.push((vec![*n], Correlated));
+                }
+                slots.push((vec![*n, dcf.key_words()], Public));
+                slots
+            }
         })
     }
 
@@ -215,18 +275,31 @@ impl TupleRequest {
                 let ra = r.mul_raw(&free[1])?;
                 vec![r, ra]
             }
+            TupleRequest::FssSign { .. } | TupleRequest::FssRelu { .. } => {
+                unreachable!("FSS keys take their own path")
+            }
         })
     }
 }
 
-/// The words the dealer sends party 0 for a tuple with these slots (see
-/// [`TupleRequest::slots`]): one per element of each correlated slot.
-pub fn correction_words(slots: &[(Vec<usize>, bool)]) -> usize {
+/// The words the dealer sends party `party` for a tuple with these slots (see
+/// [`TupleRequest::slots`]): one per element of each public slot, and for party 0 also of
+/// each correlated slot.
+pub fn dealer_words(slots: &[(Vec<usize>, Slot)], party: usize) -> usize {
     slots
         .iter()
-        .filter(|(_, correlated)| *correlated)
+        .filter(|(_, kind)| sent_to(*kind, party))
         .map(|(shape, _)| tensor::shape::numel(shape))
         .sum()
+}
+
+/// Whether the dealer sends party `party` the slots of this kind.
+pub fn sent_to(kind: Slot, party: usize) -> bool {
+    match kind {
+        Slot::Free => false,
+        Slot::Correlated => party == 0,
+        Slot::Public => true,
+    }
 }
 
 /// A source of correlated randomness for one party.
@@ -275,14 +348,15 @@ impl<S: TripleSource> EmulatedSource<S> {
     }
 
     fn wait(&self, reqs: &[TupleRequest]) {
-        if self.party != 0 {
-            return;
-        }
         let words: usize = reqs
             .iter()
             .filter_map(|r| r.slots().ok())
-            .map(|slots| correction_words(&slots))
+            .map(|slots| dealer_words(&slots, self.party))
             .sum();
+        // Party 0 asks the dealer for every tuple; the others only for public slots.
+        if self.party != 0 && words == 0 {
+            return;
+        }
         std::thread::sleep(self.link.rtt + self.link.transfer(8 * words));
     }
 }
@@ -301,9 +375,13 @@ impl<S: TripleSource> TripleSource for EmulatedSource<S> {
     }
 }
 
-/// The dealer's view: every party's seed, and the computation of party 0's corrections.
+/// The dealer's view: every party's seed, and the computation of party 0's corrections and
+/// of the public slots.
 pub struct DealerCore {
     seeds: Vec<Seed>,
+    /// FSS correction words generated for one party and not yet taken by the other: each key
+    /// pair is generated once per request, whichever party asks first.
+    fss_keys: std::sync::Mutex<std::collections::BTreeMap<u64, (RingTensor, usize)>>,
 }
 
 impl fmt::Debug for DealerCore {
@@ -335,7 +413,10 @@ pub fn derive_slot(seed: &Seed, q: u64, slot: usize, shape: &[usize]) -> RingTen
 impl DealerCore {
     /// A dealer holding one seed per party.
     pub fn new(seeds: Vec<Seed>) -> Self {
-        Self { seeds }
+        Self {
+            seeds,
+            fss_keys: Default::default(),
+        }
     }
 
     /// Number of parties served.
@@ -350,14 +431,128 @@ impl DealerCore {
     /// # Errors
     /// A malformed request.
     pub fn corrections(&self, q: u64, req: &TupleRequest) -> Result<Vec<RingTensor>> {
+        self.sent(q, req, 0)
+    }
+
+    /// What the dealer sends party `party` for request number `q`, in slot order: party 0's
+    /// corrections and public slots ([`DealerCore::corrections`]), the public slots alone for
+    /// the other parties (none for most requests).
+    ///
+    /// # Errors
+    /// A malformed request, or an unknown party.
+    pub fn sent(&self, q: u64, req: &TupleRequest, party: usize) -> Result<Vec<RingTensor>> {
+        if party >= self.seeds.len() {
+            return Err(Error::UnknownParty {
+                party,
+                n_parties: self.seeds.len(),
+            });
+        }
         let slots = req.slots()?;
+        if party != 0 {
+            if !slots.iter().any(|(_, k)| *k == Slot::Public) {
+                return Ok(Vec::new());
+            }
+            return Ok(vec![self.fss_keys(q, req)?]);
+        }
         let tuple = self.party0_tuple(q, req)?;
         Ok(tuple
             .into_iter()
             .zip(slots)
-            .filter(|(_, (_, corr))| *corr)
+            .filter(|(_, (_, kind))| sent_to(*kind, 0))
             .map(|(t, _)| t)
             .collect())
+    }
+
+    /// The sums over the parties of the free slot `slot` of request `q`.
+    fn free_sum(&self, q: u64, slot: usize, shape: &[usize]) -> RingTensor {
+        let mut sum = derive_slot(&self.seeds[0], q, slot, shape);
+        for seed in &self.seeds[1..] {
+            sum.add_assign(&derive_slot(seed, q, slot, shape))
+                .expect("same shapes");
+        }
+        sum
+    }
+
+    /// The correction words of FSS request `q`, generated by the first party to ask and
+    /// handed to the second.
+    fn fss_keys(&self, q: u64, req: &TupleRequest) -> Result<RingTensor> {
+        if let Some((keys, takers)) = self.fss_keys.lock().expect("dealer state").remove(&q) {
+            if takers > 1 {
+                self.fss_keys
+                    .lock()
+                    .expect("dealer state")
+                    .insert(q, (keys.clone(), takers - 1));
+            }
+            return Ok(keys);
+        }
+        let keys = self.generate_fss_keys(q, req)?;
+        if self.seeds.len() > 1 {
+            self.fss_keys
+                .lock()
+                .expect("dealer state")
+                .insert(q, (keys.clone(), self.seeds.len() - 1));
+        }
+        Ok(keys)
+    }
+
+    fn generate_fss_keys(&self, q: u64, req: &TupleRequest) -> Result<RingTensor> {
+        let dcf = fss_dcf(req).expect("an FSS request");
+        if self.seeds.len() != 2 {
+            return Err(Error::InvalidArgument {
+                op: "fss keys",
+                reason: format!(
+                    "FSS comparison keys are for 2 parties, this dealer serves {}",
+                    self.seeds.len()
+                ),
+            });
+        }
+        let slots = req.slots()?;
+        let n = tensor::shape::numel(&slots[0].0);
+        let r = self.free_sum(q, 0, &slots[0].0);
+        let roots: Vec<RingTensor> = self
+            .seeds
+            .iter()
+            .map(|seed| derive_slot(seed, q, 1, &slots[1].0))
+            .collect();
+        let low = (1u64 << 63) - 1;
+        let alphas: Vec<u64> = r.as_slice().iter().map(|v| v & low).collect();
+        // 1 - 2·msb(r), and (for ReLU) r times it.
+        let sign = |v: u64| 1u64.wrapping_sub((v >> 63) << 1);
+        let betas: Vec<u64> = match req {
+            TupleRequest::FssSign { .. } => r.as_slice().iter().map(|&v| sign(v)).collect(),
+            _ => r
+                .as_slice()
+                .iter()
+                .flat_map(|&v| [sign(v), v.wrapping_mul(sign(v))])
+                .collect(),
+        };
+        let keys = dcf.generate(&alphas, &betas, [roots[0].as_slice(), roots[1].as_slice()])?;
+        Ok(RingTensor::from_raw(&[n, dcf.key_words()], keys, 0)?)
+    }
+
+    /// Party 0's FSS tuple: its free slots, its corrections of `[msb(r)]` (and `[r·msb(r)]`)
+    /// and the correction words.
+    fn party0_fss(&self, q: u64, req: &TupleRequest) -> Result<Vec<RingTensor>> {
+        let slots = req.slots()?;
+        let r = self.free_sum(q, 0, &slots[0].0);
+        let msb = r.map(|v| v >> 63);
+        let mut out = vec![
+            derive_slot(&self.seeds[0], q, 0, &slots[0].0),
+            derive_slot(&self.seeds[0], q, 1, &slots[1].0),
+        ];
+        let mut values = vec![msb.clone()];
+        if matches!(req, TupleRequest::FssRelu { .. }) {
+            values.push(r.mul_raw(&msb)?);
+        }
+        for (k, mut v) in values.into_iter().enumerate() {
+            let s = 2 + k;
+            for seed in &self.seeds[1..] {
+                v.sub_assign(&derive_slot(seed, q, s, &slots[s].0))?;
+            }
+            out.push(v);
+        }
+        out.push(self.fss_keys(q, req)?);
+        Ok(out)
     }
 
     /// Party 0's whole tuple for request `q`: its seed-derived free slots and the corrections.
@@ -368,13 +563,16 @@ impl DealerCore {
     /// A malformed request.
     pub fn party0_tuple(&self, q: u64, req: &TupleRequest) -> Result<Vec<RingTensor>> {
         let slots = req.slots()?;
+        if fss_dcf(req).is_some() {
+            return self.party0_fss(q, req);
+        }
         if req.is_elementwise() {
             return Ok(self.party0_elementwise(q, req, &slots));
         }
         let mut own_free = Vec::new();
         let mut sums = Vec::new();
-        for (s, (shape, corr)) in slots.iter().enumerate() {
-            if *corr {
+        for (s, (shape, kind)) in slots.iter().enumerate() {
+            if *kind != Slot::Free {
                 continue;
             }
             let own = derive_slot(&self.seeds[0], q, s, shape);
@@ -393,8 +591,8 @@ impl DealerCore {
         let mut values = req.correlate(&sums)?.into_iter();
         let mut own_free = own_free.into_iter();
         let mut out = Vec::with_capacity(slots.len());
-        for (s, (shape, corr)) in slots.iter().enumerate() {
-            if !*corr {
+        for (s, (shape, kind)) in slots.iter().enumerate() {
+            if *kind == Slot::Free {
                 out.push(own_free.next().expect("one per free slot"));
                 continue;
             }
@@ -428,7 +626,7 @@ impl DealerCore {
         &self,
         q: u64,
         req: &TupleRequest,
-        slots: &[(Vec<usize>, bool)],
+        slots: &[(Vec<usize>, Slot)],
     ) -> Vec<RingTensor> {
         // Even, so that chunk boundaries fall on AES block boundaries and a chunked expansion
         // equals a whole-tensor one.
@@ -444,7 +642,7 @@ impl DealerCore {
             .iter()
             .map(|seed| (0..slots.len()).map(|s| stream(seed, s)).collect())
             .collect();
-        let n_free = slots.iter().filter(|(_, c)| !c).count();
+        let n_free = slots.iter().filter(|(_, k)| *k == Slot::Free).count();
         let mut sums = vec![[0u64; CHUNK]; n_free];
         let mut tmp = [0u64; CHUNK];
         for start in (0..len).step_by(CHUNK) {
@@ -524,8 +722,9 @@ impl DealerCore {
     }
 }
 
-/// Assembles party `party`'s tuple for request `q` from its seed and, for party 0, the
-/// dealer's corrections. Shared by the in-process dealer and the network dealer client.
+/// Assembles party `party`'s tuple for request `q` from its seed and what the dealer sent it
+/// ([`DealerCore::sent`]: party 0's corrections, every party's public slots). Shared by the
+/// in-process dealer and the network dealer client.
 ///
 /// # Errors
 /// Malformed request, or corrections of the wrong number or shape.
@@ -539,8 +738,8 @@ pub fn assemble_tuple(
     let slots = req.slots()?;
     let mut corrections = corrections.map(|c| c.into_iter());
     let mut out = Vec::with_capacity(slots.len());
-    for (s, (shape, correlated)) in slots.iter().enumerate() {
-        if *correlated && party == 0 {
+    for (s, (shape, kind)) in slots.iter().enumerate() {
+        if sent_to(*kind, party) {
             let c = corrections
                 .as_mut()
                 .and_then(|c| c.next())
@@ -594,7 +793,7 @@ impl InsecureTestDealer {
             .map(|party| TestDealerClient {
                 party,
                 seed: self.core.seeds[party].clone(),
-                core: (party == 0).then(|| self.core.clone()),
+                core: self.core.clone(),
                 next: 0,
             })
             .collect()
@@ -605,8 +804,9 @@ impl InsecureTestDealer {
 pub struct TestDealerClient {
     party: usize,
     seed: Seed,
-    /// Only party 0 talks to the dealer; the others derive everything from their seed.
-    core: Option<Arc<DealerCore>>,
+    /// Only party 0 receives corrections; the others derive everything from their seed but
+    /// the public slots.
+    core: Arc<DealerCore>,
     next: u64,
 }
 
@@ -623,11 +823,12 @@ impl TripleSource for TestDealerClient {
     fn fetch(&mut self, req: &TupleRequest) -> Result<Vec<RingTensor>> {
         let q = self.next;
         self.next += 1;
-        match &self.core {
+        if self.party == 0 {
             // In-process shortcut: the dealer already expanded party 0's free slots.
-            Some(core) => core.party0_tuple(q, req),
-            None => assemble_tuple(self.party, &self.seed, q, req, None),
+            return self.core.party0_tuple(q, req);
         }
+        let sent = self.core.sent(q, req, self.party)?;
+        assemble_tuple(self.party, &self.seed, q, req, Some(sent))
     }
 }
 
@@ -788,10 +989,15 @@ mod tests {
     }
 
     #[test]
-    fn only_party_zero_reaches_the_dealer() {
-        let dealer = InsecureTestDealer::seeded(3, 2);
-        let clients = dealer.clients();
-        assert!(clients[0].core.is_some());
-        assert!(clients[1..].iter().all(|c| c.core.is_none()));
+    fn only_party_zero_receives_corrections() {
+        let core = DealerCore::new((0..3).map(Seed::insecure_from_u64).collect());
+        let req = TupleRequest::Mul {
+            a: vec![4],
+            b: vec![4],
+        };
+        assert_eq!(core.sent(0, &req, 0).unwrap().len(), 1);
+        assert!(core.sent(0, &req, 1).unwrap().is_empty());
+        assert!(core.sent(0, &req, 2).unwrap().is_empty());
+        assert!(core.sent(0, &req, 3).is_err());
     }
 }

@@ -33,10 +33,10 @@ use tensor::{DEFAULT_FRAC_BITS, RingTensor};
 use crate::comm::{Comm, CommStats, CountingComm, decode_u64s, encode_u64s, recv_u64s};
 use crate::error::{Error, Result};
 use crate::prg::{AesPrg, Seed};
-use crate::provider::{TripleSource, TupleRequest, correction_words};
+use crate::provider::{Slot, TripleSource, TupleRequest, dealer_words};
 
 /// Version of the wire protocol, checked at setup.
-pub const PROTOCOL_VERSION: u64 = 2;
+pub const PROTOCOL_VERSION: u64 = 3;
 
 /// Largest fixed-point scale a session accepts: a product of two encodings carries twice the
 /// scale and must leave integer headroom in the 63 signed bits.
@@ -73,6 +73,21 @@ pub enum MaxReduction {
     Tree,
 }
 
+/// How comparisons (sign bits, ReLU, maxima) are computed: rounds against dealer traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CompareMode {
+    /// Binary circuits on the parties' shares (any party count): a sign bit in 7 rounds and
+    /// about 47 bytes per element between 2 parties; the dealer sends party 0 a few words per
+    /// element. The default.
+    #[default]
+    Circuit,
+    /// Function secret sharing, 2 parties with a dealer: the dealer hands both parties DCF keys
+    /// (1.5 KiB per sign bit, 2 KiB per ReLU element), and a sign bit or a ReLU costs one
+    /// opening of the masked input (1 round, 8 bytes per element each way). See
+    /// [`crate::protocols::fss`].
+    Fss,
+}
+
 /// Session options. Every party must use the same ones; setup checks.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct SessionConfig {
@@ -83,6 +98,8 @@ pub struct SessionConfig {
     pub trunc: TruncMode,
     /// How maxima compare their candidates.
     pub max_reduction: MaxReduction,
+    /// How comparisons are computed.
+    pub compare: CompareMode,
     /// `Some(seed)` makes pairwise seeds reproducible. **Tests only**: real runs leave it
     /// `None`, and seeds come from the OS RNG.
     pub insecure_test_seed: Option<u64>,
@@ -94,6 +111,7 @@ impl fmt::Debug for SessionConfig {
             .field("frac_bits", &self.frac_bits)
             .field("trunc", &self.trunc)
             .field("max_reduction", &self.max_reduction)
+            .field("compare", &self.compare)
             .field("insecure_test_seed", &self.insecure_test_seed.map(|_| ".."))
             .finish()
     }
@@ -105,6 +123,7 @@ impl Default for SessionConfig {
             frac_bits: DEFAULT_FRAC_BITS,
             trunc: TruncMode::Dealer,
             max_reduction: MaxReduction::AllPairs,
+            compare: CompareMode::Circuit,
             insecure_test_seed: None,
         }
     }
@@ -137,7 +156,8 @@ struct Inner {
 /// receives anything per tuple: a correction word for each element of each correlated slot
 /// (the `c` of a Beaver triple, the truncation pair, the bits' arithmetic shares). These are
 /// the payload bytes of the dealer's frames to party 0 (framing not included); the other
-/// parties' counts are zero after the 16-byte seed they get at setup, which is not counted.
+/// parties' counts are zero after the 16-byte seed they get at setup, which is not counted,
+/// except in the FSS comparison mode, where every party receives its keys' correction words.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DealerStats {
     /// Payload bytes received from the dealer.
@@ -173,7 +193,7 @@ fn words_to_seed(w: &[u64]) -> Seed {
 }
 
 /// The settings every party must agree on, as sent in the setup hello.
-fn hello(party: usize, n: usize, config: &SessionConfig) -> [u64; 8] {
+fn hello(party: usize, n: usize, config: &SessionConfig) -> [u64; 9] {
     let local_trunc = config.trunc == TruncMode::LocalProbabilistic;
     [
         PROTOCOL_VERSION,
@@ -186,6 +206,7 @@ fn hello(party: usize, n: usize, config: &SessionConfig) -> [u64; 8] {
         u64::from(config.insecure_test_seed.is_some()),
         config.insecure_test_seed.unwrap_or(0),
         u64::from(config.max_reduction == MaxReduction::Tree),
+        u64::from(config.compare == CompareMode::Fss),
     ]
 }
 
@@ -218,7 +239,7 @@ fn setup_links(
             }
         }
         let theirs = decode_u64s(&frame, ours.len(), peer, "setup hello")?;
-        const FIELDS: [&str; 8] = [
+        const FIELDS: [&str; 9] = [
             "protocol version",
             "party count",
             "fractional bits",
@@ -227,6 +248,7 @@ fn setup_links(
             "insecure test seed",
             "insecure test seed value",
             "maximum reduction",
+            "comparison mode",
         ];
         let expected = [
             ours[0],
@@ -237,6 +259,7 @@ fn setup_links(
             ours[5],
             ours[6],
             ours[7],
+            ours[8],
         ];
         if let Some(i) = (0..FIELDS.len()).find(|&i| theirs[i] != expected[i]) {
             return Err(Error::ConfigMismatch {
@@ -301,6 +324,14 @@ impl Session {
             return Err(Error::InvalidArgument {
                 op: "session",
                 reason: format!("local truncation is only correct for 2 parties, not {n}"),
+            });
+        }
+        if config.compare == CompareMode::Fss && n != 2 {
+            return Err(Error::InvalidArgument {
+                op: "session",
+                reason: format!(
+                    "the FSS comparison mode is for 2 parties (its keys are two-party DCF keys), not {n}; use the circuit mode"
+                ),
             });
         }
         if config.frac_bits > MAX_SESSION_FRAC_BITS {
@@ -376,15 +407,14 @@ impl Session {
     }
 
     /// Counts one trip to the triple source for tuples with these slots.
-    fn count_dealer<'a>(&self, tuples: impl ExactSizeIterator<Item = &'a [(Vec<usize>, bool)]>) {
+    fn count_dealer<'a>(&self, tuples: impl ExactSizeIterator<Item = &'a [(Vec<usize>, Slot)]>) {
         let mut d = self.inner.dealer.get();
         d.round_trips += 1;
         d.tuples += tuples.len() as u64;
-        if self.inner.party == 0 {
-            d.bytes_received += tuples
-                .map(|slots| 8 * correction_words(slots) as u64)
-                .sum::<u64>();
-        }
+        let party = self.inner.party;
+        d.bytes_received += tuples
+            .map(|slots| 8 * dealer_words(slots, party) as u64)
+            .sum::<u64>();
         self.inner.dealer.set(d);
     }
 
@@ -526,7 +556,7 @@ impl Session {
 }
 
 /// Checks a tuple from a source against the request's slots.
-fn check_tuple(tuple: &[RingTensor], slots: &[(Vec<usize>, bool)]) -> Result<()> {
+fn check_tuple(tuple: &[RingTensor], slots: &[(Vec<usize>, Slot)]) -> Result<()> {
     if tuple.len() != slots.len() {
         return Err(Error::MalformedTuple {
             slot: tuple.len().min(slots.len()),

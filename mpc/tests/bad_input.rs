@@ -120,7 +120,7 @@ fn a_malformed_frame_is_rejected_by_length() {
     // opening is expected.
     let (s, rogue) = against_rogue_party_1(|c1| {
         // complete setup (hello, then the seed from party 0), then answer the opening with 3 bytes
-        let hello = [mpc::session::PROTOCOL_VERSION, 2, 16, 0, 1, 1, 6, 0];
+        let hello = [mpc::session::PROTOCOL_VERSION, 2, 16, 0, 1, 1, 6, 0, 0];
         c1.send(0, mpc::comm::encode_u64s(&hello), "setup hello")
             .unwrap();
         let _ = c1.recv(0, "pairwise seed");

@@ -61,9 +61,34 @@ fn program(s: &Session) -> mpc::Result<()> {
     Ok(())
 }
 
+/// Comparisons, maxima and the functions on them: in the FSS mode, the tuple kinds whose
+/// keys reach every party.
+fn comparing(s: &Session) -> mpc::Result<()> {
+    let x = share(s, 0, &fixed(5, &[2, 3, 4, 4], 1 << 20));
+    let pooled = x.relu()?.max_pool2d(&tensor::Pool2dParams::square(2))?;
+    let (best, index) = pooled.reshape(&[6, 4])?.max_with_indices(1, false)?;
+    let y = x.sigmoid()?.add(&x.abs()?)?;
+    x.ltz()?.reveal()?;
+    best.reveal()?;
+    index.reveal_to(1)?;
+    y.reveal()?;
+    Ok(())
+}
+
 #[test]
 fn all_parties_issue_the_same_calls_in_the_same_order() {
-    for n in [2, 3] {
+    let fss = mpc::SessionConfig {
+        compare: mpc::CompareMode::Fss,
+        ..cfg(6)
+    };
+    type Program = fn(&Session) -> mpc::Result<()>;
+    let runs: [(usize, mpc::SessionConfig, Program); 4] = [
+        (2, cfg(6), program),
+        (3, cfg(6), program),
+        (2, cfg(6), comparing),
+        (2, fss, comparing),
+    ];
+    for (n, config, run) in runs {
         let dealer = InsecureTestDealer::seeded(n, 5);
         let comms = LocalComm::mesh(n).unwrap();
         let req_logs: Vec<Log<TupleRequest>> = (0..n).map(|_| Log::default()).collect();
@@ -83,8 +108,8 @@ fn all_parties_issue_the_same_calls_in_the_same_order() {
                         log: req_logs[p].clone(),
                     };
                     scope.spawn(move || {
-                        let s = Session::new(Box::new(comm), Box::new(src), cfg(6))?;
-                        program(&s)
+                        let s = Session::new(Box::new(comm), Box::new(src), config)?;
+                        run(&s)
                     })
                 })
                 .collect();
@@ -95,6 +120,13 @@ fn all_parties_issue_the_same_calls_in_the_same_order() {
         let reqs: Vec<Vec<TupleRequest>> =
             req_logs.iter().map(|l| l.lock().unwrap().clone()).collect();
         assert!(!reqs[0].is_empty());
+        let keyed = reqs[0].iter().any(|r| {
+            matches!(
+                r,
+                TupleRequest::FssSign { .. } | TupleRequest::FssRelu { .. }
+            )
+        });
+        assert_eq!(keyed, config.compare == mpc::CompareMode::Fss);
         for p in 1..n {
             assert_eq!(
                 reqs[p], reqs[0],

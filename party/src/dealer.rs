@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mpc::provider::{DealerCore, assemble_tuple};
+use mpc::provider::{DealerCore, assemble_tuple, sent_to};
 use mpc::{RingTensor, Seed, TripleSource, TupleRequest};
 use tokio::sync::Notify;
 
@@ -331,10 +331,12 @@ async fn party_conversation(
     loop {
         match next_control_within(link, shared.recv, party).await? {
             None => return Ok(()),
-            Some(DealerMsg::Requests { first, reqs }) if party == 0 => {
-                if first != next_q {
-                    return Err(format!("requests start at {first}, expected {next_q}"));
-                }
+            // Party 0 sends every request; the others (in the FSS comparison mode) only the
+            // batches with public slots, so their numbering may skip ahead.
+            Some(DealerMsg::Requests { first, reqs })
+                if first == next_q || (party != 0 && first > next_q) =>
+            {
+                next_q = first;
                 for req in reqs {
                     // The budget is checked before anything is allocated for the request.
                     let elements = request_elements(&req)?;
@@ -344,7 +346,8 @@ async fn party_conversation(
                             limits.max_request_elements
                         ));
                     }
-                    {
+                    if party == 0 {
+                        // party 0's requests cover the whole session once
                         let mut sessions = shared.sessions.lock().expect("dealer state");
                         if let Some(state) = sessions.get_mut(&session) {
                             let total = state.served.saturating_add(elements);
@@ -362,7 +365,7 @@ async fn party_conversation(
                     next_q += 1;
                     let core = core.clone();
                     let corrections =
-                        tokio::task::spawn_blocking(move || core.corrections(q, &req))
+                        tokio::task::spawn_blocking(move || core.sent(q, &req, party))
                             .await
                             .map_err(|e| e.to_string())?
                             .map_err(|e| e.to_string())?;
@@ -372,6 +375,9 @@ async fn party_conversation(
                             .map_err(|e| e.to_string())?;
                     }
                 }
+            }
+            Some(DealerMsg::Requests { first, .. }) => {
+                return Err(format!("requests start at {first}, expected {next_q}"));
             }
             Some(other) => return Err(format!("unexpected message from party {party}: {other:?}")),
         }
@@ -384,7 +390,8 @@ pub struct DealerClient {
     party: usize,
     seed: Seed,
     next: u64,
-    /// Party 0's link; the other parties need the dealer only once, for their seed.
+    /// Party 0's link; the other parties need the dealer only once, for their seed, except
+    /// in the FSS comparison mode, where they receive their keys' public slots.
     link: Option<Link>,
 }
 
@@ -409,11 +416,24 @@ impl DealerClient {
     /// # Errors
     /// The node cannot start, the cluster has no dealer, or the dealer refuses the join.
     pub fn join(cfg: NodeConfig) -> Result<Self> {
-        Self::connect(Arc::new(Node::start(cfg)?))
+        Self::connect(Arc::new(Node::start(cfg)?), false)
     }
 
-    /// Joins the session at the cluster's dealer and receives this party's seed.
-    pub(crate) fn connect(node: Arc<Node>) -> Result<Self> {
+    /// [`DealerClient::join`] for a session in `compare` mode: in the FSS mode every party
+    /// keeps its link, for the keys' public slots.
+    ///
+    /// # Errors
+    /// As [`DealerClient::join`].
+    pub fn join_for(cfg: NodeConfig, compare: mpc::CompareMode) -> Result<Self> {
+        Self::connect(
+            Arc::new(Node::start(cfg)?),
+            compare == mpc::CompareMode::Fss,
+        )
+    }
+
+    /// Joins the session at the cluster's dealer and receives this party's seed; a party
+    /// other than 0 keeps its link only if `keep_link`.
+    pub(crate) fn connect(node: Arc<Node>, keep_link: bool) -> Result<Self> {
         let dealer = node
             .cluster
             .dealer
@@ -449,7 +469,7 @@ impl DealerClient {
             next: 0,
             link: Some(link),
         };
-        if party != 0 {
+        if party != 0 && !keep_link {
             client.hang_up();
         }
         Ok(client)
@@ -484,17 +504,30 @@ impl TripleSource for DealerClient {
     fn fetch_many(&mut self, reqs: &[TupleRequest]) -> mpc::Result<Vec<Vec<RingTensor>>> {
         let first = self.next;
         self.next += reqs.len() as u64;
-        let Some(link) = self.link.as_mut() else {
-            return reqs
-                .iter()
-                .enumerate()
-                .map(|(k, r)| assemble_tuple(self.party, &self.seed, first + k as u64, r, None))
-                .collect();
-        };
         let slots: Vec<_> = reqs
             .iter()
             .map(TupleRequest::slots)
             .collect::<mpc::Result<_>>()?;
+        let party = self.party;
+        let needs_dealer = party == 0
+            || slots
+                .iter()
+                .any(|s| s.iter().any(|(_, kind)| sent_to(*kind, party)));
+        let link = match self.link.as_mut() {
+            Some(link) if needs_dealer => link,
+            None if needs_dealer => {
+                return Err(source_err(format!(
+                    "party {party} needs the dealer's public key words (FSS comparison mode) but hung up after its seed: join with DealerClient::join_for"
+                )));
+            }
+            _ => {
+                return reqs
+                    .iter()
+                    .enumerate()
+                    .map(|(k, r)| assemble_tuple(party, &self.seed, first + k as u64, r, None))
+                    .collect();
+            }
+        };
         let timeout = self.node.timeouts.recv;
         let seed = &self.seed;
         self.node.rt.block_on(async {
@@ -510,8 +543,8 @@ impl TripleSource for DealerClient {
                     .map_err(|e| source_err(crate::link::describe(&e)))?;
                 for (k, req) in batch.iter().enumerate() {
                     let mut corrections = Vec::new();
-                    for (shape, correlated) in &slots[b * BATCH + k] {
-                        if !correlated {
+                    for (shape, kind) in &slots[b * BATCH + k] {
+                        if !sent_to(*kind, party) {
                             continue;
                         }
                         let words = tensor::shape::numel(shape);
@@ -534,7 +567,7 @@ impl TripleSource for DealerClient {
                         corrections.push(RingTensor::from_raw(shape, data, 0)?);
                     }
                     out.push(assemble_tuple(
-                        0,
+                        party,
                         seed,
                         base + k as u64,
                         req,
@@ -560,9 +593,11 @@ impl TripleSource for NoDealer {
     }
 }
 
-/// Connects a party: the mesh to the other parties and, if the cluster has one, the dealer.
+/// Connects a party: the mesh to the other parties and, if the cluster has one, the dealer
+/// (kept by every party in the FSS comparison mode).
 pub(crate) fn connect_party(
     cfg: NodeConfig,
+    compare: mpc::CompareMode,
 ) -> Result<(crate::net::NetComm, Box<dyn TripleSource>)> {
     if cfg.me == crate::wire::DEALER {
         return Err(Error::Config(format!(
@@ -578,7 +613,8 @@ pub(crate) fn connect_party(
     // mesh forms.
     let source: Box<dyn TripleSource> = if has_dealer {
         Box::new(
-            DealerClient::connect(node.clone()).map_err(|e| Error::Setup(format!("{who}: {e}")))?,
+            DealerClient::connect(node.clone(), compare == mpc::CompareMode::Fss)
+                .map_err(|e| Error::Setup(format!("{who}: {e}")))?,
         )
     } else {
         Box::new(NoDealer)

@@ -270,7 +270,7 @@ fn check_networked(config: &SessionConfig) -> Result<()> {
 /// Test-only settings (a fixed seed), or the links or the session could not be set up.
 pub fn connect(node: NodeConfig, config: SessionConfig) -> Result<Session> {
     check_networked(&config)?;
-    let (comm, source) = crate::dealer::connect_party(node)?;
+    let (comm, source) = crate::dealer::connect_party(node, config.compare)?;
     Ok(Session::new(Box::new(comm), source, config)?)
 }
 

@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use autograd::Var;
-use mpc::{CrypTensor, LinkProfile, Session, SessionConfig, run_local_over};
+use mpc::{CompareMode, CrypTensor, LinkProfile, Session, SessionConfig, run_local_over};
 use nn::init::Rng;
 use nn::{Linear, Module, ReLU, Sequential, Sgd, cross_entropy};
 use serde::Serialize;
@@ -31,6 +31,8 @@ pub struct TrainRow {
     pub transport: &'static str,
     /// The emulated link (`none`, or round-trip time and bandwidth), in-process only.
     pub link: String,
+    /// The comparison mode (`circuit` or `fss`).
+    pub compare: &'static str,
     /// Batch size.
     pub batch: usize,
     /// Wall time with the dealer's work included (slowest party, best repetition), seconds.
@@ -174,6 +176,7 @@ fn row(
     parties: usize,
     transport: &'static str,
     link: Option<LinkProfile>,
+    compare: CompareMode,
     w: &[PartyRun],
     o: &[PartyRun],
 ) -> TrainRow {
@@ -183,6 +186,7 @@ fn row(
         parties,
         transport,
         link: super::link_name(link),
+        compare: super::compare_name(compare),
         batch: if name.ends_with("b1") { 1 } else { 64 },
         wall_s: best_time(w),
         online_wall_s: best_time(o),
@@ -211,15 +215,18 @@ pub fn train(
     only: Option<&str>,
     reps: usize,
     link: Option<LinkProfile>,
+    compare: CompareMode,
     mut emit: impl FnMut(&TrainRow),
 ) -> mpc::Result<Vec<TrainRow>> {
     let mut rows = Vec::new();
+    let config = SessionConfig {
+        compare,
+        ..SessionConfig::default()
+    };
     for name in selected(only) {
-        let runs = run_local_over(parties, SessionConfig::default(), link, |s| {
-            party_runs(&s, name, reps)
-        })?;
+        let runs = run_local_over(parties, config, link, |s| party_runs(&s, name, reps))?;
         let (w, o): (Vec<PartyRun>, Vec<PartyRun>) = runs.into_iter().unzip();
-        let r = row(name, parties, "inproc", link, &w, &o);
+        let r = row(name, parties, "inproc", link, compare, &w, &o);
         emit(&r);
         rows.push(r);
     }
@@ -241,7 +248,15 @@ pub fn train_networked(
     for name in selected(only) {
         let (w, o) = party_runs(s, name, reps)?;
         let (w, o) = (gather(s, w)?, gather(s, o)?);
-        let r = row(name, s.n_parties(), transport, None, &w, &o);
+        let r = row(
+            name,
+            s.n_parties(),
+            transport,
+            None,
+            s.config().compare,
+            &w,
+            &o,
+        );
         if s.party() == 0 {
             emit(&r);
         }

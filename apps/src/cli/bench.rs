@@ -31,6 +31,10 @@ pub(crate) enum Bench {
         /// (40 ms, 100 Mbit/s), or `RTT_MS,MBIT_PER_S`.
         #[arg(long)]
         link: Option<String>,
+        /// How comparisons are computed: `circuit` (binary circuits, any party count) or
+        /// `fss` (dealer FSS keys, 2 parties: one round per comparison, more dealer traffic).
+        #[arg(long, value_enum, default_value_t = CompareArg::Circuit)]
+        compare: CompareArg,
         /// Print one JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
@@ -87,6 +91,9 @@ pub(crate) enum Bench {
         /// (40 ms, 100 Mbit/s), or `RTT_MS,MBIT_PER_S`.
         #[arg(long)]
         link: Option<String>,
+        /// How comparisons are computed: `circuit` or `fss` (see `bench ops --help`).
+        #[arg(long, value_enum, default_value_t = CompareArg::Circuit)]
+        compare: CompareArg,
         /// Print one JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
@@ -113,6 +120,32 @@ pub(crate) enum Bench {
     },
 }
 
+/// The `--compare` option.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum CompareArg {
+    /// Binary circuits on the shares.
+    Circuit,
+    /// Function secret sharing from the dealer (2 parties).
+    Fss,
+}
+
+impl From<CompareArg> for mpc::CompareMode {
+    fn from(c: CompareArg) -> Self {
+        match c {
+            CompareArg::Circuit => mpc::CompareMode::Circuit,
+            CompareArg::Fss => mpc::CompareMode::Fss,
+        }
+    }
+}
+
+/// A networked party's session in comparison mode `compare`.
+fn networked_session(compare: CompareArg) -> Result<mpc::Session> {
+    Ok(umbra::init_with(mpc::SessionConfig {
+        compare: compare.into(),
+        ..mpc::SessionConfig::default()
+    })?)
+}
+
 /// The `--link` option: only for in-process parties (real transports have real links).
 fn emulated(link: Option<&str>, transport: &str) -> Result<Option<mpc::LinkProfile>> {
     match link {
@@ -135,6 +168,7 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
             only,
             reps,
             link,
+            compare,
             json,
         } => {
             if !(scale > 0.0 && scale <= 1.0) {
@@ -179,7 +213,7 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
                 }
             };
             if networked {
-                let s = umbra::init()?;
+                let s = networked_session(compare)?;
                 if !json && s.party() == 0 {
                     header();
                 }
@@ -195,7 +229,15 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
                 if !json {
                     header();
                 }
-                apps::bench::ops(parties, scale, only.as_deref(), reps.max(1), link, print)?;
+                apps::bench::ops(
+                    parties,
+                    scale,
+                    only.as_deref(),
+                    reps.max(1),
+                    link,
+                    compare.into(),
+                    print,
+                )?;
             }
         }
         Bench::Train {
@@ -204,6 +246,7 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
             only,
             reps,
             link,
+            compare,
             json,
         } => {
             let transport = parse_transport(&transport)?;
@@ -242,7 +285,7 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
                 }
             };
             if transport != "inproc" {
-                let s = umbra::init()?;
+                let s = networked_session(compare)?;
                 if !json && s.party() == 0 {
                     header();
                 }
@@ -257,7 +300,14 @@ pub(crate) fn run(bench: Bench) -> Result<()> {
                 if !json {
                     header();
                 }
-                apps::bench::train::train(parties, only.as_deref(), reps.max(1), link, print)?;
+                apps::bench::train::train(
+                    parties,
+                    only.as_deref(),
+                    reps.max(1),
+                    link,
+                    compare.into(),
+                    print,
+                )?;
             }
         }
         Bench::Accuracy {

@@ -11,16 +11,22 @@
 //!
 //! Results are integers 0/1 (or -1/0/1) at scale 0, shaped like the input. A comparison is
 //! exact whenever the secret fits the signed ring.
+//!
+//! In the FSS comparison mode ([`CompareMode::Fss`]) the sign bit comes from the dealer's
+//! DCF keys in one round instead ([`super::fss`]), and ReLU (with its negative mask) and
+//! `abs` take one round in all; everything else here uses the sign bit as in the circuit
+//! mode, with the same results.
 
 use tensor::RingTensor;
 
 use crate::error::Result;
-use crate::session::Session;
+use crate::session::{CompareMode, Session};
 use crate::share::{Share, XorShare};
 
 use super::binary;
 
-/// Packed XOR-shared sign bits of the concatenation of `parts` (flattened, in order).
+/// Packed XOR-shared sign bits of the concatenation of `parts` (flattened, in order): the
+/// carry circuit, or one FSS opening in [`CompareMode::Fss`].
 ///
 /// # Errors
 /// Link failures or a failing triple source.
@@ -35,7 +41,14 @@ pub fn sign_bits(session: &Session, parts: &[&Share]) -> Result<XorShare> {
             RingTensor::concat(&flat.iter().collect::<Vec<_>>(), 0)?
         }
     };
+    if fss(session) {
+        return super::fss::sign_bits(session, &words);
+    }
     binary::msb(session, binary::own_operands(session, words))
+}
+
+fn fss(session: &Session) -> bool {
+    session.config().compare == CompareMode::Fss
 }
 
 /// `1` where the secret is negative, `0` elsewhere. 2 parties: 8 rounds, about 47.4 bytes per
@@ -54,6 +67,9 @@ pub fn ltz(session: &Session, x: &Share) -> Result<Share> {
 /// # Errors
 /// Link failures or a failing triple source.
 pub fn relu(session: &Session, x: &Share) -> Result<Share> {
+    if fss(session) {
+        return Ok(super::fss::relu_and_negative(session, x)?.0);
+    }
     let bits = sign_bits(session, &[x])?;
     minus_bit_times(session, x, &bits, 1)
 }
@@ -64,6 +80,9 @@ pub fn relu(session: &Session, x: &Share) -> Result<Share> {
 /// # Errors
 /// Link failures or a failing triple source.
 pub fn relu_and_negative(session: &Session, x: &Share) -> Result<(Share, Share)> {
+    if fss(session) {
+        return super::fss::relu_and_negative(session, x);
+    }
     let bits = sign_bits(session, &[x])?;
     let relu = minus_bit_times(session, x, &bits, 1)?;
     let negative = reshaped(binary::b2a_bits(session, &bits, x.numel())?, x.shape())?;
@@ -276,6 +295,13 @@ fn clamp_parts(
 /// # Errors
 /// Link failures or a failing triple source.
 pub fn abs(session: &Session, x: &Share) -> Result<Share> {
+    if fss(session) {
+        // |x| = 2·relu(x) - x
+        let (relu, _) = super::fss::relu_and_negative(session, x)?;
+        let mut out = relu.ring().mul_scalar_raw(2);
+        out.sub_assign(x.ring())?;
+        return Ok(Share::new(out));
+    }
     let bits = sign_bits(session, &[x])?;
     minus_bit_times(session, x, &bits, 2)
 }

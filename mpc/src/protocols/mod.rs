@@ -10,6 +10,7 @@
 //! | [`truncate::local`] (2 parties) | 0 | 0 |
 //! | [`truncate::with_dealer`] | 1 | 8·|x|·(n-1) |
 //! | [`compare::relu`] (2 parties) | 8 | about 55.4·|x| |
+//! | [`fss::relu_and_negative`], [`fss::sign_bits`] (FSS mode) | 1 | 8·|x| |
 //!
 //! Openings are built straight into the outgoing frame (little-endian words) and the peers'
 //! frames are read in place where their buffers are word-aligned, so a large opening costs one
@@ -18,6 +19,7 @@
 pub mod beaver;
 pub mod binary;
 pub mod compare;
+pub mod fss;
 pub mod input;
 pub mod normalize;
 pub mod reveal;
