@@ -8,6 +8,7 @@ use mpc::{CompareMode, CrypTensor, LinkProfile, Session, SessionConfig, run_loca
 use serde::Serialize;
 use tensor::{Conv2dParams, Pool2dParams, RingTensor, kernel};
 
+pub mod peers;
 pub mod train;
 
 /// One protocol benchmark result (one JSON line).
@@ -46,6 +47,11 @@ pub struct OpRow {
     /// local truncation these are its documented rare failures (see the README), so they are
     /// counted rather than hidden; with the exact default there should be none.
     pub gross_errors: usize,
+    /// CrypTen's floor on this link (rounds times the one-way delay, plus its bytes where
+    /// measured; [`peers`]), seconds; `null` without a link or a measurement.
+    pub crypten_floor_s: Option<f64>,
+    /// SPU's floor on this link, likewise.
+    pub spu_floor_s: Option<f64>,
 }
 
 /// One GEMM kernel benchmark result.
@@ -569,6 +575,7 @@ fn row(
         .filter(|(e, want)| *e > 0.01 * want.abs().max(1.0))
         .count();
     let most = |f: fn(&PartyRun) -> u64| with_dealer.iter().map(f).max().unwrap_or(0);
+    let (crypten_floor_s, spu_floor_s) = peers::floors(&spec.name, oracle.len(), link);
     OpRow {
         name: spec.name.clone(),
         parties,
@@ -585,6 +592,8 @@ fn row(
         dealer_round_trips: most(|r| r.dealer.round_trips),
         max_abs_err,
         gross_errors,
+        crypten_floor_s,
+        spu_floor_s,
     }
 }
 

@@ -233,6 +233,63 @@ fn the_training_benchmark_runs_across_processes() {
     assert_eq!(rows[0]["rounds"], 53);
 }
 
+/// Runs `umbra bench ARGS --transport quic --json` and parses its rows.
+fn bench_rows(args: &[&str]) -> Vec<serde_json::Value> {
+    let run = finish(
+        spawn({
+            let mut c = umbra();
+            c.arg("bench").args(args).args([
+                "--parties",
+                "2",
+                "--transport",
+                "quic",
+                "--reps",
+                "1",
+                "--json",
+            ]);
+            c
+        }),
+        Instant::now(),
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.out, run.err);
+    run.out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn the_fss_comparison_mode_runs_across_processes() {
+    // the dealer, as its own process, hands both parties their DCF keys
+    let rows = bench_rows(&[
+        "ops",
+        "--only",
+        "relu",
+        "--scale",
+        "0.001",
+        "--compare",
+        "fss",
+    ]);
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert_eq!(r["compare"], "fss", "{r}");
+        // one opening of the masked input; the keys are evaluated locally
+        assert_eq!(r["rounds"], 1, "{r}");
+        assert_eq!(r["max_abs_err"].as_f64(), Some(0.0), "{r}");
+        // 8 bytes per element between the parties
+        assert_eq!(
+            r["bytes_sent_per_party"],
+            8 * r["elements"].as_u64().unwrap(),
+            "{r}"
+        );
+        assert!(r["dealer_bytes_per_party"].as_u64().unwrap() > 0, "{r}");
+    }
+    let rows = bench_rows(&["train", "--only", "lenet_inference_b1", "--compare", "fss"]);
+    assert_eq!(rows.len(), 1);
+    // the same rounds as in-process (the target is 16)
+    assert_eq!(rows[0]["rounds"], 16, "{}", rows[0]);
+}
+
 #[test]
 fn bad_party_settings_fail_with_the_reason() {
     let out = umbra()

@@ -50,6 +50,11 @@ pub struct TrainRow {
     pub dealer_bytes_per_party: u64,
     /// Trips to the dealer in that run.
     pub dealer_round_trips: u64,
+    /// CrypTen's floor on this link (rounds times the one-way delay, plus its bytes where
+    /// measured; [`super::peers`]), seconds; `null` without a link or a measurement.
+    pub crypten_floor_s: Option<f64>,
+    /// SPU's floor on this link, likewise.
+    pub spu_floor_s: Option<f64>,
 }
 
 /// The workloads, in order.
@@ -181,6 +186,7 @@ fn row(
     o: &[PartyRun],
 ) -> TrainRow {
     let most = |f: fn(&PartyRun) -> u64| w.iter().map(f).max().unwrap_or(0);
+    let (crypten_floor_s, spu_floor_s) = super::peers::floors(name, 0, link);
     TrainRow {
         name: name.to_string(),
         parties,
@@ -195,6 +201,8 @@ fn row(
         rounds: most(|r| r.stats.rounds),
         dealer_bytes_per_party: most(|r| r.dealer.bytes_received),
         dealer_round_trips: most(|r| r.dealer.round_trips),
+        crypten_floor_s,
+        spu_floor_s,
     }
 }
 
