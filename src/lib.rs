@@ -39,4 +39,4 @@ pub use tensor::{
     self, Conv2dParams, Dim, Dims, FixedPoint, FloatTensor, Pool2dParams, RingTensor, TensorExt,
     TensorOps, ndarray,
 };
-pub use {autograd, nn, party};
+pub use {autograd, nn, onnx, party};
