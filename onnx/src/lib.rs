@@ -6,7 +6,8 @@
 //! party must never start computing on: bytes that are not a model, an opset outside
 //! [`MIN_OPSET`]..=[`MAX_OPSET`], an operator from another domain, a node input that nothing
 //! produces, a cycle, two producers of one value, a tensor whose data does not match its
-//! shape or type. Nodes come out in a topological order.
+//! shape or type, an operator [`Model::run`] does not evaluate ([`SUPPORTED`]). Nodes come
+//! out in a topological order.
 //!
 //! ```
 //! let err = onnx::Model::from_bytes(b"not a model", None).unwrap_err();
@@ -17,7 +18,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub mod eval;
 pub mod proto;
+
+pub use eval::SUPPORTED;
 
 use proto::{attribute_type as at, data_type as dt};
 
@@ -522,7 +526,7 @@ impl Model {
                 o.name
             )));
         }
-        Ok(Model {
+        let model = Model {
             opset,
             producer: format!("{} {}", m.producer_name, m.producer_version)
                 .trim()
@@ -531,7 +535,9 @@ impl Model {
             inputs,
             outputs,
             initializers,
-        })
+        };
+        model.check_supported()?;
+        Ok(model)
     }
 
     /// How many nodes use each operator, by name.
