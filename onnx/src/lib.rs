@@ -27,8 +27,10 @@ use proto::{attribute_type as at, data_type as dt};
 
 /// The oldest default-domain opset umbra reads.
 pub const MIN_OPSET: i64 = 13;
-/// The newest default-domain opset umbra reads.
-pub const MAX_OPSET: i64 = 23;
+/// The newest default-domain opset umbra reads: the newest of `onnx` 1.23, whose backend node
+/// cases (onnx/tests/node_conformance.rs) check the operators umbra evaluates at every opset
+/// from [`MIN_OPSET`] on.
+pub const MAX_OPSET: i64 = 28;
 
 /// Why a model could not be loaded. Every variant names what was wrong.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +76,10 @@ pub enum DType {
     F32,
     /// float64.
     F64,
+    /// float16 (IEEE half, read as f64).
+    F16,
+    /// bfloat16 (the top half of a float32, read as f64).
+    BF16,
     /// Signed and unsigned integers up to 64 bits (read as i64).
     Int(i32),
     /// Booleans (read as i64 0/1).
@@ -85,23 +91,32 @@ impl DType {
         Some(match code {
             dt::FLOAT => DType::F32,
             dt::DOUBLE => DType::F64,
+            dt::FLOAT16 => DType::F16,
+            dt::BFLOAT16 => DType::BF16,
             dt::BOOL => DType::Bool,
-            dt::UINT8 | dt::INT8 | dt::UINT16 | dt::INT16 | dt::INT32 | dt::INT64 | dt::UINT32 => {
-                DType::Int(code)
-            }
+            dt::UINT8
+            | dt::INT8
+            | dt::UINT16
+            | dt::INT16
+            | dt::INT32
+            | dt::INT64
+            | dt::UINT32
+            | dt::UINT64 => DType::Int(code),
             _ => return None,
         })
     }
 
-    /// Whether values are reals (float32 or float64) rather than integers or booleans.
+    /// Whether values are reals (float16, bfloat16, float32 or float64) rather than integers
+    /// or booleans.
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F64)
+        matches!(self, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
     }
 
     fn width(self) -> usize {
         match self {
             DType::F32 => 4,
             DType::F64 => 8,
+            DType::F16 | DType::BF16 => 2,
             DType::Bool => 1,
             DType::Int(c) => match c {
                 dt::UINT8 | dt::INT8 => 1,
@@ -244,9 +259,18 @@ impl Tensor {
                     count(t.int64_data.len(), "int64_data")?;
                     Data::Int(t.int64_data.clone())
                 }
-                DType::Int(dt::UINT32) => {
+                DType::Int(dt::UINT32 | dt::UINT64) => {
                     count(t.uint64_data.len(), "uint64_data")?;
                     Data::Int(t.uint64_data.iter().map(|&x| x as i64).collect())
+                }
+                DType::F16 | DType::BF16 => {
+                    count(t.int32_data.len(), "int32_data")?;
+                    Data::Float(
+                        t.int32_data
+                            .iter()
+                            .map(|&x| half_to_f64(x as u16, dtype))
+                            .collect(),
+                    )
                 }
                 DType::Int(_) | DType::Bool => {
                     count(t.int32_data.len(), "int32_data")?;
@@ -254,7 +278,31 @@ impl Tensor {
                 }
             }
         };
+        if dtype == DType::Int(dt::UINT64)
+            && let Data::Int(v) = &data
+            && v.iter().any(|&x| x < 0)
+        {
+            return Err(bad(
+                "a uint64 value above 2^63 - 1 (umbra reads signed 64-bit)".into(),
+            ));
+        }
         Ok(Tensor { dims, dtype, data })
+    }
+}
+
+/// A float16 or bfloat16 bit pattern as a real.
+fn half_to_f64(bits: u16, dtype: DType) -> f64 {
+    if dtype == DType::BF16 {
+        return f64::from(f32::from_bits(u32::from(bits) << 16));
+    }
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = i32::from((bits >> 10) & 0x1f);
+    let frac = f64::from(bits & 0x3ff);
+    sign * match exp {
+        0 => frac * 2f64.powi(-24),
+        31 if frac == 0.0 => f64::INFINITY,
+        31 => f64::NAN,
+        e => (1.0 + frac / 1024.0) * 2f64.powi(e - 15),
     }
 }
 
@@ -271,6 +319,11 @@ fn decode_raw(raw: &[u8], dtype: DType) -> Data {
                 .collect(),
         ),
         DType::F64 => Data::Float(raw.chunks_exact(8).map(|c| f64::from_bits(le(c))).collect()),
+        DType::F16 | DType::BF16 => Data::Float(
+            raw.chunks_exact(2)
+                .map(|c| half_to_f64(u16::from_le_bytes([c[0], c[1]]), dtype))
+                .collect(),
+        ),
         DType::Bool => Data::Int(raw.iter().map(|&b| i64::from(b != 0)).collect()),
         DType::Int(code) => {
             let w = dtype.width();

@@ -78,6 +78,8 @@ pub(crate) fn mismatch(got: &FloatTensor, want: &Tensor, rtol: f64, atol: f64) -
     for (i, (&g, &w)) in got.as_slice().iter().zip(&want).enumerate() {
         let bad = if w.is_finite() {
             (g - w).abs() - (rtol * w.abs() + atol)
+        } else if (w.is_nan() && g.is_nan()) || g == w {
+            0.0
         } else {
             f64::INFINITY
         };
