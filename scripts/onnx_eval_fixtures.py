@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes composite graphs and their expected outputs for onnx/tests/eval.rs:
-onnx/tests/fixtures/{cnn,attention}.onnx with {name}_input_K.pb and {name}_output_K.pb
-(TensorProto files). The expected outputs come from the `onnx` package's reference
+"""Writes composite graphs and their expected outputs for onnx/tests/eval.rs and
+apps/tests/infer.rs: onnx/tests/fixtures/{cnn,attention}.onnx with {name}_input_K and
+{name}_output_K as .pb (TensorProto) and .npy files. The expected outputs come from the `onnx` package's reference
 evaluator (onnx.reference.ReferenceEvaluator), an oracle independent of umbra.
 pip install onnx; run from the repository root."""
 import numpy as np
@@ -26,12 +26,15 @@ def save(name, graph, inputs, opset=17):
     onnx.checker.check_model(m, full_check=True)
     onnx.save(m, f"{OUT}/{name}.onnx")
     outs = ReferenceEvaluator(m).run(None, inputs)
+    # TensorProto files for the onnx crate's tests, .npy files for `umbra infer`'s
     for k, (n, v) in enumerate(inputs.items()):
         with open(f"{OUT}/{name}_input_{k}.pb", "wb") as f:
             f.write(numpy_helper.from_array(v, n).SerializeToString())
+        np.save(f"{OUT}/{name}_input_{k}.npy", v)
     for k, v in enumerate(outs):
         with open(f"{OUT}/{name}_output_{k}.pb", "wb") as f:
             f.write(numpy_helper.from_array(np.asarray(v), graph.output[k].name).SerializeToString())
+        np.save(f"{OUT}/{name}_output_{k}.npy", np.asarray(v))
 
 
 # A small CNN whose flatten goes through shape arithmetic (Shape, Gather, Unsqueeze, Concat),

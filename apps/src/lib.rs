@@ -7,4 +7,5 @@
 pub mod bench;
 pub mod data;
 pub mod demo;
+pub mod infer;
 pub mod testprog;

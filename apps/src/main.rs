@@ -31,6 +31,10 @@ enum Command {
         #[command(subcommand)]
         demo: cli::demo::Demo,
     },
+    /// Run an ONNX model privately on .npy inputs: the weights from party 0, the inputs from
+    /// the last party, the outputs revealed to it alone (in-process, or with --party under
+    /// `umbra launch` / `umbra party`).
+    Infer(cli::infer::Args),
     /// Measure protocols or kernels.
     Bench {
         #[command(subcommand)]
@@ -88,6 +92,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Demo { demo } => cli::demo::run(demo),
         Command::Bench { bench } => cli::bench::run(bench),
+        Command::Infer(args) => cli::infer::run(args),
         Command::Keygen(args) => cli::keygen::run(args),
         Command::Session => cli::session::run(),
         Command::Party(args) => cli::party::run(args),

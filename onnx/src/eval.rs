@@ -192,6 +192,12 @@ impl Model {
     ) -> Result<Vec<Value<T>>> {
         self.check_supported()?;
         let mut env: BTreeMap<&str, Value<T>> = BTreeMap::new();
+        if let Some((n, _)) = inputs
+            .iter()
+            .find(|(n, _)| !self.inputs.iter().any(|i| i.name == *n))
+        {
+            return Err(Error::Invalid(format!("the model has no input `{n}`")));
+        }
         // Values of an integer or boolean type (ONNX's integer ops differ from real ones).
         let mut ints: BTreeSet<&str> = BTreeSet::new();
         for info in &self.inputs {
@@ -219,12 +225,6 @@ impl Model {
             if info.dtype.is_some_and(|d| !d.is_float()) {
                 ints.insert(&info.name);
             }
-        }
-        if let Some((n, _)) = inputs
-            .iter()
-            .find(|(n, _)| !self.inputs.iter().any(|i| i.name == *n))
-        {
-            return Err(Error::Invalid(format!("the model has no input `{n}`")));
         }
         let initializers: BTreeMap<&str, &Tensor> = self
             .initializers

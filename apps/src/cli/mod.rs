@@ -4,6 +4,7 @@ pub(crate) mod attest;
 pub(crate) mod bench;
 pub(crate) mod dealer;
 pub(crate) mod demo;
+pub(crate) mod infer;
 pub(crate) mod keygen;
 pub(crate) mod launch;
 pub(crate) mod net;
