@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Exports small PyTorch models to ONNX for onnx/tests/torch_models.rs and records
-onnxruntime's outputs: onnx/tests/fixtures/torch_{mlp,lenet,resblock,encoder,bert}.onnx with
+onnxruntime's outputs: onnx/tests/fixtures/torch_{mlp,lenet,resblock,encoder,bert,embedding}.onnx with
 torch_{name}_input_{k}.pb and torch_{name}_output_0.pb (TensorProto files).
 
 torch is needed only to regenerate them (pip install torch onnx onnxruntime onnxscript); the
@@ -80,6 +80,19 @@ class BertLayer(nn.Module):
         return self.ln2(x + self.f2(nn.functional.gelu(self.f1(x))))
 
 
+class Bag(nn.Module):
+    """An embedding lookup on int64 token ids (nn.Embedding), mean-pooled, then a linear
+    layer: the Gather on private indices that umbra computes from a one-hot."""
+
+    def __init__(self, vocab=50, d=8):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d)
+        self.lin = nn.Linear(d, 3)
+
+    def forward(self, ids):
+        return self.lin(self.emb(ids).mean(1))
+
+
 def randomise_bn(m):
     # trained-looking running statistics, so batch norm is not the identity
     for b in m.modules():
@@ -105,11 +118,12 @@ models = {
     "encoder": (encoder, torch.randn(2, 6, 16), "dynamo"),
     "bert": (BertLayer(), (torch.randn(2, 6, 16), torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]])),
              "legacy"),
+    "embedding": (Bag(), torch.tensor([[3, 7, 7, 49, 0], [12, 1, 2, 3, 4]]), "dynamo"),
 }
 
 for name, (model, xs, exporter) in models.items():
     xs = xs if isinstance(xs, tuple) else (xs,)
-    names = ["x", "mask"][: len(xs)]
+    names = ["x", "mask"][: len(xs)] if name != "embedding" else ["ids"]
     model.eval()
     path = f"{OUT}/torch_{name}.onnx"
     with torch.no_grad():

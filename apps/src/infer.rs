@@ -6,6 +6,10 @@
 //! the public initializers it reads as shapes, axes or indices; the weights reach them as
 //! shares from the owner. The input owner's tensor shapes are made public first (one round):
 //! they are what a party needs to take its shares.
+//!
+//! Token ids read by an embedding lookup (`Model::one_hot_inputs`) are one-hot encoded by
+//! their owner before sharing, so the lookup is a product with the table and no party ever
+//! computes on private indices (bytes: the one-hot, `ids × vocabulary` words, per query).
 
 use anyhow::{Context, Result, anyhow, bail};
 use mpc::{CrypTensor, Session};
@@ -65,9 +69,19 @@ pub fn infer_party(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let vocab = model.one_hot_inputs();
+    let ranks: Vec<usize> = model
+        .inputs
+        .iter()
+        .zip(ranks)
+        .map(|(i, r)| r + usize::from(vocab.iter().any(|(n, _)| *n == i.name)))
+        .collect();
     let total: usize = ranks.iter().sum();
+    let encoded;
     let given: Vec<&FloatTensor> = if me == owner {
         let inputs = inputs.ok_or_else(|| anyhow!("the input owner has no inputs"))?;
+        encoded = encode_inputs(model, inputs)?;
+        let inputs = encoded.as_slice();
         if let Some((extra, _)) = inputs
             .iter()
             .find(|(n, _)| !model.inputs.iter().any(|i| &i.name == n))
@@ -149,11 +163,35 @@ pub fn infer_plaintext(
     model: &Model,
     inputs: &[(String, FloatTensor)],
 ) -> Result<Vec<FloatTensor>> {
+    let inputs = encode_inputs(model, inputs)?;
     let xs: Vec<(&str, FloatTensor)> = inputs
         .iter()
         .map(|(n, t)| (n.as_str(), t.clone()))
         .collect();
     Ok(model.run(&xs, |_, w| FloatTensor::from_f64(&w.dims, &w.to_f64()))?)
+}
+
+/// The inputs as the model runs on them: token ids of an embedding lookup one-hot encoded
+/// (`umbra::onnx::one_hot`), the rest as given.
+///
+/// # Errors
+/// A token id outside the vocabulary, naming the input.
+pub fn encode_inputs(
+    model: &Model,
+    inputs: &[(String, FloatTensor)],
+) -> Result<Vec<(String, FloatTensor)>> {
+    let vocab = model.one_hot_inputs();
+    inputs
+        .iter()
+        .map(|(n, t)| match vocab.iter().find(|(v, _)| v == n) {
+            Some((_, v)) => Ok((
+                n.clone(),
+                umbra::onnx::one_hot(t.as_slice(), t.shape(), *v)
+                    .with_context(|| format!("input `{n}`"))?,
+            )),
+            None => Ok((n.clone(), t.clone())),
+        })
+        .collect()
 }
 
 /// Reads a `.npy` file (float32, float64 or a signed or unsigned integer type, C order) as

@@ -185,6 +185,54 @@ impl Model {
             .collect())
     }
 
+    /// Graph inputs that are token ids: integer inputs read only as the indices of a `Gather`
+    /// on axis 0 of a real initializer (an embedding table), by `Shape` and by `Identity`,
+    /// each with the table's row count (the vocabulary).
+    ///
+    /// Such an input may be given to [`Model::run`] as its one-hot encoding (its shape with
+    /// one more axis of the vocabulary's size, see [`one_hot`]): the lookup is then the
+    /// product of the one-hot with the table, which needs no private indices, and the token
+    /// owner builds the one-hot from its plaintext ids. `Shape` sees the ids' shape; an
+    /// output or any other use gets the ids back (the one-hot times `0..V`, a local product).
+    pub fn one_hot_inputs(&self) -> Vec<(String, usize)> {
+        let mut found = Vec::new();
+        for info in &self.inputs {
+            if info.dtype.is_none_or(|d| d.is_float()) {
+                continue;
+            }
+            let mut vocab: Option<usize> = None;
+            let mut ok = true;
+            for node in &self.nodes {
+                for (k, name) in node.inputs.iter().enumerate() {
+                    if *name != info.name {
+                        continue;
+                    }
+                    match (node.op.as_str(), k) {
+                        ("Shape" | "Identity", 0) => {}
+                        ("Gather", 1) if int_attr(node, "axis", 0).is_ok_and(|a| a == 0) => {
+                            let table = self
+                                .initializers
+                                .iter()
+                                .find(|(n, _)| *n == node.inputs[0])
+                                .map(|(_, t)| t)
+                                .filter(|t| t.dtype.is_float() && !t.dims.is_empty());
+                            match (table, vocab) {
+                                (Some(t), None) => vocab = Some(t.dims[0]),
+                                (Some(t), Some(v)) if t.dims[0] == v => {}
+                                _ => ok = false,
+                            }
+                        }
+                        _ => ok = false,
+                    }
+                }
+            }
+            if let (true, Some(v)) = (ok, vocab) {
+                found.push((info.name.clone(), v));
+            }
+        }
+        found
+    }
+
     fn eval<T: TensorOps>(
         &self,
         inputs: &[(&str, T)],
@@ -200,6 +248,9 @@ impl Model {
         }
         // Values of an integer or boolean type (ONNX's integer ops differ from real ones).
         let mut ints: BTreeSet<&str> = BTreeSet::new();
+        let vocabularies = self.one_hot_inputs();
+        // One-hot encoded token ids: the ids' shape.
+        let mut one_hot: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for info in &self.inputs {
             let (_, t) = inputs
                 .iter()
@@ -207,8 +258,20 @@ impl Model {
                 .ok_or_else(|| {
                     Error::Invalid(format!("graph input `{}` was not given", info.name))
                 })?;
+            let mut dims = t.dims();
+            let vocab = vocabularies
+                .iter()
+                .find(|(n, _)| *n == info.name)
+                .map(|(_, v)| *v);
+            let rank = info.shape.as_ref().map(Vec::len);
+            if let (Some(v), Some(r)) = (vocab, rank)
+                && dims.len() == r + 1
+                && dims.last() == Some(&v)
+            {
+                dims.pop();
+                one_hot.insert(&info.name, dims.clone());
+            }
             if let Some(shape) = &info.shape {
-                let dims = t.dims();
                 let fits = dims.len() == shape.len()
                     && shape
                         .iter()
@@ -235,9 +298,31 @@ impl Model {
         let like = inputs.first().map(|(_, t)| t.clone());
         for node in &self.nodes {
             let mut args: Vec<Option<Value<T>>> = Vec::with_capacity(node.inputs.len());
+            let mut lookup: Option<(T, Vec<usize>)> = None;
             for (k, name) in node.inputs.iter().enumerate() {
                 if name.is_empty() {
                     args.push(None);
+                    continue;
+                }
+                if let Some(ids) = one_hot.get(name.as_str()) {
+                    let Some(Value::Data(hot)) = env.get(name.as_str()) else {
+                        unreachable!("one-hot inputs are data")
+                    };
+                    match (node.op.as_str(), k) {
+                        ("Shape", 0) => {
+                            let zeros =
+                                FloatTensor::from_f64(ids, &vec![0.0; ids.iter().product()])
+                                    .map_err(|e| Error::Invalid(e.to_string()))?;
+                            args.push(Some(Value::Public(zeros)));
+                        }
+                        ("Gather", 1) => {
+                            lookup = Some((hot.clone(), ids.clone()));
+                            args.push(None);
+                        }
+                        _ => args.push(Some(Value::Data(
+                            ids_of_one_hot(hot, ids).map_err(|e| backend(node, e))?,
+                        ))),
+                    }
                     continue;
                 }
                 if let Some(v) = env.get(name.as_str()) {
@@ -265,7 +350,22 @@ impl Model {
                 })
                 .collect();
             let integer = integer_outputs(node, &arg_ints)?;
-            let outs = eval_node(node, args, like.as_ref(), integer)?;
+            if node.op == "Identity" && one_hot.contains_key(node.inputs[0].as_str()) {
+                // token ids passed on stay one-hot (an output gets the ids back below)
+                let ids = one_hot[node.inputs[0].as_str()].clone();
+                let v = env[node.inputs[0].as_str()].clone();
+                one_hot.insert(&node.outputs[0], ids);
+                env.insert(&node.outputs[0], v);
+                ints.insert(&node.outputs[0]);
+                continue;
+            }
+            let outs = match lookup {
+                Some((hot, ids)) => vec![Value::Data(
+                    embedding_lookup(&args[0], &hot, &ids, like.as_ref())
+                        .map_err(|e| backend(node, e))?,
+                )],
+                None => eval_node(node, args, like.as_ref(), integer)?,
+            };
             for (name, v) in node.outputs.iter().zip(outs) {
                 if !name.is_empty() {
                     env.insert(name, v);
@@ -278,12 +378,84 @@ impl Model {
         self.outputs
             .iter()
             .map(|o| {
-                env.get(o.name.as_str())
-                    .cloned()
-                    .ok_or_else(|| Error::Invalid(format!("output `{}` was not computed", o.name)))
+                let v = env.get(o.name.as_str()).cloned().ok_or_else(|| {
+                    Error::Invalid(format!("output `{}` was not computed", o.name))
+                })?;
+                match (one_hot.get(o.name.as_str()), v) {
+                    (Some(ids), Value::Data(hot)) => {
+                        Ok(Value::Data(ids_of_one_hot(&hot, ids).map_err(|e| {
+                            Error::Invalid(format!("output `{}`: {e}", o.name))
+                        })?))
+                    }
+                    (_, v) => Ok(v),
+                }
             })
             .collect()
     }
+}
+
+/// The one-hot encoding of token ids for [`Model::run`]'s one-hot inputs: `ids` (of shape
+/// `shape`) as a tensor of shape `shape` with one more axis of size `vocab`.
+///
+/// # Errors
+/// An id that is not an integer in `0..vocab` (naming it and its position), or a shape that
+/// does not hold `ids`.
+pub fn one_hot(ids: &[f64], shape: &[usize], vocab: usize) -> Result<FloatTensor> {
+    if shape.iter().product::<usize>() != ids.len() {
+        return Err(Error::Invalid(format!(
+            "{} token ids do not fill shape {shape:?}",
+            ids.len()
+        )));
+    }
+    let mut hot = vec![0.0; ids.len() * vocab];
+    for (i, &id) in ids.iter().enumerate() {
+        if id.fract() != 0.0 || id < 0.0 || id >= vocab as f64 {
+            return Err(Error::Invalid(format!(
+                "token id {id} (position {i}) is outside the vocabulary 0..{vocab}"
+            )));
+        }
+        hot[i * vocab + id as usize] = 1.0;
+    }
+    let mut dims = shape.to_vec();
+    dims.push(vocab);
+    FloatTensor::from_f64(&dims, &hot).map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// `table[ids]` for one-hot ids: the one-hot `[n, V]` times the table `[V, rest]`.
+fn embedding_lookup<T: TensorOps>(
+    table: &Option<Value<T>>,
+    hot: &T,
+    ids: &[usize],
+    like: Option<&T>,
+) -> std::result::Result<T, T::Error> {
+    let table = match table {
+        Some(Value::Data(t)) => t.clone(),
+        Some(Value::Public(p)) => like.unwrap_or(hot).new_tensor(p.shape(), p.as_slice())?,
+        None => unreachable!("Gather has its data input (checked at load)"),
+    };
+    let dims = table.dims();
+    let n: usize = ids.iter().product();
+    let rest: usize = dims[1..].iter().product();
+    let picked = hot
+        .reshape(&[n, dims[0]])?
+        .matmul(&table.reshape(&[dims[0], rest])?)?;
+    let mut shape = ids.to_vec();
+    shape.extend_from_slice(&dims[1..]);
+    picked.reshape(&shape)
+}
+
+/// Token ids back from their one-hot encoding: the one-hot times `0..V`, a product with a
+/// public integer vector (local, exact).
+fn ids_of_one_hot<T: TensorOps>(hot: &T, ids: &[usize]) -> std::result::Result<T, T::Error> {
+    let v = *hot
+        .dims()
+        .last()
+        .expect("a one-hot has its vocabulary axis");
+    let n: usize = ids.iter().product();
+    let range: Vec<i64> = (0..v as i64).collect();
+    hot.reshape(&[n, v])?
+        .matmul(&hot.new_int_tensor(&[v, 1], &range)?)?
+        .reshape(ids)
 }
 
 /// Whether input `k` of operator `op` is a shape, an axis list, indices, a bound or an
@@ -453,6 +625,30 @@ fn eval_node<T: TensorOps>(
     apply(node, args, like)
 }
 
+/// Stand-in for ±float max and ±infinity in a public constant that meets private data on a
+/// backend that cannot hold them (fixed point holds magnitudes below 2^47).
+pub const FLOAT_MAX_STAND_IN: f64 = (1u64 << 20) as f64;
+
+/// A public constant with its "minus infinity" entries (±`f32::MAX` or more, the idiom
+/// exporters use for an attention mask: `(1 - mask) * finfo.min`) replaced by
+/// ±[`FLOAT_MAX_STAND_IN`], or `None` when it has none. 2^20 is far beyond what masking needs
+/// (`exp` is 0 below -16 at 16 bits) and keeps a product with a 0/1 mask and a sum with
+/// scores well inside the format.
+fn saturate_float_max(v: &[f64]) -> Option<Vec<f64>> {
+    let huge = |x: f64| x.abs() >= f64::from(f32::MAX);
+    v.iter().any(|&x| huge(x)).then(|| {
+        v.iter()
+            .map(|&x| {
+                if huge(x) {
+                    FLOAT_MAX_STAND_IN.copysign(x)
+                } else {
+                    x
+                }
+            })
+            .collect()
+    })
+}
+
 /// One node on backend `U` (the caller's tensors, or `FloatTensor` when folding).
 fn apply<U: TensorOps>(
     node: &Node,
@@ -476,7 +672,12 @@ fn apply<U: TensorOps>(
                 let a = anchor.as_ref().ok_or_else(|| {
                     node.unsupported(format!("{what} has no tensor to take a scale from"))
                 })?;
-                a.new_tensor(p.shape(), p.as_slice()).map_err(err)
+                a.new_tensor(p.shape(), p.as_slice())
+                    .or_else(|e| match saturate_float_max(p.as_slice()) {
+                        Some(v) => a.new_tensor(p.shape(), &v),
+                        None => Err(e),
+                    })
+                    .map_err(err)
             }
             None => Err(node.unsupported(format!("{what} is missing"))),
         }
@@ -2066,5 +2267,21 @@ impl Tensor {
     /// Never for a tensor that loaded.
     pub fn to_float_tensor(&self) -> Result<FloatTensor> {
         public(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_max_in_a_mask_constant_becomes_the_stand_in_and_nothing_else_changes() {
+        let min = f64::from(f32::MIN);
+        assert_eq!(
+            saturate_float_max(&[0.0, min, f64::INFINITY, -3.5]),
+            Some(vec![0.0, -FLOAT_MAX_STAND_IN, FLOAT_MAX_STAND_IN, -3.5])
+        );
+        // a large but representable constant is left alone (and errors if it does not fit)
+        assert_eq!(saturate_float_max(&[1e20, -10000.0]), None);
     }
 }

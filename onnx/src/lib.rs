@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 pub mod eval;
 pub mod proto;
 
-pub use eval::SUPPORTED;
+pub use eval::{SUPPORTED, one_hot};
 
 use proto::{attribute_type as at, data_type as dt};
 

@@ -85,3 +85,48 @@ fn a_bert_layer_with_an_attention_mask_from_the_legacy_exporter() {
     // the masked keys get -10000 added: softmax must send them to 0 (exp clamps at -16)
     check("bert", 5e-3, 3e-3);
 }
+
+/// `torch_embedding`'s ids as the model runs on them privately: one-hot encoded by their
+/// owner ([`onnx::one_hot`]).
+fn one_hot_case() -> (Model, Vec<(String, Tensor)>, Tensor) {
+    let (model, inputs, want) = case("embedding");
+    assert_eq!(model.one_hot_inputs(), vec![("ids".to_string(), 50)]);
+    let (name, ids) = &inputs[0];
+    let hot = onnx::one_hot(&ids.to_f64(), &ids.dims, 50).unwrap();
+    let hot = Tensor {
+        dims: hot.shape().to_vec(),
+        dtype: onnx::DType::F32,
+        data: onnx::Data::Float(hot.as_slice().to_vec()),
+    };
+    (model, vec![(name.clone(), hot)], want)
+}
+
+#[test]
+fn an_embedding_lookup_on_private_token_ids_is_a_product_with_a_one_hot() {
+    let (model, inputs, want) = one_hot_case();
+    let f = run_f64(&model, &inputs).unwrap();
+    assert_eq!(mismatch(&f[0], &want, 1e-4, 1e-5), None);
+    let (p, stats) = run_private(&model, &inputs).unwrap();
+    // a lookup and a mean: a few 2^-16 truncations
+    assert_eq!(mismatch(&p[0], &want, 1e-3, 1e-3), None);
+    // the lookup is one Beaver product (one round) with the one-hot [10, 50] and the table
+    // [50, 8] opened: 900 words each way, plus the linear layer
+    assert!(stats.bytes_sent >= 900 * 8, "{stats:?}");
+    // given as plain ids, the private lookup is refused by node, not computed wrongly
+    let (model, plain, _) = case("embedding");
+    let e = run_private(&model, &plain).unwrap_err();
+    assert!(e.contains("private indices"), "{e}");
+}
+
+#[test]
+fn token_ids_outside_the_vocabulary_are_refused_by_position() {
+    let e = onnx::one_hot(&[3.0, 50.0], &[1, 2], 50)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("token id 50 (position 1)"), "{e}");
+    let e = onnx::one_hot(&[1.5], &[1], 50).unwrap_err().to_string();
+    assert!(e.contains("token id 1.5"), "{e}");
+    let e = onnx::one_hot(&[-1.0], &[1], 50).unwrap_err().to_string();
+    assert!(e.contains("outside the vocabulary"), "{e}");
+    assert!(onnx::one_hot(&[1.0, 2.0], &[3], 50).is_err());
+}
