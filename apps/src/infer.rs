@@ -56,26 +56,22 @@ pub fn infer_party(
     let me = s.party();
     let frac = s.config().frac_bits;
     let owner = roles.input_owner;
-    // The shape of every graph input, from the input owner, in one opening.
+    // The shape of every graph input, from the input owner, in one opening; a one-hot
+    // encoded input has one more axis (the vocabulary).
+    let vocab = model.one_hot_inputs();
     let ranks = model
         .inputs
         .iter()
         .map(|i| {
-            i.shape.as_ref().map(Vec::len).ok_or_else(|| {
+            let r = i.shape.as_ref().map(Vec::len).ok_or_else(|| {
                 anyhow!(
                     "graph input `{}` declares no shape: its rank is unknown",
                     i.name
                 )
-            })
+            })?;
+            Ok(r + usize::from(vocab.iter().any(|(n, _)| *n == i.name)))
         })
         .collect::<Result<Vec<_>>>()?;
-    let vocab = model.one_hot_inputs();
-    let ranks: Vec<usize> = model
-        .inputs
-        .iter()
-        .zip(ranks)
-        .map(|(i, r)| r + usize::from(vocab.iter().any(|(n, _)| *n == i.name)))
-        .collect();
     let total: usize = ranks.iter().sum();
     let encoded;
     let given: Vec<&FloatTensor> = if me == owner {

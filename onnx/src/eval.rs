@@ -315,7 +315,8 @@ impl Model {
                                     .map_err(|e| Error::Invalid(e.to_string()))?;
                             args.push(Some(Value::Public(zeros)));
                         }
-                        ("Gather", 1) => {
+                        // the lookup, and ids passed on (which stay one-hot)
+                        ("Gather", 1) | ("Identity", 0) => {
                             lookup = Some((hot.clone(), ids.clone()));
                             args.push(None);
                         }
@@ -350,16 +351,12 @@ impl Model {
                 })
                 .collect();
             let integer = integer_outputs(node, &arg_ints)?;
-            if node.op == "Identity" && one_hot.contains_key(node.inputs[0].as_str()) {
-                // token ids passed on stay one-hot (an output gets the ids back below)
-                let ids = one_hot[node.inputs[0].as_str()].clone();
-                let v = env[node.inputs[0].as_str()].clone();
-                one_hot.insert(&node.outputs[0], ids);
-                env.insert(&node.outputs[0], v);
-                ints.insert(&node.outputs[0]);
-                continue;
-            }
             let outs = match lookup {
+                Some((hot, ids)) if node.op == "Identity" => {
+                    // an output gets the ids back below
+                    one_hot.insert(&node.outputs[0], ids);
+                    vec![Value::Data(hot)]
+                }
                 Some((hot, ids)) => vec![Value::Data(
                     embedding_lookup(&args[0], &hot, &ids, like.as_ref())
                         .map_err(|e| backend(node, e))?,

@@ -6,7 +6,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use apps::infer::{Roles, infer_party, infer_plaintext, read_npy, write_npy};
 use clap::Args as ClapArgs;
-use mpc::{CompareMode, SessionConfig};
+
+use super::bench::CompareArg;
+use apps::bench::compare_name;
+use mpc::SessionConfig;
 use tensor::FloatTensor;
 use umbra::onnx::Model;
 
@@ -26,8 +29,8 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 2)]
     parties: usize,
     /// Comparisons from circuits or from the dealer's FSS keys (2 parties).
-    #[arg(long, default_value = "circuit")]
-    compare: String,
+    #[arg(long, value_enum, default_value_t = CompareArg::Circuit)]
+    compare: CompareArg,
     /// Join the session this process was started for (`umbra launch` / `umbra party`)
     /// instead of running the parties in-process: party 0 holds the model, the last party the
     /// inputs (only it needs --input) and receives the outputs.
@@ -102,13 +105,8 @@ fn write_outputs(model: &Model, out: Option<&PathBuf>, values: &[FloatTensor]) -
 
 pub(crate) fn run(args: Args) -> Result<()> {
     let model = Model::load(&args.model)?;
-    let compare = match args.compare.as_str() {
-        "circuit" => CompareMode::Circuit,
-        "fss" => CompareMode::Fss,
-        c => bail!("--compare {c}: expected circuit or fss"),
-    };
     let config = SessionConfig {
-        compare,
+        compare: args.compare.into(),
         ..SessionConfig::default()
     };
     if args.party {
@@ -169,7 +167,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         model.opset,
         model.nodes.len(),
         args.parties,
-        args.compare,
+        compare_name(config.compare),
         stats.rounds,
         stats.bytes_sent as f64 / 1e6,
         dealer.bytes_received as f64 / 1e6
