@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::rc::Rc;
 
 use tensor::{Conv2dParams, Dim, Dims, FloatTensor, Pool2dParams, RingTensor};
 
@@ -21,6 +22,9 @@ use crate::share::Share;
 pub struct Shared {
     pub(crate) share: Share,
     pub(crate) session: Session,
+    /// Set by [`CrypTensor::fix_mask`]: the Beaver mask this tensor uses as the right operand
+    /// of a product. Operations make new tensors without one.
+    pub(crate) fixed: Option<Rc<beaver::FixedMask>>,
 }
 
 impl fmt::Debug for Shared {
@@ -29,6 +33,7 @@ impl fmt::Debug for Shared {
             .field("party", &self.session.party())
             .field("shape", &self.share.shape())
             .field("frac_bits", &self.share.frac_bits())
+            .field("fixed_mask", &self.fixed.is_some())
             .field("share", &"..")
             .finish()
     }
@@ -37,7 +42,11 @@ impl fmt::Debug for Shared {
 impl Shared {
     /// Wraps this party's share.
     pub fn new(share: Share, session: Session) -> Self {
-        Self { share, session }
+        Self {
+            share,
+            session,
+            fixed: None,
+        }
     }
 
     /// The session the share belongs to.
@@ -417,7 +426,16 @@ impl CrypTensor {
     /// # Security
     /// Reveals nothing. One round of `8(|x|+|y|)` bytes per peer, plus truncation.
     pub fn matmul(&self, rhs: &CrypTensor) -> Result<CrypTensor> {
-        self.product(rhs, "matmul", |a, b| a.matmul_raw(b), beaver::matmul)
+        let fixed = rhs.fixed_mask();
+        self.product(
+            rhs,
+            "matmul",
+            |a, b| a.matmul_raw(b),
+            |s, x, y| match fixed {
+                Some(m) => beaver::matmul_fixed(s, x, y, m),
+                None => beaver::matmul(s, x, y),
+            },
+        )
     }
 
     /// Fixed-point 2-D convolution of `[N, C, H, W]` by weight `[O, C/groups, kh, kw]`.
@@ -428,12 +446,50 @@ impl CrypTensor {
     /// # Security
     /// Reveals nothing. One round of `8(|x|+|w|)` bytes per peer, plus truncation.
     pub fn conv2d(&self, weight: &CrypTensor, params: &Conv2dParams) -> Result<CrypTensor> {
+        let fixed = weight.fixed_mask();
         self.product(
             weight,
             "conv2d",
             |a, b| a.conv2d_raw(b, params),
-            |s, a, b| beaver::conv2d(s, a, b, params),
+            |s, a, b| match fixed {
+                Some(m) => beaver::conv2d_fixed(s, a, b, params, m),
+                None => beaver::conv2d(s, a, b, params),
+            },
         )
+    }
+
+    /// Fixes the Beaver mask of this private tensor for the rest of the session. For a
+    /// parameter that is the right operand of many products (the weights of an inference
+    /// server, an embedding table): [`CrypTensor::matmul`] and [`CrypTensor::conv2d`] by it
+    /// open `w - b` at its first product only, and after that just `x - a`, so a query costs
+    /// the left operands' bytes alone. A public tensor is returned as it is.
+    ///
+    /// # Security
+    /// Every product by this tensor uses the same `b`, and so opens the same `w - b`: nothing
+    /// beyond the first opening. The mask belongs to this value: operations on it make new
+    /// tensors, which do not inherit it (a clone does, and holds the same value). Every party
+    /// must fix the same tensors in the same order.
+    pub fn fix_mask(self) -> CrypTensor {
+        match self {
+            CrypTensor::Private(mut s) if s.fixed.is_none() => {
+                s.fixed = Some(Rc::new(beaver::FixedMask::new(&s.session)));
+                CrypTensor::Private(s)
+            }
+            other => other,
+        }
+    }
+
+    /// The fixed Beaver mask of a private tensor ([`CrypTensor::fix_mask`]).
+    fn fixed_mask(&self) -> Option<&beaver::FixedMask> {
+        match self {
+            CrypTensor::Private(s) => s.fixed.as_deref(),
+            CrypTensor::Public(_) => None,
+        }
+    }
+
+    /// Whether this is a private tensor with a fixed Beaver mask ([`CrypTensor::fix_mask`]).
+    pub fn has_fixed_mask(&self) -> bool {
+        self.fixed_mask().is_some()
     }
 
     /// Elementwise square (a square pair: half the traffic of a general product).

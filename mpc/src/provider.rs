@@ -112,6 +112,24 @@ pub enum TupleRequest {
         /// Number of elements.
         elements: usize,
     },
+    /// A product triple whose `b` is fixed for a parameter: as `base` (a `Mul`, `Matmul` or
+    /// `Conv2d` triple), except that its `b` slot is expanded from the parameter's own stream
+    /// `mask` (see [`fixed_mask_stream`]) rather than from this request's, so every request
+    /// naming `mask` has the same `b`. The parties then open `y - b` at the parameter's first
+    /// product only, and `x - a` alone afterwards (`protocols::beaver::FixedMask`).
+    FixedB {
+        /// The product's triple.
+        base: Box<TupleRequest>,
+        /// The parameter's mask number (numbered identically by every party).
+        mask: u64,
+    },
+}
+
+/// The PRG stream of the fixed mask number `mask` (a [`TupleRequest::FixedB`]'s `b`): the
+/// top half of the stream space, apart from the streams `q·8 + s` of requests numbered below
+/// 2^60.
+pub fn fixed_mask_stream(mask: u64) -> u64 {
+    (1u64 << 63) | (mask & ((1u64 << 63) - 1))
 }
 
 /// How a party obtains one slot of a tuple.
@@ -167,6 +185,19 @@ impl TupleRequest {
                 checked(&[*n, 2])?;
                 checked(&[*n, dcf.key_words()])?;
             }
+            TupleRequest::FixedB { base, .. } => match **base {
+                TupleRequest::Mul { .. }
+                | TupleRequest::Matmul { .. }
+                | TupleRequest::Conv2d { .. } => return base.slots(),
+                _ => {
+                    return Err(Error::InvalidArgument {
+                        op: "tuple request",
+                        reason: format!(
+                            "a fixed mask is for a product triple (mul, matmul, conv2d), not {base:?}"
+                        ),
+                    });
+                }
+            },
         }
         Ok(match self {
             TupleRequest::Mul { a, b } => {
@@ -228,7 +259,17 @@ impl TupleRequest {
                 slots.push((vec![*n, dcf.key_words()], Public));
                 slots
             }
+            TupleRequest::FixedB { .. } => unreachable!("returned above"),
         })
+    }
+
+    /// The PRG stream from which a party expands slot `s` of request number `q`: `q·8 + s`,
+    /// except for the `b` of a [`TupleRequest::FixedB`], which comes from its mask's stream.
+    pub fn slot_stream(&self, q: u64, s: usize) -> u64 {
+        match self {
+            TupleRequest::FixedB { mask, .. } if s == 1 => fixed_mask_stream(*mask),
+            _ => q.wrapping_mul(8).wrapping_add(s as u64),
+        }
     }
 
     /// Whether slot `s` is XOR-shared (binary) rather than additively shared.
@@ -278,6 +319,7 @@ impl TupleRequest {
             TupleRequest::FssSign { .. } | TupleRequest::FssRelu { .. } => {
                 unreachable!("FSS keys take their own path")
             }
+            TupleRequest::FixedB { base, .. } => base.correlate(free)?,
         })
     }
 }
@@ -405,9 +447,26 @@ fn combine(acc: &mut RingTensor, t: &RingTensor, binary: bool, subtract: bool) -
 
 /// Party `party`'s seed-derived tensor for slot `slot` of request number `q`.
 pub fn derive_slot(seed: &Seed, q: u64, slot: usize, shape: &[usize]) -> RingTensor {
+    derive_stream(seed, q.wrapping_mul(8).wrapping_add(slot as u64), shape)
+}
+
+/// A seed's expansion of PRG stream `stream`, as a tensor of `shape`.
+fn derive_stream(seed: &Seed, stream: u64, shape: &[usize]) -> RingTensor {
     let n = tensor::shape::numel(shape);
-    let data = AesPrg::new(seed, q.wrapping_mul(8).wrapping_add(slot as u64)).gen_vec(n);
+    let data = AesPrg::new(seed, stream).gen_vec(n);
     RingTensor::from_raw(shape, data, 0).expect("length matches shape")
+}
+
+/// Party `party`'s seed-derived tensor for slot `slot` of request `req`, number `q` (see
+/// [`TupleRequest::slot_stream`]).
+fn derive_req_slot(
+    seed: &Seed,
+    req: &TupleRequest,
+    q: u64,
+    slot: usize,
+    shape: &[usize],
+) -> RingTensor {
+    derive_stream(seed, req.slot_stream(q, slot), shape)
 }
 
 impl DealerCore {
@@ -575,12 +634,12 @@ impl DealerCore {
             if *kind != Slot::Free {
                 continue;
             }
-            let own = derive_slot(&self.seeds[0], q, s, shape);
+            let own = derive_req_slot(&self.seeds[0], req, q, s, shape);
             let mut sum = own.clone();
             for seed in &self.seeds[1..] {
                 combine(
                     &mut sum,
-                    &derive_slot(seed, q, s, shape),
+                    &derive_req_slot(seed, req, q, s, shape),
                     req.slot_is_binary(s),
                     false,
                 )?;
@@ -609,7 +668,7 @@ impl DealerCore {
             for seed in &self.seeds[1..] {
                 combine(
                     &mut v,
-                    &derive_slot(seed, q, s, shape),
+                    &derive_req_slot(seed, req, q, s, shape),
                     req.slot_is_binary(s),
                     true,
                 )?;
@@ -752,7 +811,7 @@ pub fn assemble_tuple(
             }
             out.push(c);
         } else {
-            out.push(derive_slot(seed, q, s, shape));
+            out.push(derive_req_slot(seed, req, q, s, shape));
         }
     }
     Ok(out)
@@ -892,6 +951,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_fixed_mask_keeps_b_and_freshens_a() {
+        let fixed = |mask: u64, a: Vec<usize>| TupleRequest::FixedB {
+            base: Box::new(TupleRequest::Matmul { a, b: vec![5, 2] }),
+            mask,
+        };
+        for n in [2, 3] {
+            let dealer = InsecureTestDealer::seeded(n, 2);
+            let mut clients = dealer.clients();
+            let mut fetch = |req: &TupleRequest| -> Vec<_> {
+                clients.iter_mut().map(|c| c.fetch(req).unwrap()).collect()
+            };
+            let first = fetch(&fixed(0, vec![3, 5]));
+            let again = fetch(&fixed(0, vec![4, 5]));
+            let other = fetch(&fixed(1, vec![3, 5]));
+            for shares in [&first, &again, &other] {
+                let (a, b) = (sum(shares, 0), sum(shares, 1));
+                assert_eq!(sum(shares, 2), a.matmul_raw(&b).unwrap());
+            }
+            // Every party's share of b is the same in each request naming mask 0, and only
+            // there; a is fresh each time.
+            for i in 0..n {
+                assert_eq!(first[i][1], again[i][1]);
+                assert_ne!(first[i][1], other[i][1]);
+                assert_ne!(first[i][0], other[i][0]);
+            }
+        }
+        let bad = TupleRequest::FixedB {
+            base: Box::new(TupleRequest::Square { shape: vec![3] }),
+            mask: 0,
+        };
+        let err = bad.slots().unwrap_err().to_string();
+        assert!(err.contains("fixed mask is for a product triple"), "{err}");
     }
 
     #[test]

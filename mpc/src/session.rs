@@ -140,6 +140,8 @@ struct Inner {
     /// Inputs shared so far: input `k` uses stream `k` of every pairwise seed, so one input
     /// of a wrong shape cannot shift the randomness of the inputs after it.
     inputs: Cell<u64>,
+    /// Fixed Beaver masks handed out so far (see `protocols::beaver::FixedMask`).
+    fixed_masks: Cell<u64>,
     /// Tuples fetched ahead of time, consumed first-in first-out.
     prefetched: RefCell<VecDeque<(TupleRequest, Vec<RingTensor>)>>,
     /// Set by the first failed protocol step.
@@ -360,6 +362,7 @@ impl Session {
             source: RefCell::new(source),
             pair_seeds,
             inputs: Cell::new(0),
+            fixed_masks: Cell::new(0),
             prefetched: RefCell::new(VecDeque::new()),
             poisoned: Cell::new(false),
             recording: RefCell::new(None),
@@ -545,6 +548,13 @@ impl Session {
             .as_ref()
             .expect("a seed for every peer");
         AesPrg::new(seed, input)
+    }
+
+    /// Numbers the next fixed Beaver mask (identically on every party).
+    pub(crate) fn next_fixed_mask(&self) -> u64 {
+        let k = self.inner.fixed_masks.get();
+        self.inner.fixed_masks.set(k + 1);
+        k
     }
 
     /// Numbers the next shared input (identically on every party).

@@ -137,11 +137,24 @@ fn opt_in_local_products_cost_one_round_of_their_operands() {
     // (n x k)(k x m): 8(nk + km)
     let (p, q) = (fixed(5, &[30, 20], 1 << 20), fixed(6, &[20, 7], 1 << 20));
     each(
-        &cost_local(&[p, q], |_, x| x[0].matmul(&x[1]).map(drop)),
+        &cost_local(&[p.clone(), q.clone()], |_, x| x[0].matmul(&x[1]).map(drop)),
         8 * (600 + 140),
         1,
         1,
         "matmul",
+    );
+    // A parameter with a fixed mask: 8(nk + km) at its first product, 8nk after that.
+    let fixed_cost = cost_local(&[p.clone(), q.clone()], |_, x| {
+        let w = x[1].clone().fix_mask();
+        x[0].matmul(&w)?;
+        x[0].matmul(&w).map(drop)
+    });
+    each(
+        &fixed_cost,
+        8 * (600 + 140) + 8 * 600,
+        2,
+        2,
+        "fixed-mask matmul twice",
     );
     let (img, w) = (
         fixed(7, &[4, 2, 9, 9], 1 << 20),

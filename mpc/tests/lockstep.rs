@@ -56,6 +56,11 @@ fn program(s: &Session) -> mpc::Result<()> {
     let img = share(s, 2, &fixed(3, &[1, 2, 5, 5], 1 << 20));
     let k = share(s, 0, &fixed(4, &[2, 2, 3, 3], 1 << 20));
     let c = img.conv2d(&k, &Conv2dParams::default())?;
+    // a parameter with a fixed mask: FixedB triples, its mask opened at the first product
+    let fixed_w = share(s, 1, &fixed(6, &[6, 3], 1 << 20)).fix_mask();
+    x.matmul(&fixed_w)?
+        .add(&x.square()?.matmul(&fixed_w)?)?
+        .reveal()?;
     w.reveal()?;
     c.reveal_to(1)?;
     Ok(())

@@ -98,6 +98,53 @@ fn fixed_point_products_are_within_one_ulp() {
 }
 
 #[test]
+fn products_by_a_fixed_mask_parameter_are_exact_every_time() {
+    let p = Conv2dParams {
+        stride: (1, 2),
+        padding: (1, 0),
+        dilation: (1, 1),
+        groups: 1,
+    };
+    for n in PARTY_COUNTS {
+        let xs: Vec<RingTensor> = (0..3).map(|k| int_tensor(30 + k, &[3, 5], 1000)).collect();
+        let m = int_tensor(33, &[5, 4], 1000);
+        let img = int_tensor(34, &[1, 2, 6, 6], 50);
+        let w = int_tensor(35, &[3, 2, 3, 3], 50);
+        let out = run_local(n, cfg(5), |s| {
+            let wm = share(&s, 1, &m).fix_mask();
+            assert!(wm.has_fixed_mask());
+            let wc = share(&s, 0, &w).fix_mask();
+            let mut got = Vec::new();
+            for x in &xs {
+                // a clone keeps the mask: the same value
+                got.push(share(&s, 0, x).matmul(&wm.clone())?.reveal()?);
+            }
+            // a new value made from the parameter has no fixed mask
+            let w2 = wm.add(&wm)?;
+            assert!(!w2.has_fixed_mask());
+            got.push(share(&s, 0, &xs[0]).matmul(&w2)?.reveal()?);
+            for _ in 0..2 {
+                got.push(share(&s, 1, &img).conv2d(&wc, &p)?.reveal()?);
+            }
+            Ok(got)
+        })
+        .unwrap();
+        for r in &out[1..] {
+            assert_eq!(r, &out[0]);
+        }
+        let o = &out[0];
+        for (k, x) in xs.iter().enumerate() {
+            assert_eq!(o[k], x.matmul_raw(&m).unwrap(), "product {k}, n={n}");
+        }
+        let m2 = m.add(&m).unwrap();
+        assert_eq!(o[3], xs[0].matmul_raw(&m2).unwrap(), "n={n}");
+        for c in &o[4..] {
+            assert_eq!(c, &img.conv2d_raw(&w, &p).unwrap(), "conv2d, n={n}");
+        }
+    }
+}
+
+#[test]
 fn convolution_matches_the_plaintext_kernel() {
     let p = Conv2dParams {
         stride: (2, 1),

@@ -86,7 +86,7 @@ fn exact_shift(x: &CrypTensor, bits: u32, round: bool) -> Result<CrypTensor> {
         x.frac_bits(),
     ));
     match x.add(&half)? {
-        CrypTensor::Private(Shared { share, session }) => {
+        CrypTensor::Private(Shared { share, session, .. }) => {
             let out = truncate::with_dealer(&session, share, 1 << bits)?;
             Ok(CrypTensor::Private(Shared::new(out, session)))
         }

@@ -10,9 +10,12 @@
 //! Results are untruncated: their scale is the sum of the operands' scales. The caller rescales
 //! with [`super::truncate`].
 
+use std::cell::OnceCell;
+use std::fmt;
+
 use tensor::{Conv2dParams, RingTensor};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::provider::TupleRequest;
 use crate::session::Session;
 use crate::share::Share;
@@ -66,6 +69,130 @@ fn bilinear(
     acc_op(&e, y, &mut z)?;
     acc_op(&a, &f, &mut z)?;
     Ok(Share::new(z))
+}
+
+/// The fixed Beaver mask of a parameter (`CrypTensor::fix_mask`): its products use
+/// [`TupleRequest::FixedB`] triples with the same `b`, so `y - b` is opened once, at the first
+/// product, and kept here for the later ones.
+pub struct FixedMask {
+    /// The mask's number in its session.
+    id: u64,
+    /// `y - b`, once opened.
+    opened: OnceCell<RingTensor>,
+}
+
+impl fmt::Debug for FixedMask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FixedMask")
+            .field("id", &self.id)
+            .field("opened", &self.opened.get().is_some())
+            .finish()
+    }
+}
+
+impl FixedMask {
+    /// The session's next mask.
+    pub(crate) fn new(session: &Session) -> Self {
+        Self {
+            id: session.next_fixed_mask(),
+            opened: OnceCell::new(),
+        }
+    }
+}
+
+/// [`bilinear`] with the right operand's mask fixed: opens `x - a` and, at the first product
+/// only, `y - b`.
+fn bilinear_fixed(
+    session: &Session,
+    base: TupleRequest,
+    x: &Share,
+    y: &Share,
+    mask: &FixedMask,
+    acc_op: impl Fn(&RingTensor, &RingTensor, &mut RingTensor) -> tensor::Result<()>,
+) -> Result<Share> {
+    let (x, y) = (x.ring(), y.ring());
+    let req = TupleRequest::FixedB {
+        base: Box::new(base),
+        mask: mask.id,
+    };
+    let [a, b, c]: [RingTensor; 3] = session
+        .fetch(&req)?
+        .try_into()
+        .expect("fetch checks the slot count");
+    let a = a.with_frac_bits(x.frac_bits());
+    let (e, f) = match mask.opened.get() {
+        Some(f) => {
+            if f.shape() != y.shape() || f.frac_bits() != y.frac_bits() {
+                return Err(Error::InvalidArgument {
+                    op: "fixed-mask product",
+                    reason: format!(
+                        "the mask was opened for shape {:?} at scale {}, the operand is {:?} at {}",
+                        f.shape(),
+                        f.frac_bits(),
+                        y.shape(),
+                        y.frac_bits()
+                    ),
+                });
+            }
+            let nx = x.numel();
+            let frame = try_build_frame(nx, |w| x.write_masked(&a, w))?;
+            let peers = exchange_sum(session, frame, "beaver open")?;
+            (x.unmask(&a, &peers.words())?, f)
+        }
+        None => {
+            let b = b.with_frac_bits(y.frac_bits());
+            let (e, f) = open_masked(session, x, &a, y, &b)?;
+            (e, mask.opened.get_or_init(|| f))
+        }
+    };
+    let mut z = c.with_frac_bits(x.frac_bits() + y.frac_bits());
+    acc_op(&e, y, &mut z)?;
+    acc_op(&a, f, &mut z)?;
+    Ok(Share::new(z))
+}
+
+/// [`matmul`] by a parameter with a fixed mask: one round of `8|x|` bytes to each peer, and
+/// `8|y|` more at the parameter's first product.
+///
+/// # Errors
+/// As [`matmul`].
+///
+/// # Security
+/// As [`matmul`]; `y - b` is the same at every product, so opening it again would reveal
+/// nothing either.
+pub fn matmul_fixed(session: &Session, x: &Share, y: &Share, mask: &FixedMask) -> Result<Share> {
+    tensor::shape::matmul_shape(x.shape(), y.shape())?;
+    let req = TupleRequest::Matmul {
+        a: x.shape().to_vec(),
+        b: y.shape().to_vec(),
+    };
+    bilinear_fixed(session, req, x, y, mask, |p, q, z| p.matmul_acc(q, z))
+}
+
+/// [`conv2d`] by a weight with a fixed mask: one round of `8|x|` bytes to each peer, and
+/// `8|w|` more at the weight's first product.
+///
+/// # Errors
+/// As [`conv2d`].
+///
+/// # Security
+/// As [`matmul_fixed`].
+pub fn conv2d_fixed(
+    session: &Session,
+    x: &Share,
+    w: &Share,
+    params: &Conv2dParams,
+    mask: &FixedMask,
+) -> Result<Share> {
+    params.output_shape(x.shape(), w.shape())?;
+    let req = TupleRequest::Conv2d {
+        x: x.shape().to_vec(),
+        w: w.shape().to_vec(),
+        params: *params,
+    };
+    bilinear_fixed(session, req, x, w, mask, |p, q, z| {
+        z.add_assign(&p.conv2d_raw(q, params)?)
+    })
 }
 
 /// Elementwise product of secrets `x` and `y` (with broadcasting). One round,
