@@ -12,6 +12,9 @@
 //! - [`digits`]: private training of an MLP on the digits, the rows split between parties.
 //! - [`lenet`]: private inference of a LeNet-style CNN, the model from one party and the
 //!   images from another.
+//! - [`minilm`]: private sentence embeddings with an imported ONNX transformer
+//!   (paraphrase-MiniLM-L3-v2, fetched by `scripts/fetch_minilm.sh`), the model from a server
+//!   and the token ids from a client, several queries on one set of shared weights.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -25,6 +28,7 @@ use tensor::{RingTensor, TensorExt, TensorOps};
 pub mod digits;
 pub mod lenet;
 pub mod logreg;
+pub mod minilm;
 
 /// What the matmul demo produced.
 #[derive(Debug, Clone)]

@@ -29,6 +29,28 @@ pub struct Roles {
 /// make it allocate without bound.
 const MAX_INPUT_ELEMENTS: f64 = (1u64 << 31) as f64;
 
+/// The model owner's weights as shares, taken at their first use and kept for the queries
+/// after it (an inference server). Each has its Beaver mask fixed
+/// ([`CrypTensor::fix_mask`]): the products by a weight (every `MatMul` on an initializer,
+/// the embedding table) open `w - b` at the first query only, so a later query sends the
+/// activations' masked values alone. Keep one per session and model.
+#[derive(Debug, Default)]
+pub struct SharedWeights {
+    weights: std::collections::BTreeMap<String, CrypTensor>,
+}
+
+impl SharedWeights {
+    /// Weights shared so far.
+    pub fn len(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Whether no weight has been shared yet.
+    pub fn is_empty(&self) -> bool {
+        self.weights.is_empty()
+    }
+}
+
 /// One party's part of a private inference. `inputs` (by graph input name) at the input
 /// owner, `None` elsewhere. Returns the outputs at the input owner, `None` elsewhere.
 ///
@@ -40,6 +62,21 @@ pub fn infer_party(
     model: &Model,
     roles: Roles,
     inputs: Option<&[(String, FloatTensor)]>,
+) -> Result<Option<Vec<FloatTensor>>> {
+    infer_party_with(s, model, roles, inputs, &mut SharedWeights::default())
+}
+
+/// [`infer_party`] for one query of many on the same model and session: the weights in
+/// `weights` are reused, and those not yet shared are shared and added.
+///
+/// # Errors
+/// As [`infer_party`].
+pub fn infer_party_with(
+    s: &Session,
+    model: &Model,
+    roles: Roles,
+    inputs: Option<&[(String, FloatTensor)]>,
+    weights: &mut SharedWeights,
 ) -> Result<Option<Vec<FloatTensor>>> {
     let n = s.n_parties();
     for (what, p) in [
@@ -134,12 +171,18 @@ pub fn infer_party(
         xs.push((info.name.as_str(), x));
     }
     let outs = model
-        .run(&xs, |_, w| {
-            if me == roles.model_owner {
-                s.share_f64(&w.dims, &w.to_f64(), roles.model_owner)
-            } else {
-                s.share_from(&w.dims, frac, roles.model_owner)
+        .run(&xs, |name, w| {
+            if let Some(t) = weights.weights.get(name) {
+                return Ok(t.clone());
             }
+            let t = if me == roles.model_owner {
+                s.share_f64(&w.dims, &w.to_f64(), roles.model_owner)?
+            } else {
+                s.share_from(&w.dims, frac, roles.model_owner)?
+            }
+            .fix_mask();
+            weights.weights.insert(name.to_string(), t.clone());
+            Ok(t)
         })
         .context("the model")?;
     let mut revealed = Vec::with_capacity(outs.len());

