@@ -82,6 +82,16 @@ fn the_tiny_model_runs_privately_at_two_parties() {
 #[test]
 fn a_cnn_with_shape_arithmetic_matches_the_reference_evaluator() {
     let (model, inputs, want) = case("cnn");
+    // The Gemm's transB weight (4 x 18 in the file) is stored transposed at load.
+    let fc = model.nodes.iter().find(|n| n.name == "fc").unwrap();
+    assert!(matches!(fc.attrs.get("transB"), Some(onnx::Attr::Int(0))));
+    let w2 = &model
+        .initializers
+        .iter()
+        .find(|(n, _)| n == "w2")
+        .unwrap()
+        .1;
+    assert_eq!(w2.dims, vec![18, 4]);
     let f = run_f64(&model, &inputs).unwrap();
     assert_eq!(mismatch(&f[0], &want[0], 1e-5, 1e-6), None);
     // Private: softmax's documented error is 1.3e-3 relative (docs/accuracy.md), on logits
