@@ -11,6 +11,7 @@ use crate::share::{Share, XorShare};
 
 use super::chebyshev::ERF_RANGE;
 use super::exp_log::EXP_FLOOR;
+use super::spline::{SIGMOID_KNOTS, Spline};
 use super::{
     ApproxConfig, Domain, add_f64, constant, goldschmidt, lin_comb, mul_const_precise, mul_many,
     promote, rsub_f64, scaled_stack,
@@ -180,30 +181,35 @@ impl CrypTensor {
         self.sigmoid_with(&ApproxConfig::default())
     }
 
-    /// The logistic function, on all of the 16-bit range: one clamp circuit
-    /// ([`CrypTensor::clamp`], exact at the ring's ends) gives `x_c = clamp(x, ±16)` and the
-    /// packed sign bit `b`; `p = 1/(1 + e^{-|x_c|})` with `e^{-|x_c|} ∈ (0, 1]`, so the
-    /// denominator lies in `[1, 2]` and a 4-round reciprocal suffices; finally
-    /// `p + b(1 - 2p)`, the bit multiplied in directly (no B2A). Beyond `±16`, σ is within
-    /// `e^-16` of its saturated value. (CrypTen does the same without the clamp, with its
-    /// 4.9 %-error `exp` and 3 Newton steps from the constant 0.75.)
+    /// The logistic function, on every input the format holds, as a spline
+    /// (`approx/spline.rs`): ten degree-4 pieces between the knots `±12, ±8.7, ±5.3, ±2.95,
+    /// ±1.45, 0`, each in its local coordinate `t = x - m` (`|t| ≤ 1.7`), and the constants 0
+    /// and 1 beyond `±12` (`σ(-12) = 6.1e-6`). One comparison circuit on `x` and the 11 differences
+    /// `x - k_i` gives the region bits, the centre and coefficients are selected locally
+    /// from them, then `t², t³, t⁴` and one round of coefficient products held at 48
+    /// fractional bits and truncated once. (CrypTen: `exp` at 4.9 % error and 3 Newton
+    /// steps from the constant 0.75; SIGMA and Orca evaluate splines from FSS keys.)
     ///
-    /// **Domain** every input the format holds. Measured (2 parties): max abs error 4e-5 on
-    /// `[-20, 20]` (CrypTen: 2.4e-3 on `[-10, 10]`); `mpc/tests/wide_domain.rs` checks the
-    /// whole range.
+    /// **Domain** every input the format holds: beyond the outer knots the selected
+    /// coefficients are exactly zero, so the unbounded `x` never reaches the result.
+    /// The pieces are within 1.1e-5 of σ in `f64`; measured (2 parties): see
+    /// docs/accuracy.md; `mpc/tests/wide_domain.rs` checks the whole range.
     ///
     /// # Errors
     /// An invalid config, link failures or a failing triple source.
     ///
     /// # Security
-    /// Reveals nothing. 2 parties: the clamp 9, exp 14, the reciprocal with its truncations,
-    /// the selection 1: 33 rounds measured (docs/accuracy.md; CrypTen: 23 rounds at 4.9 %
-    /// error).
+    /// Reveals nothing. 2 parties: the comparison circuit on `x` and its 11 differences 8
+    /// rounds (2 with `--compare fss`), the product that fixes the differences wrapping at
+    /// the ring's ends 1, the powers 4, the products and their truncation 2: 15 rounds
+    /// (CrypTen: 23 rounds at 4.9 % error).
     pub fn sigmoid_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
         if let Some(p) = promote(self)? {
             return p.sigmoid_with(cfg);
         }
-        Logistic::of(self, 1, cfg)?.sigmoid()
+        cfg.validate()?;
+        let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+        Spline::fit(sigmoid, &SIGMOID_KNOTS, 0.0, 1.0, self.frac_bits())?.eval(self)
     }
 
     /// `tanh x = 2·sigmoid(2x) - 1` with the default [`ApproxConfig`].
@@ -217,22 +223,26 @@ impl CrypTensor {
         self.tanh_with(&ApproxConfig::default())
     }
 
-    /// `tanh x = 2·sigmoid(2x) - 1`, with the doubling after the clamp (at `±8`), so that it
-    /// cannot wrap.
+    /// `tanh x`, as the sigmoid's spline at half scale (`tanh x = 2σ(2x) - 1`, so the same
+    /// pieces halved fit it with twice the sigmoid's error): knots `±6, ±4.35, ±2.65,
+    /// ±1.475, ±0.725, 0`, the constants `∓1` beyond `±6` (`1 - tanh 6 = 1.2e-5`), tanh
+    /// itself interpolated on each piece.
     ///
-    /// **Domain** every input the format holds. Measured (2 parties): max abs error 6.7e-5
-    /// on `[-10, 10]` (CrypTen: 3.4e-3).
+    /// **Domain** every input the format holds. The pieces are within 2.2e-5 of tanh in
+    /// `f64`; measured (2 parties): see docs/accuracy.md.
     ///
     /// # Errors
     /// An invalid config, link failures or a failing triple source.
     ///
     /// # Security
-    /// Reveals nothing; the cost of [`CrypTensor::sigmoid_with`].
+    /// Reveals nothing; the cost of [`CrypTensor::sigmoid_with`] (15 rounds at 2 parties).
     pub fn tanh_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
         if let Some(p) = promote(self)? {
             return p.tanh_with(cfg);
         }
-        add_f64(&Logistic::of(self, 2, cfg)?.sigmoid()?.mul_int(2)?, -1.0)
+        cfg.validate()?;
+        let knots = SIGMOID_KNOTS.map(|k| k / 2.0);
+        Spline::fit(f64::tanh, &knots, -1.0, 1.0, self.frac_bits())?.eval(self)
     }
 
     /// `exp(x - max)` clamped at `e^-16`, its sum over `dim`, and the row maximum.

@@ -62,6 +62,7 @@ mod activations;
 mod chebyshev;
 mod exp_log;
 mod roots;
+mod spline;
 mod stats;
 mod trig;
 mod unary;
