@@ -1,7 +1,7 @@
 //! Functions that need comparisons: `sigmoid`, `tanh`, `softmax`, `log_softmax`, `gelu`, the
 //! signed reciprocal and private division. The comparisons come from [`crate::compare`].
 
-use tensor::Dim;
+use tensor::{Dim, UnaryOp};
 
 use crate::cryptensor::{CrypTensor, Operand};
 use crate::error::{Error, Result};
@@ -101,26 +101,26 @@ impl Signed {
     }
 }
 
-/// `σ(c·x)` for a small public integer `c` from the clamp `x_c = clamp(x, ±16/c)`:
-/// `p = σ(c·|x_c|) = 1/(1 + e^{-c|x_c|})` (the denominator in `[1, 2]`, a 4-round
-/// reciprocal), and `σ(c·x) = p + [x < 0](1 - 2p)`; beyond the clamp `σ` differs from its
-/// saturated value by under `e^-16`.
+/// `σ(x)` from the clamp `x_c = clamp(x, ±16)`: `p = σ(|x_c|) = 1/(1 + e^{-|x_c|})` (the
+/// denominator in `[1, 2]`, a 4-round reciprocal), and `σ(x) = p + [x < 0](1 - 2p)`; beyond
+/// the clamp `σ` differs from its saturated value by under `e^-16`. What SiLU builds on (the
+/// sigmoid itself is a spline, [`CrypTensor::sigmoid_with`]).
 pub(super) struct Logistic {
     pub(super) signed: Signed,
-    /// `p = σ(c·|x_c|) ∈ [1/2, 1)`.
+    /// `p = σ(|x_c|) ∈ [1/2, 1)`.
     pub(super) positive: CrypTensor,
 }
 
 impl Logistic {
-    pub(super) fn of(x: &CrypTensor, c: i64, cfg: &ApproxConfig) -> Result<Logistic> {
+    pub(super) fn of(x: &CrypTensor, cfg: &ApproxConfig) -> Result<Logistic> {
         cfg.validate()?;
-        let signed = Signed::of(x, -EXP_FLOOR / c as f64)?;
-        let e = signed.clamped_abs.mul_int(-c)?.exp_in_range(cfg)?;
+        let signed = Signed::of(x, -EXP_FLOOR)?;
+        let e = signed.clamped_abs.neg()?.exp_in_range(cfg)?;
         let positive = reciprocal_1_2(&add_f64(&e, 1.0)?)?;
         Ok(Logistic { signed, positive })
     }
 
-    /// `σ(c·x)`.
+    /// `σ(x)`.
     pub(super) fn sigmoid(&self) -> Result<CrypTensor> {
         let flip = rsub_f64(1.0, &self.positive.mul_int(2)?)?;
         self.positive.add(&self.signed.negative_times(&flip)?)
@@ -208,11 +208,11 @@ impl CrypTensor {
             return p.sigmoid_with(cfg);
         }
         cfg.validate()?;
-        let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let sigmoid = |x| UnaryOp::Sigmoid.eval(x);
         Spline::fit(sigmoid, &SIGMOID_KNOTS, 0.0, 1.0, self.frac_bits())?.eval(self)
     }
 
-    /// `tanh x = 2·sigmoid(2x) - 1` with the default [`ApproxConfig`].
+    /// `tanh x` with the default [`ApproxConfig`].
     ///
     /// # Errors
     /// Link failures or a failing triple source.
@@ -242,7 +242,14 @@ impl CrypTensor {
         }
         cfg.validate()?;
         let knots = SIGMOID_KNOTS.map(|k| k / 2.0);
-        Spline::fit(f64::tanh, &knots, -1.0, 1.0, self.frac_bits())?.eval(self)
+        Spline::fit(
+            |x| UnaryOp::Tanh.eval(x),
+            &knots,
+            -1.0,
+            1.0,
+            self.frac_bits(),
+        )?
+        .eval(self)
     }
 
     /// `exp(x - max)` clamped at `e^-16`, its sum over `dim`, and the row maximum.

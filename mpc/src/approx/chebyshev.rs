@@ -16,12 +16,17 @@ pub fn erf_f64(x: f64) -> f64 {
     tensor::UnaryOp::Erf.eval(x)
 }
 
+/// The `m` Chebyshev nodes `cos(π(i + 1/2)/m)` on `[-1, 1]`.
+pub(crate) fn chebyshev_nodes(m: usize) -> Vec<f64> {
+    (0..m)
+        .map(|i| (std::f64::consts::PI * (i as f64 + 0.5) / m as f64).cos())
+        .collect()
+}
+
 /// The first `m` Chebyshev coefficients of `g` on `[-1, 1]` (interpolation at the `m`
 /// Chebyshev nodes; `c_0` already halved).
 pub(crate) fn chebyshev_coeffs(g: impl Fn(f64) -> f64, m: usize) -> Vec<f64> {
-    let nodes: Vec<f64> = (0..m)
-        .map(|i| (std::f64::consts::PI * (i as f64 + 0.5) / m as f64).cos())
-        .collect();
+    let nodes = chebyshev_nodes(m);
     let vals: Vec<f64> = nodes.iter().map(|&t| g(t)).collect();
     (0..m)
         .map(|j| {

@@ -23,6 +23,7 @@ use tensor::RingTensor;
 use crate::cryptensor::CrypTensor;
 use crate::error::{Error, Result};
 
+use super::chebyshev::chebyshev_nodes;
 use super::{constant, mul_many, relabel};
 
 /// The polynomial degree of every piece.
@@ -98,12 +99,9 @@ impl Spline {
             let centre = ((w[0] + w[1]) / 2.0 * grid).round() / grid;
             let half = (w[1] - w[0]) / 2.0;
             let mid = (w[0] + w[1]) / 2.0;
-            let ts: Vec<f64> = (0..=DEGREE)
-                .map(|k| {
-                    let u = ((2 * k + 1) as f64 * std::f64::consts::PI / (2 * (DEGREE + 1)) as f64)
-                        .cos();
-                    mid + u * half - centre
-                })
+            let ts: Vec<f64> = chebyshev_nodes(DEGREE + 1)
+                .iter()
+                .map(|u| mid + u * half - centre)
                 .collect();
             let ys: Vec<f64> = ts.iter().map(|&t| f(centre + t)).collect();
             regions.push(Region {
@@ -146,17 +144,19 @@ impl Spline {
         let sign = bits.narrow(0, 0, 1)?;
         let raw = bits.narrow(0, 1, kn)?;
         let both = raw.mul(&sign)?;
-        let column = |v: &dyn Fn(f64) -> i64| -> Result<CrypTensor> {
-            let mut cshape = vec![1; shape.len() + 1];
-            cshape[0] = kn;
-            let data = self.knots.iter().map(|&k| v(k) as u64).collect();
-            Ok(CrypTensor::Public(RingTensor::from_raw(&cshape, data, 0)?))
-        };
-        let plus = column(&|k| i64::from(k >= 0.0))?;
-        let times_both = column(&|k| if k < 0.0 { 1 } else { -1 })?;
-        let below = raw.add(&sign)?.mul(&plus)?.add(&both.mul(&times_both)?)?;
+        let either = raw.add(&sign)?.sub(&both)?;
+        // the knots ascend: the negative ones come first
+        let negative = self.knots.iter().take_while(|&&k| k < 0.0).count();
+        let parts: Vec<CrypTensor> = [(&both, 0, negative), (&either, negative, kn - negative)]
+            .into_iter()
+            .filter(|&(_, _, len)| len > 0)
+            .map(|(t, at, len)| t.narrow(0, at, len))
+            .collect::<Result<_>>()?;
+        let below = CrypTensor::concat(&parts.iter().collect::<Vec<_>>(), 0)?;
         // q(x) = q_K - Σ_i l_i (q_i - q_{i-1}), at `frac` bits: the differences are taken
         // of the encodings, so that the bits of the outer regions select them exactly
+        let mut column = vec![1; shape.len() + 1];
+        column[0] = kn;
         let select = |q: usize, frac: u32| -> Result<CrypTensor> {
             let enc: Vec<u64> = self
                 .regions
@@ -164,9 +164,7 @@ impl Spline {
                 .map(|r| tensor::fixed::encode(r.param(q), frac))
                 .collect::<tensor::Result<_>>()?;
             let deltas: Vec<u64> = (1..=kn).map(|i| enc[i].wrapping_sub(enc[i - 1])).collect();
-            let mut wshape = vec![1; shape.len() + 1];
-            wshape[0] = kn;
-            let w = CrypTensor::Public(RingTensor::from_raw(&wshape, deltas, frac)?);
+            let w = CrypTensor::Public(RingTensor::from_raw(&column, deltas, frac)?);
             let last = CrypTensor::Public(RingTensor::scalar_raw(enc[kn], frac));
             last.sub(&below.mul(&w)?.sum(&[0], false)?)
         };
@@ -233,7 +231,7 @@ mod tests {
     use super::*;
 
     fn sigmoid(x: f64) -> f64 {
-        1.0 / (1.0 + (-x).exp())
+        tensor::UnaryOp::Sigmoid.eval(x)
     }
 
     #[test]

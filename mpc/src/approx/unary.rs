@@ -140,7 +140,7 @@ impl CrypTensor {
         if let Some(p) = promote(self)? {
             return p.silu_and_sigmoid(cfg);
         }
-        let l = super::activations::Logistic::of(self, 1, cfg)?;
+        let l = super::activations::Logistic::of(self, cfg)?;
         // x·σ(x) = relu(x) - |x|·σ(-|x|), with σ(-|x_c|) = 1 - p
         let tail = super::rsub_f64(1.0, &l.positive)?;
         let silu = l.signed.relu.sub(&l.signed.clamped_abs.mul(&tail)?)?;
