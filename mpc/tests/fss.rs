@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use mpc::fss::Dcf;
 use mpc::{AesPrg, CompareMode, CrypTensor, Seed, SessionConfig, run_local};
-use tensor::{Pool2dParams, RingTensor};
+use tensor::{Pool2dParams, RingTensor, UnaryOp};
 
 fn fss(seed: u64) -> SessionConfig {
     SessionConfig {
@@ -138,30 +138,33 @@ fn functions_built_on_comparisons_agree_with_the_circuit_mode() {
 }
 
 #[test]
-fn the_sigmoid_and_tanh_splines_take_their_pinned_rounds_in_both_modes() {
-    // The spline: one comparison circuit on x and its 11 knot differences, one product that
-    // fixes the differences wrapping at the ring's ends, t² then t³ and t⁴ (each product
-    // with its truncation), the coefficient products and one truncation: 8 + 1 + 4 + 2 = 15
-    // rounds with circuits, 2 + 1 + 4 + 2 = 9 from FSS keys. The target: ≤ 16.
+fn the_splines_take_their_pinned_rounds_in_both_modes() {
+    // The spline: one comparison circuit on x and its knot differences, one product that
+    // fixes the differences wrapping at the ring's ends (and takes GELU's and SiLU's ReLU),
+    // t² then t³ and t⁴ (each product with its truncation), the coefficient products and
+    // one truncation: 8 + 1 + 4 + 2 = 15 rounds with circuits, 2 + 1 + 4 + 2 = 9 from FSS
+    // keys. The target for the sigmoid: ≤ 16.
     let x = edgy(9, 500);
+    let ops = [
+        UnaryOp::Sigmoid,
+        UnaryOp::Tanh,
+        UnaryOp::Gelu,
+        UnaryOp::Silu,
+    ];
     for (config, want) in [(cfg(10), 15), (fss(10), 9)] {
         let rounds = run_local(2, config, |s| {
             let a = share(&s, 0, &x);
             let mut out = Vec::new();
-            for tanh in [false, true] {
+            for op in ops {
                 s.reset_stats();
-                if tanh {
-                    a.tanh()?
-                } else {
-                    a.sigmoid()?
-                };
+                a.unary(op)?;
                 out.push(s.stats().rounds);
             }
             Ok(out)
         })
         .unwrap();
         for (p, r) in rounds.iter().enumerate() {
-            assert_eq!(r, &[want, want], "sigmoid and tanh rounds, party {p}");
+            assert_eq!(r, &[want; 4], "{ops:?} rounds, party {p}");
         }
     }
 }

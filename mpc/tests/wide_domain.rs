@@ -256,8 +256,9 @@ fn the_bounded_activations_hold_on_every_input() {
 
 #[test]
 fn the_relu_like_activations_hold_on_every_input() {
-    // relu(x) is exact; the correction term is bounded (gelu: erf's error times a/2 ≤ 2.9;
-    // silu: one ULP of σ times a ≤ 16), so the bound is absolute on the whole range
+    // relu(x) is exact; the correction term is bounded (gelu and silu: a spline of it, 0
+    // beyond the outer knots; softplus: ln(1 + e^-|x_c|)), so the bound is absolute on the
+    // whole range
     for parties in [2, 3] {
         let (raw, xs) = both_signs(6);
         let got = run(parties, &raw, |x| x.gelu());

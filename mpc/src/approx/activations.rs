@@ -11,7 +11,7 @@ use crate::share::{Share, XorShare};
 
 use super::chebyshev::ERF_RANGE;
 use super::exp_log::EXP_FLOOR;
-use super::spline::{SIGMOID_KNOTS, Spline};
+use super::spline::{GELU_KNOTS, SIGMOID_KNOTS, Spline};
 use super::{
     ApproxConfig, Domain, add_f64, constant, goldschmidt, lin_comb, mul_const_precise, mul_many,
     promote, rsub_f64, scaled_stack,
@@ -371,27 +371,31 @@ impl CrypTensor {
     }
 
     /// GELU `x·Φ(x)` (the exact form, not the tanh approximation), written as
-    /// `relu(x) - relu(x_c) + x_c·Φ(x_c)` with `x_c = clamp(x, ±4√2)`, so that no product
-    /// involves the unbounded `x`: one clamp circuit gives `x_c`, `relu(x)` and `relu(x_c)`
-    /// (exact), and `Φ(x_c) = (1 + erf(x_c/√2))/2` comes from [`CrypTensor::erf_with`]'s
-    /// expansion on `[-4, 4]`. Beyond the clamp the dropped term `|x|Φ(-|x|)` is below 5e-8.
+    /// `relu(x) - |x|·Φ(-|x|)`: an exact ReLU minus a spline (`approx/spline.rs`) of the
+    /// bounded, even correction, ten degree-4 pieces between the knots `±5.5, ±3.9, ±2.4,
+    /// ±1.55, ±0.75, 0` (0 is the correction's kink) and 0 beyond `±5.5`, where the dropped
+    /// correction is below 1.1e-7. The ReLU takes the sign bit of the spline's own
+    /// comparison circuit, so no product involves the unbounded `x` but that exact one.
+    /// (CrypTen and SPU: erf or tanh expansions; SIGMA: a spline from FSS keys.)
     ///
-    /// **Domain** every input the format holds. Measured (2 parties): max abs error 9.2e-5 on
-    /// `[-8, 8]`; the error is largest near the clamp, where erf's error is multiplied by
-    /// `|x_c|/2 ≤ 2.9`.
+    /// **Domain** every input the format holds. The pieces are within 1e-5 of the correction
+    /// in `f64`; measured (2 parties): see docs/accuracy.md; `mpc/tests/wide_domain.rs`
+    /// checks the whole range.
     ///
     /// # Errors
     /// An invalid config, link failures or a failing triple source.
     ///
     /// # Security
-    /// Reveals nothing: the clamp (2 parties: 9 rounds), one truncation, erf's expansion and
-    /// one product (40 rounds measured).
+    /// Reveals nothing; the cost of [`CrypTensor::sigmoid_with`] (15 rounds at 2 parties,
+    /// 9 with `--compare fss`). [`CrypTensor::gelu_with_grad_with`] (training) keeps the
+    /// clamp-and-erf form, which shares its pieces with the derivative.
     pub fn gelu_with(&self, cfg: &ApproxConfig) -> Result<CrypTensor> {
         if let Some(p) = promote(self)? {
             return p.gelu_with(cfg);
         }
-        let g = Gelu::of(self, cfg)?;
-        g.beyond()?.add(&g.half.mul(&add_f64(&g.erf, 1.0)?)?)
+        cfg.validate()?;
+        let correction = |x: f64| x.max(0.0) - UnaryOp::Gelu.eval(x);
+        Spline::fit(correction, &GELU_KNOTS, 0.0, 0.0, self.frac_bits())?.relu_minus(self)
     }
 
     /// GELU and its derivative with the default [`ApproxConfig`].

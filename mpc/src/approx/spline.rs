@@ -1,5 +1,6 @@
 //! Piecewise polynomials selected by one batched comparison: the low-round form of the
-//! saturating activations (`sigmoid`, `tanh`).
+//! saturating activations (`sigmoid`, `tanh`) and of the ramps (`gelu`, `silu`: an exact
+//! ReLU, from the same circuit's sign bit, minus a spline of their bounded, even correction).
 //!
 //! A spline has knots `k_1 < … < k_K` and `K + 1` regions: a constant below `k_1`, a
 //! constant from `k_K` on, and between neighbouring knots a degree-4 polynomial in the local
@@ -39,6 +40,20 @@ const EXTRA: u32 = 16;
 /// (`σ(-12) = 6.1e-6`). Measured max error of the pieces: 1.1e-5 in `f64`.
 pub(super) const SIGMOID_KNOTS: [f64; 11] = [
     -12.0, -8.7, -5.3, -2.95, -1.45, 0.0, 1.45, 2.95, 5.3, 8.7, 12.0,
+];
+
+/// Knots of GELU's correction `|x|·Φ(-|x|)` (`gelu(x) = relu(x) - |x|·Φ(-|x|)`): grown
+/// greedily outward from its kink at 0 with each piece within 1e-5, and 0 beyond `±5.5`
+/// (where the correction is 1.0e-7).
+pub(super) const GELU_KNOTS: [f64; 11] = [
+    -5.5, -3.9, -2.4, -1.55, -0.75, 0.0, 0.75, 1.55, 2.4, 3.9, 5.5,
+];
+
+/// Knots of SiLU's correction `|x|·σ(-|x|)` (`silu(x) = relu(x) - |x|·σ(-|x|)`): the same
+/// greedy design with each piece within 2e-5, and 0 beyond `±17` (where the correction is
+/// 7.0e-7).
+pub(super) const SILU_KNOTS: [f64; 13] = [
+    -17.0, -14.4, -8.3, -4.6, -2.8, -1.1, 0.0, 1.1, 2.8, 4.6, 8.3, 14.4, 17.0,
 ];
 
 /// One region's parameters: the centre `m` and the coefficients of `Σ a_j (x - m)^j`.
@@ -129,13 +144,34 @@ impl Spline {
     /// # Errors
     /// Link failures or a failing triple source; a scale too large for the extended products.
     pub(super) fn eval(&self, x: &CrypTensor) -> Result<CrypTensor> {
+        Ok(self.eval_parts(x, false)?.0)
+    }
+
+    /// `relu(x) - s(x)` for this spline `s`, in the spline's rounds: the ReLU is exact,
+    /// `x - [x < 0]·x` with the sign bit of the spline's own comparison circuit, its product
+    /// taken (as integers, so exactly) in the round that fixes the wrapping differences.
+    ///
+    /// # Errors
+    /// As [`Spline::eval`].
+    pub(super) fn relu_minus(&self, x: &CrypTensor) -> Result<CrypTensor> {
+        let (spline, relu) = self.eval_parts(x, true)?;
+        relu.expect("asked for the relu").sub(&spline)
+    }
+
+    /// The spline, and `relu(x)` when `with_relu`.
+    fn eval_parts(
+        &self,
+        x: &CrypTensor,
+        with_relu: bool,
+    ) -> Result<(CrypTensor, Option<CrypTensor>)> {
         let f = x.frac_bits();
         let shape = x.shape().to_vec();
         let kn = self.knots.len();
         // l_i = [x < k_i], stacked along a new first dimension. `x - k_i` wraps for `x`
         // within `|k_i|` of the ring's ends, so the sign `s = [x < 0]` comes from the same
         // circuit and fixes it: `l_i = s·[x - k_i < 0]` for `k_i < 0`, and
-        // `s + [x - k_i < 0] - s·[x - k_i < 0]` for `k_i ≥ 0` (one product round)
+        // `s + [x - k_i < 0] - s·[x - k_i < 0]` for `k_i ≥ 0` (one product round, which
+        // also takes `s·x` for the ReLU)
         let mut rows = vec![x.clone()];
         for &k in &self.knots {
             rows.push(x.sub(&constant(k, f)?)?);
@@ -143,7 +179,14 @@ impl Spline {
         let bits = CrypTensor::stack(&rows.iter().collect::<Vec<_>>(), 0)?.ltz()?;
         let sign = bits.narrow(0, 0, 1)?;
         let raw = bits.narrow(0, 1, kn)?;
-        let both = raw.mul(&sign)?;
+        let (both, relu) = if with_relu {
+            let lhs = CrypTensor::concat(&[&raw, &relabel(x, 0).unsqueeze(0)?], 0)?;
+            let prod = lhs.mul(&sign)?;
+            let negative_part = relabel(&prod.narrow(0, kn, 1)?, f).reshape(&shape)?;
+            (prod.narrow(0, 0, kn)?, Some(x.sub(&negative_part)?))
+        } else {
+            (raw.mul(&sign)?, None)
+        };
         let either = raw.add(&sign)?.sub(&both)?;
         // the knots ascend: the negative ones come first
         let negative = self.knots.iter().take_while(|&&k| k < 0.0).count();
@@ -189,7 +232,7 @@ impl Spline {
         // round to nearest: add half of the divisor, then the floor division
         let half = CrypTensor::Public(RingTensor::scalar_raw(1u64 << (wide - 1), 0));
         let out = sum.add(&half)?.div_int(1u64 << wide)?;
-        relabel(&out, f).reshape(&shape)
+        Ok((relabel(&out, f).reshape(&shape)?, relu))
     }
 }
 
@@ -243,6 +286,24 @@ mod tests {
             .fold(0.0, f64::max);
         assert!(worst < 1.3e-5, "{worst}");
         assert!(worst > 1e-7, "the bound must be able to fail: {worst}");
+    }
+
+    /// The worst error of `relu - spline` against `f` on `[-r, r]`, in `f64`.
+    fn ramp_error(f: impl Fn(f64) -> f64, knots: &[f64], r: f64) -> f64 {
+        let correction = |x: f64| x.max(0.0) - f(x);
+        let s = Spline::fit(correction, knots, 0.0, 0.0, 16).unwrap();
+        (-400_000..=400_000)
+            .map(|i| i as f64 * r / 400_000.0)
+            .map(|x| (x.max(0.0) - s.eval_f64(x) - f(x)).abs())
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn the_gelu_and_silu_corrections_are_within_their_stated_errors_in_f64() {
+        let gelu = ramp_error(|x| tensor::UnaryOp::Gelu.eval(x), &GELU_KNOTS, 8.0);
+        assert!(gelu < 1.1e-5 && gelu > 1e-7, "gelu {gelu}");
+        let silu = ramp_error(|x| tensor::UnaryOp::Silu.eval(x), &SILU_KNOTS, 24.0);
+        assert!(silu < 2.1e-5 && silu > 1e-7, "silu {silu}");
     }
 
     #[test]
