@@ -86,7 +86,36 @@ fn init_logging() {
         .try_init();
 }
 
+/// mimalloc's option numbers in its v3 `mi_option_e` (the `libmimalloc-sys` crate does not
+/// name these two).
+const MI_OPTION_ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps freed memory mapped and committed for reuse instead of returning it to the OS after
+/// 10 ms (mimalloc's default): a private query frees and reallocates the same hundreds of
+/// megabytes of shares every round, and each page given back faults in, zeroed, on the next
+/// touch. Measured on MiniLM (2 parties in-process): system time 8.4 s -> 2.1 s, the run's
+/// wall time -25%. A `MIMALLOC_*` variable in the environment still wins.
+#[allow(unsafe_code)]
+fn tune_allocator() {
+    for (var, option, value) in [
+        ("MIMALLOC_PURGE_DELAY", MI_OPTION_PURGE_DELAY, -1),
+        (
+            "MIMALLOC_ARENA_EAGER_COMMIT",
+            MI_OPTION_ARENA_EAGER_COMMIT,
+            1,
+        ),
+    ] {
+        if std::env::var_os(var).is_none() {
+            // SAFETY: mimalloc's option setters are plain stores into its option table; this
+            // runs first in `main`, before any other thread exists (they are not thread safe).
+            unsafe { libmimalloc_sys::mi_option_set(option, value) };
+        }
+    }
+}
+
 fn main() -> Result<()> {
+    tune_allocator();
     party::signals::die_with_supervisor();
     init_logging();
     match Cli::parse().command {

@@ -122,6 +122,11 @@ pub enum TupleRequest {
         base: Box<TupleRequest>,
         /// The parameter's mask number (numbered identically by every party).
         mask: u64,
+        /// Whether the parties already hold `y - b` (every product after the parameter's
+        /// first): the tuple is then `[a, c]`, without `b`, which no party needs again, and
+        /// the dealer takes the summed `b` from its cache rather than expanding every
+        /// party's share of it once more.
+        opened: bool,
     },
 }
 
@@ -185,10 +190,16 @@ impl TupleRequest {
                 checked(&[*n, 2])?;
                 checked(&[*n, dcf.key_words()])?;
             }
-            TupleRequest::FixedB { base, .. } => match **base {
+            TupleRequest::FixedB { base, opened, .. } => match **base {
                 TupleRequest::Mul { .. }
                 | TupleRequest::Matmul { .. }
-                | TupleRequest::Conv2d { .. } => return base.slots(),
+                | TupleRequest::Conv2d { .. } => {
+                    let mut slots = base.slots()?;
+                    if *opened {
+                        slots.remove(1);
+                    }
+                    return Ok(slots);
+                }
                 _ => {
                     return Err(Error::InvalidArgument {
                         op: "tuple request",
@@ -264,11 +275,18 @@ impl TupleRequest {
     }
 
     /// The PRG stream from which a party expands slot `s` of request number `q`: `q·8 + s`,
-    /// except for the `b` of a [`TupleRequest::FixedB`], which comes from its mask's stream.
+    /// except for the `b` of a [`TupleRequest::FixedB`], which comes from its mask's stream
+    /// (and, once `b` is left out, its `c` keeps the stream it has beside `b`).
     pub fn slot_stream(&self, q: u64, s: usize) -> u64 {
+        let own = |s: usize| q.wrapping_mul(8).wrapping_add(s as u64);
         match self {
-            TupleRequest::FixedB { mask, .. } if s == 1 => fixed_mask_stream(*mask),
-            _ => q.wrapping_mul(8).wrapping_add(s as u64),
+            TupleRequest::FixedB {
+                mask,
+                opened: false,
+                ..
+            } if s == 1 => fixed_mask_stream(*mask),
+            TupleRequest::FixedB { opened: true, .. } if s >= 1 => own(s + 1),
+            _ => own(s),
         }
     }
 
@@ -295,9 +313,11 @@ impl TupleRequest {
     /// The correlated values `[c...]` from the summed free values `[a, b]` or `[r]`.
     fn correlate(&self, free: &[RingTensor]) -> Result<Vec<RingTensor>> {
         Ok(match self {
-            TupleRequest::Mul { .. } => vec![free[0].mul_raw(&free[1])?],
-            TupleRequest::Matmul { .. } => vec![free[0].matmul_raw(&free[1])?],
-            TupleRequest::Conv2d { params, .. } => vec![free[0].conv2d_raw(&free[1], params)?],
+            TupleRequest::Mul { .. }
+            | TupleRequest::Matmul { .. }
+            | TupleRequest::Conv2d { .. } => {
+                vec![self.product(&free[0], &free[1])?]
+            }
             TupleRequest::Square { .. } => vec![free[0].mul_raw(&free[0])?],
             TupleRequest::Trunc { divisor, .. } => {
                 vec![free[0].map(|r| r / divisor), free[0].map(|r| r >> 63)]
@@ -320,6 +340,16 @@ impl TupleRequest {
                 unreachable!("FSS keys take their own path")
             }
             TupleRequest::FixedB { base, .. } => base.correlate(free)?,
+        })
+    }
+
+    /// `c` of a product triple (`Mul`, `Matmul`, `Conv2d`) from the summed `a` and `b`.
+    fn product(&self, a: &RingTensor, b: &RingTensor) -> Result<RingTensor> {
+        Ok(match self {
+            TupleRequest::Mul { .. } => a.mul_raw(b)?,
+            TupleRequest::Matmul { .. } => a.matmul_raw(b)?,
+            TupleRequest::Conv2d { params, .. } => a.conv2d_raw(b, params)?,
+            _ => unreachable!("only product triples have a c = a·b"),
         })
     }
 }
@@ -424,6 +454,10 @@ pub struct DealerCore {
     /// FSS correction words generated for one party and not yet taken by the other: each key
     /// pair is generated once per request, whichever party asks first.
     fss_keys: std::sync::Mutex<std::collections::BTreeMap<u64, (RingTensor, usize)>>,
+    /// The summed `b` of every fixed mask seen ([`TupleRequest::FixedB`]), by mask number:
+    /// the session's parameters' size in ring words, kept so that each later product costs
+    /// the dealer its fresh `a` and `c` only.
+    fixed_b: std::sync::Mutex<std::collections::BTreeMap<u64, Arc<RingTensor>>>,
 }
 
 impl fmt::Debug for DealerCore {
@@ -475,6 +509,7 @@ impl DealerCore {
         Self {
             seeds,
             fss_keys: Default::default(),
+            fixed_b: Default::default(),
         }
     }
 
@@ -628,6 +663,14 @@ impl DealerCore {
         if req.is_elementwise() {
             return Ok(self.party0_elementwise(q, req, &slots));
         }
+        if let TupleRequest::FixedB {
+            base,
+            mask,
+            opened: true,
+        } = req
+        {
+            return self.party0_fixed_reuse(q, req, base, *mask, &slots);
+        }
         let mut own_free = Vec::new();
         let mut sums = Vec::new();
         for (s, (shape, kind)) in slots.iter().enumerate() {
@@ -646,6 +689,12 @@ impl DealerCore {
             }
             own_free.push(own);
             sums.push(sum);
+        }
+        if let TupleRequest::FixedB { mask, .. } = req {
+            self.fixed_b
+                .lock()
+                .expect("dealer state")
+                .insert(*mask, Arc::new(sums[1].clone()));
         }
         let mut values = req.correlate(&sums)?.into_iter();
         let mut own_free = own_free.into_iter();
@@ -676,6 +725,65 @@ impl DealerCore {
             out.push(v);
         }
         Ok(out)
+    }
+
+    /// Party 0's `[a, c]` of a product by an opened fixed mask: `a` expanded for every party as
+    /// usual, `b` from the cache (summed again from the seeds if this dealer has not seen
+    /// the mask's first product).
+    fn party0_fixed_reuse(
+        &self,
+        q: u64,
+        req: &TupleRequest,
+        base: &TupleRequest,
+        mask: u64,
+        slots: &[(Vec<usize>, Slot)],
+    ) -> Result<Vec<RingTensor>> {
+        let b_shape = base.slots()?[1].0.clone();
+        let cached = self
+            .fixed_b
+            .lock()
+            .expect("dealer state")
+            .get(&mask)
+            .cloned();
+        let b = match cached {
+            Some(b) if b.shape() == b_shape.as_slice() => b,
+            Some(b) => {
+                return Err(Error::TripleSource(format!(
+                    "fixed mask {mask} was first used with b of shape {:?}, now {b_shape:?}",
+                    b.shape()
+                )));
+            }
+            None => {
+                let stream = fixed_mask_stream(mask);
+                let mut b = derive_stream(&self.seeds[0], stream, &b_shape);
+                for seed in &self.seeds[1..] {
+                    b.add_assign(&derive_stream(seed, stream, &b_shape))?;
+                }
+                let b = Arc::new(b);
+                self.fixed_b
+                    .lock()
+                    .expect("dealer state")
+                    .insert(mask, b.clone());
+                b
+            }
+        };
+        let (a_shape, c_shape) = (&slots[0].0, &slots[1].0);
+        let own = derive_req_slot(&self.seeds[0], req, q, 0, a_shape);
+        let mut a = own.clone();
+        for seed in &self.seeds[1..] {
+            a.add_assign(&derive_req_slot(seed, req, q, 0, a_shape))?;
+        }
+        let mut c = base.product(&a, &b)?;
+        if c.shape() != c_shape.as_slice() {
+            return Err(Error::TripleSource(format!(
+                "slot 1 has shape {:?}, expected {c_shape:?}",
+                c.shape()
+            )));
+        }
+        for seed in &self.seeds[1..] {
+            c.sub_assign(&derive_req_slot(seed, req, q, 1, c_shape))?;
+        }
+        Ok(vec![own, c])
     }
 
     /// [`DealerCore::party0_tuple`] for elementwise tuples, in cache-sized chunks: every
@@ -955,9 +1063,10 @@ mod tests {
 
     #[test]
     fn a_fixed_mask_keeps_b_and_freshens_a() {
-        let fixed = |mask: u64, a: Vec<usize>| TupleRequest::FixedB {
+        let fixed = |mask: u64, a: Vec<usize>, opened: bool| TupleRequest::FixedB {
             base: Box::new(TupleRequest::Matmul { a, b: vec![5, 2] }),
             mask,
+            opened,
         };
         for n in [2, 3] {
             let dealer = InsecureTestDealer::seeded(n, 2);
@@ -965,9 +1074,9 @@ mod tests {
             let mut fetch = |req: &TupleRequest| -> Vec<_> {
                 clients.iter_mut().map(|c| c.fetch(req).unwrap()).collect()
             };
-            let first = fetch(&fixed(0, vec![3, 5]));
-            let again = fetch(&fixed(0, vec![4, 5]));
-            let other = fetch(&fixed(1, vec![3, 5]));
+            let first = fetch(&fixed(0, vec![3, 5], false));
+            let again = fetch(&fixed(0, vec![4, 5], false));
+            let other = fetch(&fixed(1, vec![3, 5], false));
             for shares in [&first, &again, &other] {
                 let (a, b) = (sum(shares, 0), sum(shares, 1));
                 assert_eq!(sum(shares, 2), a.matmul_raw(&b).unwrap());
@@ -979,10 +1088,39 @@ mod tests {
                 assert_ne!(first[i][1], other[i][1]);
                 assert_ne!(first[i][0], other[i][0]);
             }
+            // Once opened, the tuple is [a, c] with c = a·b for the same b: from the cache
+            // for mask 0, summed afresh for mask 2, whose first product this dealer never
+            // served (as after a restart).
+            let b0 = sum(&first, 1);
+            let reused = fetch(&fixed(0, vec![4, 5], true));
+            assert!(reused.iter().all(|t| t.len() == 2));
+            assert_eq!(sum(&reused, 1), sum(&reused, 0).matmul_raw(&b0).unwrap());
+            assert_ne!(sum(&reused, 0), sum(&again, 0));
+            let unseen = fetch(&fixed(2, vec![3, 5], true));
+            let b2: RingTensor = (0..n)
+                .map(|i| derive_stream(&dealer.core.seeds[i], fixed_mask_stream(2), &[5, 2]))
+                .reduce(|mut acc, t| {
+                    acc.add_assign(&t).unwrap();
+                    acc
+                })
+                .unwrap();
+            assert_eq!(sum(&unseen, 1), sum(&unseen, 0).matmul_raw(&b2).unwrap());
+            // A mask reused with another shape of b is refused, naming the mask.
+            let wrong = TupleRequest::FixedB {
+                base: Box::new(TupleRequest::Matmul {
+                    a: vec![3, 5],
+                    b: vec![5, 3],
+                }),
+                mask: 0,
+                opened: true,
+            };
+            let err = dealer.clients()[0].fetch(&wrong).unwrap_err().to_string();
+            assert!(err.contains("fixed mask 0 was first used"), "{err}");
         }
         let bad = TupleRequest::FixedB {
             base: Box::new(TupleRequest::Square { shape: vec![3] }),
             mask: 0,
+            opened: false,
         };
         let err = bad.slots().unwrap_err().to_string();
         assert!(err.contains("fixed mask is for a product triple"), "{err}");

@@ -111,17 +111,16 @@ fn bilinear_fixed(
     acc_op: impl Fn(&RingTensor, &RingTensor, &mut RingTensor) -> tensor::Result<()>,
 ) -> Result<Share> {
     let (x, y) = (x.ring(), y.ring());
+    // Every party knows whether the mask is open (it opens at the same product for all).
+    let opened = mask.opened.get();
     let req = TupleRequest::FixedB {
         base: Box::new(base),
         mask: mask.id,
+        opened: opened.is_some(),
     };
-    let [a, b, c]: [RingTensor; 3] = session
-        .fetch(&req)?
-        .try_into()
-        .expect("fetch checks the slot count");
-    let a = a.with_frac_bits(x.frac_bits());
-    let (e, f) = match mask.opened.get() {
-        Some(f) => {
+    let tuple = session.fetch(&req)?;
+    let (e, f, a, c) = match (opened, tuple) {
+        (Some(f), tuple) => {
             if f.shape() != y.shape() || f.frac_bits() != y.frac_bits() {
                 return Err(Error::InvalidArgument {
                     op: "fixed-mask product",
@@ -134,15 +133,19 @@ fn bilinear_fixed(
                     ),
                 });
             }
+            let [a, c]: [RingTensor; 2] = tuple.try_into().expect("fetch checks the slot count");
+            let a = a.with_frac_bits(x.frac_bits());
             let nx = x.numel();
             let frame = try_build_frame(nx, |w| x.write_masked(&a, w))?;
             let peers = exchange_sum(session, frame, "beaver open")?;
-            (x.unmask(&a, &peers.words())?, f)
+            (x.unmask(&a, &peers.words())?, f, a, c)
         }
-        None => {
+        (None, tuple) => {
+            let [a, b, c]: [RingTensor; 3] = tuple.try_into().expect("fetch checks the slot count");
+            let a = a.with_frac_bits(x.frac_bits());
             let b = b.with_frac_bits(y.frac_bits());
             let (e, f) = open_masked(session, x, &a, y, &b)?;
-            (e, mask.opened.get_or_init(|| f))
+            (e, mask.opened.get_or_init(|| f), a, c)
         }
     };
     let mut z = c.with_frac_bits(x.frac_bits() + y.frac_bits());
